@@ -1,0 +1,104 @@
+// The caching allocator: freed blocks are kept by size and handed out again, so a training step
+// with the same shapes as the last one does not reach the device allocator at all.
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "gom/kernel.h"
+
+namespace gom {
+namespace {
+
+// 64-byte alignment suits AVX-512 loads and oneDNN's preference.
+struct CpuAllocator : DeviceAllocator {
+  void* allocate(size_t nbytes) override {
+    void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
+    if (!p) throw Error("out of CPU memory allocating " + std::to_string(nbytes) + " bytes");
+    return p;
+  }
+  void deallocate(void* p, size_t) override { std::free(p); }
+};
+
+// Rounding keeps the number of distinct sizes small: 512 B steps below 1 MiB, 2 MiB above.
+size_t round_size(size_t n) {
+  if (n == 0) n = 1;
+  const size_t step = n < (1u << 20) ? 512 : (2u << 20);
+  return (n + step - 1) / step * step;
+}
+
+class CachingAllocator {
+ public:
+  void* allocate(size_t nbytes, DeviceType dev) {
+    const size_t size = round_size(nbytes);
+    std::lock_guard lock(mu_);
+    // Best fit, but never a block more than twice the request: that would waste memory.
+    auto it = free_.lower_bound(size);
+    if (it != free_.end() && it->first <= 2 * size) {
+      void* p = it->second;
+      sizes_[p] = it->first;
+      stats_.bytes_cached -= it->first;
+      stats_.bytes_in_use += it->first;
+      free_.erase(it);
+      ++stats_.cache_hits;
+      return p;
+    }
+    void* p = raw(dev).allocate(size);
+    ++stats_.device_allocs;
+    sizes_[p] = size;
+    stats_.bytes_in_use += size;
+    return p;
+  }
+  void deallocate(void* p) {
+    std::lock_guard lock(mu_);
+    auto it = sizes_.find(p);
+    if (it == sizes_.end()) return;
+    free_.emplace(it->second, p);
+    stats_.bytes_in_use -= it->second;
+    stats_.bytes_cached += it->second;
+    sizes_.erase(it);
+  }
+  void empty(DeviceType dev) {
+    std::lock_guard lock(mu_);
+    for (auto& [size, p] : free_) raw(dev).deallocate(p, size);
+    free_.clear();
+    stats_.bytes_cached = 0;
+  }
+  AllocatorStats stats() {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  DeviceAllocator& raw(DeviceType dev) {
+    const BackendInfo* b = find_backend(dev);
+    if (b && b->allocator) return *b->allocator;
+    if (dev != DeviceType::CPU) throw Error("no backend provides memory for device " +
+                                            Device{dev, 0}.str() + " (is its plugin loaded?)");
+    static CpuAllocator cpu;
+    return cpu;
+  }
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  std::map<void*, size_t> sizes_;
+  AllocatorStats stats_;
+};
+
+CachingAllocator& cache(DeviceType dev) {
+  // Leaked on purpose: tensors held by static objects may be freed after main returns.
+  static auto* caches = new CachingAllocator[kNumDeviceTypes];
+  return caches[static_cast<int>(dev)];
+}
+
+}  // namespace
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  void* p = cache(device.type).allocate(nbytes, device.type);
+  return std::make_shared<Storage>(p, nbytes, device);
+}
+
+Storage::~Storage() { cache(device_.type).deallocate(data_); }
+
+AllocatorStats allocator_stats(DeviceType device) { return cache(device).stats(); }
+void empty_cache(DeviceType device) { cache(device).empty(device); }
+
+}  // namespace gom

@@ -1,0 +1,145 @@
+// Loads plugin libraries with Boost.DLL: ABI version first, then the registration entry.
+#include <fmt/format.h>
+
+#include <boost/dll/shared_library.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+
+#include "gom/kernel.h"
+#include "gom/plugin.h"
+
+namespace gom {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Loaded {
+  LoadedPlugin info;
+  std::shared_ptr<boost::dll::shared_library> lib;  // kept loaded until exit
+};
+
+struct State {
+  std::recursive_mutex mu;
+  std::vector<Loaded> libs;
+};
+
+State& state() {
+  static auto* s = new State;  // leaked: plugin code may run during static destruction
+  return *s;
+}
+
+std::string short_name(const fs::path& p) {
+  std::string n = p.stem().string();
+  if (n.rfind("lib", 0) == 0) n = n.substr(3);
+  return n;
+}
+
+std::vector<fs::path> default_dirs() {
+  std::vector<fs::path> dirs{GOM_BUILD_PLUGIN_DIR, GOM_INSTALL_PLUGIN_DIR};
+  if (const char* env = std::getenv("GOM_PLUGIN_PATH")) {
+    std::stringstream ss(env);
+    for (std::string d; std::getline(ss, d, ':');)
+      if (!d.empty()) dirs.emplace_back(d);
+  }
+  return dirs;
+}
+
+}  // namespace
+
+const LoadedPlugin& load_plugin(const std::string& path_in) {
+  auto& st = state();
+  std::lock_guard lock(st.mu);
+  std::error_code ec;
+  const fs::path path = fs::weakly_canonical(path_in, ec);
+  for (const Loaded& l : st.libs)
+    if (l.info.path == path.string()) return l.info;
+  if (!fs::is_regular_file(path))
+    throw Error(fmt::format("plugin {}: no such file", path_in));
+
+  auto lib = std::make_shared<boost::dll::shared_library>();
+  try {
+    lib->load(path);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("plugin {}: cannot be loaded as a shared library: {}", path_in,
+                            e.what()));
+  }
+  if (!lib->has("gom_abi_version"))
+    throw Error(fmt::format("plugin {}: not a gom plugin (it exports no 'gom_abi_version'; "
+                            "declare its entry with GOM_PLUGIN(...) from gom/plugin.h)",
+                            path_in));
+  const int abi = lib->get_alias<PluginAbiFn>("gom_abi_version")();
+  if (abi != kAbiVersion)
+    throw Error(fmt::format("plugin {}: incompatible ABI version (plugin: {}, host: {}); rebuild "
+                            "it against this gom's SDK",
+                            path_in, abi, kAbiVersion));
+  if (!lib->has("gom_register"))
+    throw Error(fmt::format("plugin {}: exports no 'gom_register' entry", path_in));
+  PluginContext ctx{path.string(), short_name(path)};
+  try {
+    lib->get_alias<PluginRegisterFn>("gom_register")(ctx);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("plugin {}: registration failed: {}", path_in, e.what()));
+  } catch (...) {
+    throw Error(fmt::format("plugin {}: registration failed with a non-standard exception",
+                            path_in));
+  }
+  st.libs.push_back({{ctx.name, ctx.library}, std::move(lib)});
+  return st.libs.back().info;
+}
+
+std::vector<std::string> load_default_plugins() {
+  std::vector<std::string> errors;
+  auto& st = state();
+  std::lock_guard lock(st.mu);
+  for (const fs::path& dir : default_dirs()) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string f = e.path().filename().string();
+      if (f.rfind("libgom_", 0) == 0 && e.path().extension() == ".so") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) {
+      // The first folder that has a plugin of a given name wins (build tree over install).
+      bool have = false;
+      for (const Loaded& l : st.libs) have = have || l.info.name == short_name(f);
+      if (have) continue;
+      try {
+        load_plugin(f.string());
+      } catch (const Error& e) {
+        errors.emplace_back(e.what());
+      }
+    }
+  }
+  return errors;
+}
+
+void init() {
+  static std::once_flag once;
+  static std::vector<std::string> errors;
+  std::call_once(once, [] {
+    errors = load_default_plugins();
+    for (const auto& e : errors) std::cerr << "gom: skipped " << e << "\n";
+  });
+  if (!find_backend(DeviceType::CPU)) {
+    std::string dirs;
+    for (const auto& d : default_dirs()) dirs += "\n  " + d.string();
+    throw Error("no CPU backend is loaded: no libgom_onednn.so (or other CPU backend) was found "
+                "in the plugin folders:" + dirs + "\nbuild it (scripts/setup) or point "
+                "GOM_PLUGIN_PATH at its folder");
+  }
+}
+
+std::vector<LoadedPlugin> loaded_plugins() {
+  auto& st = state();
+  std::lock_guard lock(st.mu);
+  std::vector<LoadedPlugin> out;
+  for (const Loaded& l : st.libs) out.push_back(l.info);
+  return out;
+}
+
+}  // namespace gom

@@ -1,0 +1,166 @@
+// Tensor basics: dtypes, devices, shapes, layout queries and value access. The view methods
+// forward to the differentiable ops in ops_shape.cpp.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstring>
+
+#include "autograd_internal.h"
+#include "gom/kernel.h"
+#include "gom/ops.h"
+
+namespace gom {
+
+size_t dtype_size(DType t) { return t == DType::I64 ? 8 : 4; }
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::I32: return "i32";
+    case DType::I64: return "i64";
+  }
+  return "?";
+}
+
+void check_dtype(const Tensor& t, DType want, const char* what) {
+  if (t.dtype() != want)
+    throw Error(fmt::format("{}: expected a {} tensor, got {}", what, dtype_name(want),
+                            dtype_name(t.dtype())));
+}
+
+std::string Device::str() const {
+  return type == DeviceType::CPU ? "cpu" : fmt::format("cuda:{}", index);
+}
+
+Device Device::parse(const std::string& text) {
+  if (text == "cpu") return kCPU;
+  if (text == "cuda") return {DeviceType::CUDA, 0};
+  if (text.rfind("cuda:", 0) == 0) {
+    const std::string n = text.substr(5);
+    if (!n.empty() && n.find_first_not_of("0123456789") == std::string::npos)
+      return {DeviceType::CUDA, std::stoi(n)};
+  }
+  throw Error(fmt::format("unknown device '{}': expected cpu, cuda or cuda:N", text));
+}
+
+std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  int64_t acc = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+TensorImpl::TensorImpl() = default;
+TensorImpl::~TensorImpl() = default;
+
+Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
+  for (int64_t d : shape)
+    if (d < 0) throw Error("Tensor::empty: negative dimension in shape " + shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate(shape_numel(shape) * dtype_size(opts.dtype), opts.device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = opts.dtype;
+  return Tensor(std::move(impl));
+}
+
+TensorImpl& Tensor::impl() const {
+  if (!impl_) throw Error("use of an undefined tensor");
+  return *impl_;
+}
+
+int64_t Tensor::size(int64_t d) const {
+  const int64_t n = dim();
+  if (d < -n || d >= n)
+    throw Error(fmt::format("dimension {} out of range for a {}-d tensor of shape {}", d, n,
+                            shape_str(shape())));
+  return shape()[d < 0 ? d + n : d];
+}
+
+bool Tensor::is_contiguous() const {
+  const auto& sh = shape();
+  const auto& st = strides();
+  int64_t expect = 1;
+  for (size_t i = sh.size(); i-- > 0;) {
+    if (sh[i] == 1) continue;  // any stride is fine for a dimension of one
+    if (st[i] != expect) return false;
+    expect *= sh[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  auto& im = impl();
+  return static_cast<char*>(im.storage->data()) + im.offset * dtype_size(im.dtype);
+}
+
+Tensor Tensor::reshape(const Shape& s) const { return gom::reshape(*this, s); }
+Tensor Tensor::view(const Shape& s) const {
+  if (!is_contiguous())
+    throw Error(fmt::format("view: tensor of shape {} with strides {} is not contiguous; use "
+                            "reshape (which copies) instead",
+                            shape_str(shape()), shape_str(strides())));
+  return gom::reshape(*this, s);
+}
+Tensor Tensor::transpose(int64_t d0, int64_t d1) const { return gom::transpose(*this, d0, d1); }
+Tensor Tensor::t() const {
+  if (dim() != 2) throw Error("t(): expected a 2-d tensor, got shape " + shape_str(shape()));
+  return gom::transpose(*this, 0, 1);
+}
+Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  return gom::slice(*this, d, start, end, step);
+}
+Tensor Tensor::flatten(int64_t s, int64_t e) const { return gom::flatten(*this, s, e); }
+Tensor Tensor::expand(const Shape& s) const { return gom::expand(*this, s); }
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+double Tensor::item() const {
+  if (numel() != 1)
+    throw Error("item(): expected a one-element tensor, got shape " + shape_str(shape()));
+  Tensor c = device().type == DeviceType::CPU ? *this : to(kCPU);
+  switch (c.dtype()) {
+    case DType::F32: return *c.data<float>();
+    case DType::I32: return *c.data<int32_t>();
+    case DType::I64: return static_cast<double>(*c.data<int64_t>());
+  }
+  return 0;
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor c = to(kCPU).to(dtype_of<T>()).contiguous();
+  const T* p = c.data<T>();
+  return std::vector<T>(p, p + c.numel());
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+
+std::string Tensor::str() const {
+  if (!defined()) return "Tensor(undefined)";
+  std::string vals;
+  if (numel() <= 64) {
+    if (dtype() == DType::F32)
+      vals = fmt::format("{:.6g}", fmt::join(to_vector<float>(), ", "));
+    else
+      vals = fmt::format("{}", fmt::join(to_vector<int64_t>(), ", "));
+  } else {
+    vals = "...";
+  }
+  return fmt::format("Tensor({}, shape={}, {}, {}{})", "[" + vals + "]", shape_str(shape()),
+                     dtype_name(dtype()), device().str(), requires_grad() ? ", requires_grad" : "");
+}
+
+}  // namespace gom

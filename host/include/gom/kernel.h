@@ -1,0 +1,139 @@
+// gom/kernel.h — the kernel registry: (op, device type) -> kernel.
+//
+// The core ops in ops.h validate their arguments, infer and allocate outputs, and then call the
+// kernel registered for the op on the inputs' device. A kernel only computes: it receives
+// tensors whose shapes are already checked and writes into preallocated outputs. Backend plugins
+// register kernels from their registration entry; a layer plugin may register a fused kernel of
+// its own under a new op name. A missing kernel is an error naming the op and the device.
+//
+// The kernel contracts (inputs, outputs, attributes) of the built-in ops are listed in
+// docs at the end of this file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "gom/tensor.h"
+
+namespace gom {
+
+/// @brief Named scalar attributes of one kernel call (an op code, a dim, a seed, ...).
+class Attrs {
+ public:
+  using Value = std::variant<int64_t, double, std::vector<int64_t>>;
+  Attrs() = default;
+  Attrs(std::initializer_list<std::pair<const char*, Value>> items) : items_(items) {}
+  Attrs& set(const char* name, Value v);
+  int64_t i(std::string_view name) const;
+  double f(std::string_view name) const;
+  const std::vector<int64_t>& ints(std::string_view name) const;
+  bool has(std::string_view name) const;
+
+ private:
+  const Value& get(std::string_view name) const;
+  std::vector<std::pair<const char*, Value>> items_;
+};
+
+/// @brief What a kernel gets: its inputs, its (preallocated) outputs and its attributes.
+struct KernelCall {
+  std::span<const Tensor> in;
+  std::span<const Tensor> out;
+  const Attrs& attrs;
+};
+
+using KernelFn = std::function<void(const KernelCall&)>;
+
+/// @brief Registers `fn` as the kernel of `op` on `device`. `provider` names the plugin for
+/// messages. Registering the same (op, device) twice keeps the later one (a fused kernel may
+/// replace a backend's), and `kernel_provider` reports who won.
+void register_kernel(std::string_view op, DeviceType device, KernelFn fn,
+                     std::string_view provider);
+
+/// @brief The kernel of `op` on `device`; throws gom::Error naming the op, the device and the
+/// devices that do have it.
+const KernelFn& find_kernel(std::string_view op, DeviceType device);
+bool has_kernel(std::string_view op, DeviceType device);
+std::string kernel_provider(std::string_view op, DeviceType device);
+/// @brief Every registered op name, sorted.
+std::vector<std::string> kernel_ops();
+
+/// @brief Runs the kernel of `op` on the device of the first output.
+void run_kernel(std::string_view op, std::initializer_list<Tensor> in,
+                std::initializer_list<Tensor> out, const Attrs& attrs = {});
+
+/// @brief A device's raw memory. The core wraps it in a caching allocator, so a training step
+/// does not reach the device allocator once the cache is warm.
+struct DeviceAllocator {
+  virtual ~DeviceAllocator() = default;
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* p, size_t nbytes) = 0;
+};
+
+/// @brief Counters of the caching allocator of one device type.
+struct AllocatorStats {
+  uint64_t device_allocs = 0;  ///< calls that reached the device allocator
+  uint64_t cache_hits = 0;     ///< allocations served from the cache
+  uint64_t bytes_in_use = 0;
+  uint64_t bytes_cached = 0;   ///< freed blocks kept for reuse
+};
+AllocatorStats allocator_stats(DeviceType device);
+/// @brief Returns every cached block to the device allocator.
+void empty_cache(DeviceType device);
+
+/// @brief What a backend tells the host about itself.
+struct BackendInfo {
+  std::string name;         ///< "onednn", "cuda"
+  DeviceType device;        ///< the device its kernels run on
+  std::string description;  ///< one line: library and version
+  std::function<void(int)> set_num_threads;       ///< may be empty
+  std::function<std::string(int)> device_name;    ///< e.g. the CPU model; may be empty
+  std::function<void()> synchronize;              ///< waits for queued work; may be empty
+  std::shared_ptr<DeviceAllocator> allocator;     ///< null: the host's CPU allocator
+};
+
+/// @brief Registers a backend; a second backend for the same device type is an error.
+void register_backend(BackendInfo info);
+/// @brief The backend registered for `device`, or nullptr.
+const BackendInfo* find_backend(DeviceType device);
+/// @brief Sets the number of compute threads of every backend that has threads.
+void set_num_threads(int n);
+
+// Built-in kernel contracts (all tensors may be strided views unless noted; outputs are
+// contiguous and allocated by the core):
+//   fill        out[0]                        attrs value(f)
+//   arange      out[0] (1-d)                  attrs start(f), step(f)
+//   copy        in[0] -> out[0], same shape, may differ in dtype (a cast) and be strided
+//   unary       in[0] -> out[0]               attrs op(i: UnaryOp), alpha(f), beta(f)
+//   unary_backward  in {grad_out, saved} -> out[0]  attrs op; saved is the forward's output
+//               for relu/sigmoid/tanh/exp/sqrt, its input for log/abs/pow
+//   binary      in {a, b} -> out[0]; a and b have out's shape, broadcast dims have stride 0;
+//               attrs op(i: BinaryOp). Comparisons write 1/0 in out's dtype.
+//   reduce      in[0] -> out[0]; out has in's rank, 1 in reduced dims; attrs op(i: ReduceOp)
+//   argmax      in[0] -> out[0] (i64, keepdim shape)   attrs dim(i)
+//   matmul      in {a [..,M,K], b [..,K,N] (, bias [N])} -> out[0] [..,M,N]; batch dims of
+//               a and b equal or 1 (stride 0)
+//   softmax, log_softmax            in[0] -> out[0]         attrs dim(i)
+//   softmax_backward, log_softmax_backward   in {grad_out, out} -> out[0]   attrs dim(i)
+//   nll_loss    in {logp [N,C], target i64 [N]} -> out[0] [N]   attrs ignore_index(i)
+//   nll_loss_backward  in {grad [N], target [N]} -> out[0] [N,C]  attrs ignore_index(i)
+//   gather      in {src, index i64} -> out[0] (index's shape)       attrs dim(i)
+//   scatter_add in {index i64, src} -> out[0] (updated in place)    attrs dim(i)
+//   index_select in {src, index i64 1-d} -> out[0]                  attrs dim(i)
+//   index_add   in {index i64 1-d, src} -> out[0] (updated in place) attrs dim(i)
+//   random      out[0]  attrs dist(i: 0 uniform[a,b), 1 normal(a,b), 2 bernoulli(a)),
+//               a(f), b(f), seed(i), offset(i); values depend only on (seed, offset, index)
+
+/// @brief Op codes of the `unary` kernel. `linear` is alpha*x + beta, `pow` is x^alpha.
+enum class UnaryOp : int64_t { Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Abs, Linear, Pow };
+/// @brief Op codes of the `binary` kernel.
+enum class BinaryOp : int64_t { Add, Sub, Mul, Div, Max, Min, Eq, Ne, Gt, Ge, Lt, Le };
+/// @brief Op codes of the `reduce` kernel.
+enum class ReduceOp : int64_t { Sum, Mean, Max, Min };
+
+}  // namespace gom

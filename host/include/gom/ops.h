@@ -1,0 +1,179 @@
+// gom/ops.h — the op vocabulary. Every op checks its arguments (a bad shape or dtype is a
+// gom::Error naming the op and the shapes), dispatches to the kernel of the inputs' device and,
+// when the graph is on and an input requires grad, records its backward.
+//
+// Broadcasting follows NumPy/PyTorch: shapes align from the right; a dimension of 1 stretches.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "gom/tensor.h"
+
+namespace gom {
+
+// ---------------------------------------------------------------- random numbers
+/// @brief A seeded, counter-based (Philox 4x32-10) random stream. Each fill takes the next
+/// `numel` counters, so values depend on the seed and the order of calls, not on threads.
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0x9e3779b97f4a7c15ull) : seed_(seed) {}
+  void manual_seed(uint64_t seed) {
+    seed_ = seed;
+    offset_ = 0;
+  }
+  uint64_t seed() const { return seed_; }
+  uint64_t offset() const { return offset_; }
+  void set_offset(uint64_t o) { offset_ = o; }
+  /// @brief Reserves `n` counters and returns the first.
+  uint64_t take(uint64_t n) {
+    uint64_t o = offset_;
+    offset_ += (n + 3) / 4 * 4;
+    return o;
+  }
+
+ private:
+  uint64_t seed_;
+  uint64_t offset_ = 0;
+};
+/// @brief The process-wide generator used when none is given.
+Generator& default_generator();
+/// @brief Seeds the default generator (torch.manual_seed).
+void manual_seed(uint64_t seed);
+
+// ---------------------------------------------------------------- creation
+Tensor zeros(const Shape& shape, TensorOptions opts = {});
+Tensor ones(const Shape& shape, TensorOptions opts = {});
+Tensor full(const Shape& shape, double value, TensorOptions opts = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+/// @brief A tensor holding `values` (row-major) with `shape`; the sizes must agree.
+Tensor tensor(const std::vector<float>& values, const Shape& shape, Device device = kCPU);
+Tensor tensor_i64(const std::vector<int64_t>& values, const Shape& shape, Device device = kCPU);
+Tensor tensor_i32(const std::vector<int32_t>& values, const Shape& shape, Device device = kCPU);
+/// @brief A 0-d tensor.
+Tensor scalar(double value, TensorOptions opts = {});
+/// @brief start, start+step, ... below end.
+Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = {});
+/// @brief Uniform on [0, 1).
+Tensor rand(const Shape& shape, Generator* gen = nullptr, TensorOptions opts = {});
+/// @brief Standard normal.
+Tensor randn(const Shape& shape, Generator* gen = nullptr, TensorOptions opts = {});
+/// @brief Integers uniform on [low, high) as i64.
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr);
+
+// In-place fills; they record nothing (use them on leaves under NoGrad or before training).
+Tensor& uniform_(Tensor& t, double low, double high, Generator* gen = nullptr);
+Tensor& normal_(Tensor& t, double mean, double std, Generator* gen = nullptr);
+Tensor& fill_(Tensor& t, double value);
+Tensor& zero_(Tensor& t);
+/// @brief Copies `src` (broadcast to dst's shape, cast to its dtype) into `dst`.
+Tensor& copy_(Tensor& dst, const Tensor& src);
+
+// ---------------------------------------------------------------- elementwise
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+/// @brief alpha * a + beta, in one kernel.
+Tensor affine(const Tensor& a, double alpha, double beta);
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor pow(const Tensor& a, double exponent);
+Tensor neg(const Tensor& a);
+Tensor relu(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor abs(const Tensor& a);
+/// @brief Comparisons (not differentiable): 1.0 where true, 0.0 where false, as f32.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+
+// In-place updates for optimizers (no graph): t += alpha * other, t *= s.
+Tensor& add_(Tensor& t, const Tensor& other, double alpha = 1.0);
+Tensor& mul_(Tensor& t, double s);
+Tensor& mul_(Tensor& t, const Tensor& other);
+
+// ---------------------------------------------------------------- reductions
+/// @brief Sum of all elements (0-d).
+Tensor sum(const Tensor& a);
+/// @brief Sum over `dims` (negative dims count from the end).
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& a);
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+/// @brief Maximum over one dim (values; differentiable to the arg-max element).
+Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
+Tensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);
+/// @brief Sums `a` down to `shape` (the reverse of broadcasting it there).
+Tensor sum_to(const Tensor& a, const Shape& shape);
+
+// ---------------------------------------------------------------- shape (views where possible)
+Tensor reshape(const Tensor& a, const Shape& shape);
+Tensor transpose(const Tensor& a, int64_t d0, int64_t d1);
+Tensor flatten(const Tensor& a, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor expand(const Tensor& a, const Shape& shape);
+/// @brief Joins tensors along `dim`; the other dims must agree.
+Tensor cat(const std::vector<Tensor>& ts, int64_t dim);
+/// @brief The broadcast shape of `a` and `b`; throws naming `op` if they do not broadcast.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op = "broadcast");
+
+// ---------------------------------------------------------------- neural-network ops
+/// @brief Matrix product: [M,K]x[K,N], batched [..,M,K]x[..,K,N] with broadcast batch dims,
+/// and 1-d operands as in numpy.matmul.
+Tensor matmul(const Tensor& a, const Tensor& b);
+/// @brief x W^T + b for x [..,in], W [out,in], b [out] (optional): torch.nn.functional.linear.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = {});
+Tensor softmax(const Tensor& a, int64_t dim);
+Tensor log_softmax(const Tensor& a, int64_t dim);
+
+enum class Reduction { None, Mean, Sum };
+/// @brief Negative log-likelihood of log-probabilities `logp` [N,C] at i64 targets [N].
+/// Targets equal to `ignore_index` count neither in the loss nor in the mean's denominator.
+Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction r = Reduction::Mean,
+                int64_t ignore_index = -100);
+/// @brief log_softmax over dim 1, then nll_loss.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r = Reduction::Mean,
+                     int64_t ignore_index = -100);
+/// @brief Mean (or sum) of squared differences; shapes must match.
+Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r = Reduction::Mean);
+
+// ---------------------------------------------------------------- indexing
+/// @brief out[i][j] = src[index[i][j]][j] for dim 0 (torch.gather).
+Tensor gather(const Tensor& src, int64_t dim, const Tensor& index);
+/// @brief A copy of `t` with src added at `index` along `dim` (torch.scatter_add).
+Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
+/// @brief Rows (or slices along `dim`) of `src` picked by a 1-d i64 index (embedding lookup).
+Tensor index_select(const Tensor& src, int64_t dim, const Tensor& index);
+/// @brief A copy of `t` with slices of `src` added at `index` along `dim`.
+Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
+
+// ---------------------------------------------------------------- operators
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, double b) { return affine(a, 1.0, b); }
+inline Tensor operator-(const Tensor& a, double b) { return affine(a, 1.0, -b); }
+inline Tensor operator*(const Tensor& a, double b) { return affine(a, b, 0.0); }
+inline Tensor operator/(const Tensor& a, double b) { return affine(a, 1.0 / b, 0.0); }
+inline Tensor operator+(double a, const Tensor& b) { return affine(b, 1.0, a); }
+inline Tensor operator-(double a, const Tensor& b) { return affine(b, -1.0, a); }
+inline Tensor operator*(double a, const Tensor& b) { return affine(b, a, 0.0); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+/// @brief Whether all elements of a and b differ by at most atol + rtol*|b|.
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+
+}  // namespace gom

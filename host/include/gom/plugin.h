@@ -1,0 +1,61 @@
+// gom/plugin.h — what a plugin library exports, and how the host loads one.
+//
+// A plugin exports two entries through BOOST_DLL_ALIAS: `gom_abi_version` (checked first: a
+// mismatch is refused before any other code of the library runs) and `gom_register`, which
+// registers the library's components (kernels, backends, ...) through the SDK's register_*
+// functions. Nothing is registered by static initialisers. Write, at namespace scope:
+//
+//   static void register_all(const gom::PluginContext& ctx) { ... }
+//   GOM_PLUGIN(register_all)
+#pragma once
+
+#include <boost/dll/alias.hpp>
+#include <string>
+#include <vector>
+
+namespace gom {
+
+/// @brief Bumped whenever a change to the SDK headers breaks compiled plugins.
+inline constexpr int kAbiVersion = 1;
+
+/// @brief Handed to a plugin's registration entry.
+struct PluginContext {
+  std::string library;  ///< path of the library being registered
+  std::string name;     ///< its short name (file name without lib prefix and extension)
+};
+
+using PluginAbiFn = int();
+using PluginRegisterFn = void(const PluginContext&);
+
+/// @brief A library the host has loaded.
+struct LoadedPlugin {
+  std::string name;
+  std::string path;
+};
+
+/// @brief Loads one plugin library: checks the ABI version, then calls its registration entry.
+/// Throws gom::Error naming the file and the problem (missing file, not a shared library,
+/// missing entry, ABI mismatch with expected and found version, registration that threw).
+/// Loading the same path twice is a no-op. Libraries stay loaded until the process exits.
+const LoadedPlugin& load_plugin(const std::string& path);
+
+/// @brief Loads every `libgom_*.so` in the default plugin folders (the build tree's, then each
+/// folder of GOM_PLUGIN_PATH) that is not loaded yet; returns the errors of those that failed.
+std::vector<std::string> load_default_plugins();
+
+/// @brief Loads the default plugins once and throws if no CPU backend is registered afterwards.
+/// Programs call this before creating tensors.
+void init();
+
+/// @brief Every plugin loaded so far, in load order.
+std::vector<LoadedPlugin> loaded_plugins();
+
+}  // namespace gom
+
+#define GOM_PLUGIN(register_fn)                                                   \
+  namespace gom_plugin_entry {                                                    \
+  static int abi_version() { return ::gom::kAbiVersion; }                         \
+  static void register_entry(const ::gom::PluginContext& ctx) { register_fn(ctx); } \
+  }                                                                               \
+  BOOST_DLL_ALIAS(gom_plugin_entry::abi_version, gom_abi_version)                 \
+  BOOST_DLL_ALIAS(gom_plugin_entry::register_entry, gom_register)

@@ -1,0 +1,155 @@
+// Shared pieces of the oneDNN backend: engine and stream, memory descriptors of gom tensors,
+// the per-kernel primitive cache, and a strided loop for what oneDNN has no primitive for.
+#pragma once
+
+#include <array>
+#include <cstring>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <unordered_map>
+
+#include "gom/autograd.h"
+#include "gom/kernel.h"
+#include "gom/tensor.h"
+
+namespace gom::onednn {
+
+dnnl::engine& engine();
+/// One stream per thread: the prefetch thread and the main thread may both run kernels.
+dnnl::stream& stream();
+
+/// The tensor's layout as a oneDNN descriptor (a 0-d tensor becomes [1]). `dims` overrides the
+/// shape where a primitive wants broadcast dims expressed as 1.
+dnnl::memory::desc md_of(const Tensor& t);
+dnnl::memory::desc md_with(const Tensor& t, const Shape& dims, const Shape& strides);
+dnnl::memory mem_of(const dnnl::memory::desc& md, const Tensor& t);
+dnnl::memory::data_type dt_of(DType t);
+
+/// `t` itself when contiguous, else a dense copy (graph off: kernels never record).
+Tensor dense(const Tensor& t);
+
+/// Builds the cache key of a primitive from shapes, strides and small integers.
+class Key {
+ public:
+  Key& add(int64_t v) {
+    s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
+  }
+  Key& add(const Shape& v) {
+    add(static_cast<int64_t>(v.size()));
+    for (int64_t x : v) add(x);
+    return *this;
+  }
+  Key& add(const Tensor& t) { return add(t.shape()).add(t.strides()).add(int64_t(t.dtype())); }
+  const std::string& str() const { return s_; }
+
+ private:
+  std::string s_;
+};
+
+/// Primitives built once per (shapes, strides, attributes) and reused: building a primitive
+/// descriptor costs far more than running a small primitive.
+template <class Entry>
+class PrimitiveCache {
+ public:
+  template <class Make>
+  const Entry& get(const Key& key, Make&& make) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key.str());
+    if (it == map_.end()) it = map_.emplace(key.str(), make()).first;
+    return it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> map_;
+};
+
+/// Runs a primitive on this thread's stream and waits for it.
+void execute(const dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args);
+
+// ---------------------------------------------------------------- strided loops
+
+/// Below this many elements a loop runs on one thread: forking costs more than it saves.
+inline constexpr int64_t kParallelGrain = 32768;
+
+/// Calls body(offsets, n, inner_strides) for each innermost run of `shape`, where offsets[k] is
+/// the element offset of operand k at the run's start. Dims that are contiguous in every operand
+/// are merged first, so dense operands give one long run per thread.
+template <size_t N, class Body>
+void strided_loop(const Shape& shape, const std::array<const Shape*, N>& strides, Body&& body) {
+  // Merge adjacent dims that are laid out consecutively in all operands; drop size-1 dims.
+  Shape sh;
+  std::array<Shape, N> st;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = !sh.empty();
+    for (size_t k = 0; merge && k < N; ++k) merge = st[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) {
+      sh.back() *= shape[d];
+      for (size_t k = 0; k < N; ++k) st[k].back() = (*strides[k])[d];
+    } else {
+      sh.push_back(shape[d]);
+      for (size_t k = 0; k < N; ++k) st[k].push_back((*strides[k])[d]);
+    }
+  }
+  if (sh.empty()) {
+    sh.push_back(1);
+    for (size_t k = 0; k < N; ++k) st[k].push_back(1);
+  }
+  const int64_t inner = sh.back();
+  std::array<int64_t, N> inner_st;
+  for (size_t k = 0; k < N; ++k) inner_st[k] = st[k].back();
+  int64_t outer = 1;
+  for (size_t d = 0; d + 1 < sh.size(); ++d) outer *= sh[d];
+  const int64_t ndo = static_cast<int64_t>(sh.size()) - 1;
+  auto run = [&](int64_t o) {
+    std::array<int64_t, N> off{};
+    int64_t rem = o;
+    for (int64_t d = ndo - 1; d >= 0; --d) {
+      const int64_t i = rem % sh[d];
+      rem /= sh[d];
+      for (size_t k = 0; k < N; ++k) off[k] += i * st[k][d];
+    }
+    body(off, inner, inner_st);
+  };
+  if (outer * inner >= kParallelGrain && outer > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < outer; ++o) run(o);
+  } else if (outer == 1 && inner >= kParallelGrain) {
+    // One long run: split it into chunks across threads.
+    const int64_t chunk = 16384;
+    const int64_t nchunks = (inner + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      std::array<int64_t, N> off;
+      for (size_t k = 0; k < N; ++k) off[k] = c * chunk * inner_st[k];
+      body(off, std::min(chunk, inner - c * chunk), inner_st);
+    }
+  } else {
+    for (int64_t o = 0; o < outer; ++o) run(o);
+  }
+}
+
+/// Dispatches on a dtype to a generic lambda taking a typed null pointer.
+template <class F>
+void visit_dtype(DType t, F&& f) {
+  switch (t) {
+    case DType::F32: f(static_cast<float*>(nullptr)); break;
+    case DType::I32: f(static_cast<int32_t*>(nullptr)); break;
+    case DType::I64: f(static_cast<int64_t*>(nullptr)); break;
+  }
+}
+
+// Kernel registration of each file, called by the plugin's entry.
+void register_elementwise(const std::string& provider);
+void register_binary(const std::string& provider);
+void register_copy(const std::string& provider);
+void register_matmul(const std::string& provider);
+void register_reduce(const std::string& provider);
+void register_softmax_loss(const std::string& provider);
+void register_index(const std::string& provider);
+void register_random(const std::string& provider);
+
+}  // namespace gom::onednn

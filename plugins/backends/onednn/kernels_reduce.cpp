@@ -1,0 +1,89 @@
+// reduce on oneDNN's reduction primitive; argmax as a loop (oneDNN has no arg-reductions).
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "dnnl_util.h"
+
+namespace gom::onednn {
+namespace {
+using alg = dnnl::algorithm;
+
+struct Entry {
+  dnnl::reduction prim;
+  dnnl::memory::desc src, dst;
+};
+
+alg reduce_alg(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return alg::reduction_sum;
+    case ReduceOp::Mean: return alg::reduction_mean;
+    case ReduceOp::Max: return alg::reduction_max;
+    case ReduceOp::Min: return alg::reduction_min;
+  }
+  throw Error(fmt::format("onednn reduce: unknown op code {}", int64_t(op)));
+}
+
+void reduce(const KernelCall& c) {
+  const Tensor &src = c.in[0], &out = c.out[0];
+  if (src.dtype() != DType::F32)
+    throw Error(fmt::format("onednn reduce: only f32 is supported, got {}", dtype_name(src.dtype())));
+  if (out.numel() == 0) return;
+  const ReduceOp op = ReduceOp(c.attrs.i("op"));
+  if (src.numel() == 0) {  // an empty sum is 0, an empty mean NaN (as in PyTorch)
+    const double v = op == ReduceOp::Sum ? 0.0 : std::nan("");
+    find_kernel("fill", DeviceType::CPU)(KernelCall{{}, c.out, Attrs{{"value", v}}});
+    return;
+  }
+  if (src.shape() == out.shape()) {  // nothing to reduce: oneDNN refuses that, so copy
+    find_kernel("copy", DeviceType::CPU)(KernelCall{c.in, c.out, c.attrs});
+    return;
+  }
+  static PrimitiveCache<Entry> cache;
+  Key k;
+  k.add(src).add(out.shape()).add(int64_t(op));
+  const auto& p = cache.get(k, [&] {
+    auto ms = md_of(src), mo = md_of(out);
+    auto d = dnnl::reduction::desc(reduce_alg(op), ms, mo, 0.f, 0.f);
+    return Entry{dnnl::reduction(dnnl::reduction::primitive_desc(d, engine())), ms, mo};
+  });
+  execute(p.prim, {{DNNL_ARG_SRC, mem_of(p.src, src)}, {DNNL_ARG_DST, mem_of(p.dst, out)}});
+}
+
+template <class T>
+void argmax_typed(const Tensor& src, int64_t dim, const Tensor& out) {
+  const int64_t n = src.dim() == 0 ? 1 : src.shape()[dim];
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= src.shape()[d];
+  for (int64_t d = dim + 1; d < src.dim(); ++d) inner *= src.shape()[d];
+  const T* p = static_cast<const T*>(src.raw_data());
+  int64_t* o = out.data<int64_t>();
+#pragma omp parallel for if (outer * inner * n >= kParallelGrain) schedule(static)
+  for (int64_t oi = 0; oi < outer * inner; ++oi) {
+    const int64_t i = oi / inner, j = oi % inner;
+    const T* row = p + i * n * inner + j;
+    int64_t best = 0;
+    for (int64_t k = 1; k < n; ++k)  // first maximum wins; NaN beats everything (PyTorch)
+      if (row[k * inner] > row[best * inner] || (row[k * inner] != row[k * inner] &&
+                                                 row[best * inner] == row[best * inner]))
+        best = k;
+    o[oi] = best;
+  }
+}
+
+void argmax(const KernelCall& c) {
+  const Tensor src = dense(c.in[0]);
+  const int64_t dim = c.attrs.i("dim");
+  visit_dtype(src.dtype(), [&](auto* tag) {
+    argmax_typed<std::remove_pointer_t<decltype(tag)>>(src, dim, c.out[0]);
+  });
+}
+
+}  // namespace
+
+void register_reduce(const std::string& provider) {
+  register_kernel("reduce", DeviceType::CPU, reduce, provider);
+  register_kernel("argmax", DeviceType::CPU, argmax, provider);
+}
+
+}  // namespace gom::onednn
