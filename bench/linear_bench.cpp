@@ -23,9 +23,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -62,28 +64,29 @@ Options parse_args(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") usage(0);
-    std::string name(arg), value;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      name = std::string(arg.substr(0, eq));
+    const auto eq = arg.find('=');
+    const std::string name(arg.substr(0, eq));
+    if (name != "--threads" && name != "--reps" && name != "--seconds") {
+      std::fprintf(stderr, "gom_linear_bench: unknown option '%s'\n", name.c_str());
+      usage(2);
+    }
+    std::string value;
+    if (eq != std::string_view::npos) {
       value = std::string(arg.substr(eq + 1));
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {
-      std::fprintf(stderr, "gom_linear_bench: %s needs a value\n", argv[i]);
+      std::fprintf(stderr, "gom_linear_bench: %s needs a value\n", name.c_str());
       usage(2);
     }
     try {
       size_t used = 0;
-      if (name == "--threads") {
+      if (name == "--threads")
         o.threads = std::stoi(value, &used);
-      } else if (name == "--reps") {
+      else if (name == "--reps")
         o.reps = std::stoi(value, &used);
-      } else if (name == "--seconds") {
+      else
         o.seconds = std::stod(value, &used);
-      } else {
-        std::fprintf(stderr, "gom_linear_bench: unknown option '%s'\n", name.c_str());
-        usage(2);
-      }
       if (used != value.size()) throw std::invalid_argument(value);
     } catch (const std::logic_error&) {
       std::fprintf(stderr, "gom_linear_bench: bad value '%s' for %s\n", value.c_str(),
@@ -138,6 +141,14 @@ Timing measure(const std::function<void()>& step, const std::function<void()>& s
   t.median = times[times.size() / 2];
   t.spread = (times.back() - times.front()) / t.median;
   return t;
+}
+
+// The 1-minute load average (Linux), or a negative number when unknown.
+double load_average() {
+  std::ifstream f("/proc/loadavg");
+  double l = -1;
+  if (!(f >> l)) l = -1;
+  return l;
 }
 
 double layer_flop(const LayerShape& l) { return 6.0 * kBatch * l.in * l.out; }
@@ -232,6 +243,12 @@ int main(int argc, char** argv) {
                kBatch, opt.threads, omp_get_max_threads(), opt.reps, opt.seconds);
     fmt::print("backend: {}{}\n", backend ? backend->name + " — " + backend->description : "?",
                backend && backend->device_name ? " on " + backend->device_name(0) : "");
+    const double load = load_average();
+    const unsigned cpus = std::thread::hardware_concurrency();
+    if (load >= 0)
+      fmt::print("machine: {} CPUs, 1-min load average {:.2f}{}\n", cpus, load,
+                 load > cpus ? " (busy: other work competes for the CPUs; timings are noisy)"
+                             : "");
     fmt::print("baseline: oneDNN {}.{}.{} dnnl_sgemm (cpu runtime {})\n", v->major, v->minor,
                v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "elf_check.h"
 #include "gom/kernel.h"
 #include "gom/plugin.h"
 
@@ -59,6 +60,7 @@ const LoadedPlugin& load_plugin(const std::string& path_in) {
   if (!fs::is_regular_file(path))
     throw Error(fmt::format("plugin {}: no such file", path_in));
 
+  detail::check_elf_shared_object(path.string(), path_in);
   auto lib = std::make_shared<boost::dll::shared_library>();
   try {
     lib->load(path);

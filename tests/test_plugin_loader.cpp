@@ -1,0 +1,84 @@
+// The loader and the kernel registry, with real .so files: good ones load, bad ones are refused
+// with a message naming the file and the problem, and the host carries on.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "gom/gom.h"
+
+using namespace gom;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+static std::string test_plugin(const char* name) {
+  return std::string(GOM_TEST_PLUGIN_DIR) + "/libgomtest_" + name + ".so";
+}
+
+TEST_CASE("the oneDNN backend is loaded as a plugin and registers its kernels", "[plugin]") {
+  bool found = false;
+  for (const auto& p : loaded_plugins()) found = found || p.name == "gom_onednn";
+  CHECK(found);
+  const BackendInfo* b = find_backend(DeviceType::CPU);
+  REQUIRE(b != nullptr);
+  CHECK(b->name == "onednn");
+  CHECK_THAT(b->description, Contains("oneDNN"));
+  for (const char* op : {"matmul", "binary", "unary", "reduce", "log_softmax", "gather", "random"})
+    CHECK(kernel_provider(op, DeviceType::CPU) == "gom_onednn");
+}
+
+TEST_CASE("a plugin with another ABI version is refused before it registers", "[plugin]") {
+  CHECK_THROWS_WITH(load_plugin(test_plugin("bad_abi")),
+                    Contains("incompatible ABI version (plugin: 999, host: 1)"));
+}
+
+TEST_CASE("a plugin whose registration throws is reported", "[plugin]") {
+  CHECK_THROWS_WITH(load_plugin(test_plugin("throwing_register")),
+                    Contains("registration failed: the widget table is missing"));
+}
+
+TEST_CASE("a library without the entry symbol is not a gom plugin", "[plugin]") {
+  CHECK_THROWS_WITH(load_plugin(test_plugin("no_entry")),
+                    Contains("not a gom plugin (it exports no 'gom_abi_version'"));
+}
+
+TEST_CASE("missing and truncated files are refused", "[plugin]") {
+  CHECK_THROWS_WITH(load_plugin("/nonexistent/libgom_x.so"), Contains("no such file"));
+  const fs::path trunc = fs::temp_directory_path() / "libgom_truncated_test.so";
+  {
+    std::ifstream in(std::string(GOM_PLUGIN_DIR) + "/libgom_onednn.so", std::ios::binary);
+    std::vector<char> head(4096);
+    in.read(head.data(), head.size());
+    std::ofstream(trunc, std::ios::binary).write(head.data(), in.gcount());
+  }
+  CHECK_THROWS_WITH(load_plugin(trunc.string()),
+                    Contains("cannot be loaded as a shared library: truncated (a segment ends at byte"));
+  std::ofstream(trunc) << "this is a text file, not a library\n";
+  CHECK_THROWS_WITH(load_plugin(trunc.string()), Contains("not an ELF file"));
+  fs::remove(trunc);
+}
+
+TEST_CASE("a plugin can add a kernel under a new op name", "[plugin]") {
+  CHECK_THROWS_WITH(run_kernel("test_square", {ones({2})}, {ones({2})}),
+                    Contains("no kernel for op 'test_square' on device cpu"));
+  load_plugin(test_plugin("fused_square"));
+  Tensor x = tensor({1, 2, 3}, {3}), y = Tensor::empty({3});
+  run_kernel("test_square", {x}, {y});
+  CHECK(y.to_vector<float>() == std::vector<float>{1, 4, 9});
+  CHECK(kernel_provider("test_square", DeviceType::CPU) == "gomtest_fused_square");
+}
+
+TEST_CASE("an op on a device without a backend is a clear error", "[plugin]") {
+  if (find_backend(DeviceType::CUDA)) return;  // a CUDA backend is loaded: nothing to refuse
+  CHECK_THROWS_WITH(Tensor::empty({2}, {DType::F32, Device{DeviceType::CUDA, 0}}),
+                    Contains("no backend provides memory for device cuda:0"));
+  CHECK_THROWS_WITH(find_kernel("matmul", DeviceType::CUDA),
+                    Contains("no kernel for op 'matmul' on device cuda (no backend for that "
+                             "device is loaded); it is available on: cpu"));
+}
+
+TEST_CASE("kernel attributes report what is missing", "[plugin]") {
+  Attrs a{{"dim", int64_t(1)}};
+  CHECK(a.i("dim") == 1);
+  CHECK(a.f("dim") == 1.0);
+  CHECK_THROWS_WITH(a.i("axis"), Contains("kernel attribute 'axis' was not passed"));
+}
