@@ -341,6 +341,11 @@ int main(int argc, char** argv) {
     fmt::print("FLOP = 6*B*in*out per layer (fwd Y, bwd dX, dW); bias excluded (<0.5%). "
                "ratio = gom/sgemm GFLOP/s. worst rep spread {:.1f}%\n",
                worst_spread * 100);
+    if (worst_spread > 0.25)
+      fmt::print("warning: repetitions differ by up to {:.0f}%: something else is using the CPUs "
+                 "(OpenMP threads that lose their core stall every parallel region); rerun on "
+                 "an idle machine\n",
+                 worst_spread * 100);
     fmt::print("linear fwd+bwd: gom {:.2f} GFLOP/s, oneDNN sgemm {:.2f} GFLOP/s, ratio {:.3f}\n",
                gflops(stack.flop, stack.gom), gflops(stack.flop, stack.ref),
                stack.ref.median / stack.gom.median);

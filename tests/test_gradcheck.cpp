@@ -1,8 +1,8 @@
 // Finite-difference checks of every differentiable op: several shapes, broadcasting, 0-d tensors
 // and non-contiguous inputs (transposed, sliced with a step, expanded). Inputs stay away from
 // kinks (relu/abs at 0, ties of max/maximum) and outside the domain edges of log/sqrt/pow.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <numeric>
 #include <string>
@@ -38,12 +38,17 @@ struct InputSpec {
   Values values = Values::Normal;
 };
 
-InputSpec in(Shape s, Values v = Values::Normal) { return {std::move(s), Layout::Contiguous, v}; }
-InputSpec view(Shape s, Layout l, Values v = Values::Normal) { return {std::move(s), l, v}; }
+InputSpec in(Shape s, Values v = Values::Normal) {
+  return {std::move(s), Layout::Contiguous, v};
+}
+InputSpec view(Shape s, Layout l, Values v = Values::Normal) {
+  return {std::move(s), l, v};
+}
 
 std::vector<float> transform(std::vector<float> v, Values kind) {
   switch (kind) {
-    case Values::Normal: break;
+    case Values::Normal:
+      break;
     case Values::Positive:
       for (float& x : v) x = 0.5f + 0.5f * std::fabs(x);
       break;
@@ -71,20 +76,31 @@ std::vector<float> transform(std::vector<float> v, Values kind) {
 // The shape of the storage a view of layout `l` with logical shape `s` is cut from.
 Shape base_shape(Shape s, Layout l) {
   switch (l) {
-    case Layout::Contiguous: break;
-    case Layout::Transposed: std::swap(s[s.size() - 2], s[s.size() - 1]); break;
-    case Layout::Sliced: s.back() = 2 * s.back() + 1; break;
-    case Layout::Expanded: s[0] = 1; break;
+    case Layout::Contiguous:
+      break;
+    case Layout::Transposed:
+      std::swap(s[s.size() - 2], s[s.size() - 1]);
+      break;
+    case Layout::Sliced:
+      s.back() = 2 * s.back() + 1;
+      break;
+    case Layout::Expanded:
+      s[0] = 1;
+      break;
   }
   return s;
 }
 
 Tensor apply_layout(const Tensor& base, const InputSpec& spec) {
   switch (spec.layout) {
-    case Layout::Contiguous: return base;
-    case Layout::Transposed: return base.transpose(-1, -2);
-    case Layout::Sliced: return base.slice(-1, 1, base.size(-1), 2);
-    case Layout::Expanded: return base.expand(spec.shape);
+    case Layout::Contiguous:
+      return base;
+    case Layout::Transposed:
+      return base.transpose(-1, -2);
+    case Layout::Sliced:
+      return base.slice(-1, 1, base.size(-1), 2);
+    case Layout::Expanded:
+      return base.expand(spec.shape);
   }
   return base;
 }
@@ -252,9 +268,8 @@ TEST_CASE("gradcheck: passes a correct backward and catches a wrong one", "[grad
     CHECK_FALSE(r.ok);
   }
   SECTION("a gradient that never reaches an input that matters fails") {
-    const auto r = gom_test::gradcheck(
-        [](const TV& in) { return gom::add(in[0].detach(), in[1]); },
-        {x, gom::randn({3, 4}, &gen)});
+    const auto r = gom_test::gradcheck([](const TV& in) { return gom::add(in[0].detach(), in[1]); },
+                                       {x, gom::randn({3, 4}, &gen)});
     CHECK_FALSE(r.ok);
     CHECK_THAT(r.report, Catch::Contains("input 0"));
   }
@@ -310,8 +325,8 @@ TEST_CASE("gradcheck: reductions", "[gradcheck]") {
     c.push_back(make_case("mean", {s}, [](const TV& x) { return gom::mean(x[0]); }));
   }
   const std::vector<std::vector<int64_t>> dim_sets = {{0}, {1}, {-1}, {0, 2}, {2, 0}, {0, 1, 2}};
-  for (const InputSpec& s : {in({2, 3, 4}), view({2, 3, 4}, Layout::Transposed),
-                             view({2, 3, 4}, Layout::Expanded)})
+  for (const InputSpec& s :
+       {in({2, 3, 4}), view({2, 3, 4}, Layout::Transposed), view({2, 3, 4}, Layout::Expanded)})
     for (const auto& dims : dim_sets)
       for (bool keep : {false, true}) {
         const std::string tag = " dims " + gom::shape_str(dims) + (keep ? " keepdim" : "");
@@ -343,14 +358,19 @@ TEST_CASE("gradcheck: shape ops", "[gradcheck]") {
                                           view({2, 3, 4}, Layout::Expanded)};
   for (const InputSpec& s : sources) {
     c.push_back(make_case("reshape [6, 4]", {s}, [](const TV& x) { return x[0].reshape({6, 4}); }));
-    c.push_back(make_case("reshape [4, -1]", {s}, [](const TV& x) { return x[0].reshape({4, -1}); }));
+    c.push_back(make_case("reshape [4, -1]", {s}, [](const TV& x) {
+      return x[0].reshape({4, -1});
+    }));
     c.push_back(make_case("transpose 0 2", {s}, [](const TV& x) { return x[0].transpose(0, 2); }));
     c.push_back(make_case("flatten", {s}, [](const TV& x) { return x[0].flatten(); }));
     c.push_back(make_case("flatten 1", {s}, [](const TV& x) { return x[0].flatten(1); }));
-    c.push_back(make_case("slice dim 2 step 2", {s},
-                          [](const TV& x) { return x[0].slice(2, 0, 4, 2); }));
-    c.push_back(make_case("slice dim 1 from -2", {s},
-                          [](const TV& x) { return x[0].slice(1, -2, 3); }));
+    c.push_back(
+        make_case("slice dim 2 step 2", {s}, [](const TV& x) { return x[0].slice(2, 0, 4, 2); }));
+    // A step over a middle dim interleaves the strides ([12, 8, 1] for [2, 2, 4]).
+    c.push_back(
+        make_case("slice dim 1 step 2", {s}, [](const TV& x) { return x[0].slice(1, 0, 3, 2); }));
+    c.push_back(
+        make_case("slice dim 1 from -2", {s}, [](const TV& x) { return x[0].slice(1, -2, 3); }));
     c.push_back(make_case("unsqueeze 1", {s}, [](const TV& x) { return x[0].unsqueeze(1); }));
     // A view of a view: the gradient must travel back through both.
     c.push_back(make_case("transpose then slice", {s}, [](const TV& x) {
@@ -360,9 +380,9 @@ TEST_CASE("gradcheck: shape ops", "[gradcheck]") {
   c.push_back(make_case("squeeze 1", {in({3, 1, 4})}, [](const TV& x) { return x[0].squeeze(1); }));
   c.push_back(make_case("reshape 0-d", {in({})}, [](const TV& x) { return x[0].reshape({1, 1}); }));
   c.push_back(make_case("flatten 0-d", {in({})}, [](const TV& x) { return x[0].flatten(); }));
-  for (const auto& [from, to_] : {std::pair{Shape{3, 1}, Shape{3, 4}},
-                                  std::pair{Shape{3, 1}, Shape{2, 3, 5}},
-                                  std::pair{Shape{}, Shape{2, 3}}}) {
+  for (const auto& [from, to_] :
+       {std::pair{Shape{3, 1}, Shape{3, 4}}, std::pair{Shape{3, 1}, Shape{2, 3, 5}},
+        std::pair{Shape{}, Shape{2, 3}}}) {
     const Shape to = to_;
     c.push_back(make_case("expand to " + gom::shape_str(to), {in(from)},
                           [to](const TV& x) { return x[0].expand(to); }));
@@ -406,7 +426,8 @@ TEST_CASE("gradcheck: matmul and linear", "[gradcheck]") {
       {in({2, 3, 4}), in({2, 4}), in({2})},
       {in({2, 3, 4}), in({5, 4})},
       {in({3}), in({2, 3}), in({2})},
-      {view({4, 3}, Layout::Transposed), view({5, 3}, Layout::Transposed), view({5}, Layout::Sliced)},
+      {view({4, 3}, Layout::Transposed), view({5, 3}, Layout::Transposed),
+       view({5}, Layout::Sliced)},
       {view({2, 3, 4}, Layout::Transposed), view({2, 4}, Layout::Sliced)},
       {view({3, 4}, Layout::Expanded), in({2, 4}), view({2}, Layout::Expanded)},
   };
@@ -422,15 +443,19 @@ TEST_CASE("gradcheck: matmul and linear", "[gradcheck]") {
 TEST_CASE("gradcheck: softmax and log_softmax", "[gradcheck]") {
   std::vector<GradCase> c;
   const std::vector<std::pair<InputSpec, int64_t>> args = {
-      {in({3, 5}), 0},          {in({3, 5}), 1},
-      {in({2, 3, 4}), 1},       {in({2, 3, 4}), -1},
-      {in({6}), 0},             {view({3, 5}, Layout::Transposed), 1},
-      {view({2, 3, 4}, Layout::Sliced), 2}, {view({3, 4}, Layout::Expanded), 0},
+      {in({3, 5}), 0},
+      {in({3, 5}), 1},
+      {in({2, 3, 4}), 1},
+      {in({2, 3, 4}), -1},
+      {in({6}), 0},
+      {view({3, 5}, Layout::Transposed), 1},
+      {view({2, 3, 4}, Layout::Sliced), 2},
+      {view({3, 4}, Layout::Expanded), 0},
   };
   for (const auto& [s, dim] : args) {
     const std::string tag = " dim " + std::to_string(dim);
-    c.push_back(make_case("softmax" + tag, {s},
-                          [dim](const TV& x) { return gom::softmax(x[0], dim); }));
+    c.push_back(
+        make_case("softmax" + tag, {s}, [dim](const TV& x) { return gom::softmax(x[0], dim); }));
     c.push_back(make_case("log_softmax" + tag, {s},
                           [dim](const TV& x) { return gom::log_softmax(x[0], dim); }));
   }
@@ -442,21 +467,19 @@ TEST_CASE("gradcheck: losses", "[gradcheck]") {
   std::vector<GradCase> c;
   const Tensor target = gom::tensor_i64({0, 3, 1, 2, 3}, {5});
   const Tensor with_ignored = gom::tensor_i64({0, 2, 1, 2, 3}, {5});
-  for (const auto& [red_, rname] : {std::pair{Reduction::Mean, "mean"},
-                                    std::pair{Reduction::Sum, "sum"},
-                                    std::pair{Reduction::None, "none"}}) {
+  for (const auto& [red_, rname] :
+       {std::pair{Reduction::Mean, "mean"}, std::pair{Reduction::Sum, "sum"},
+        std::pair{Reduction::None, "none"}}) {
     const Reduction red = red_;
     const std::string tag = std::string(" ") + rname;
     for (const InputSpec& s : {in({5, 4}), view({5, 4}, Layout::Transposed)}) {
-      c.push_back(make_case("nll_loss" + tag, {s}, [=](const TV& x) {
-        return gom::nll_loss(x[0], target, red);
-      }));
+      c.push_back(make_case("nll_loss" + tag, {s},
+                            [=](const TV& x) { return gom::nll_loss(x[0], target, red); }));
       c.push_back(make_case("nll_loss ignore 2" + tag, {s}, [=](const TV& x) {
         return gom::nll_loss(x[0], with_ignored, red, 2);
       }));
-      c.push_back(make_case("cross_entropy" + tag, {s}, [=](const TV& x) {
-        return gom::cross_entropy(x[0], target, red);
-      }));
+      c.push_back(make_case("cross_entropy" + tag, {s},
+                            [=](const TV& x) { return gom::cross_entropy(x[0], target, red); }));
       c.push_back(make_case("cross_entropy ignore 2" + tag, {s}, [=](const TV& x) {
         return gom::cross_entropy(x[0], with_ignored, red, 2);
       }));
@@ -465,9 +488,8 @@ TEST_CASE("gradcheck: losses", "[gradcheck]") {
              {in({3, 4}), in({3, 4})},
              {in({}), in({})},
              {view({3, 4}, Layout::Transposed), view({3, 4}, Layout::Expanded)}})
-      c.push_back(make_case("mse_loss" + tag, pair, [=](const TV& x) {
-        return gom::mse_loss(x[0], x[1], red);
-      }));
+      c.push_back(make_case("mse_loss" + tag, pair,
+                            [=](const TV& x) { return gom::mse_loss(x[0], x[1], red); }));
   }
   run_cases(c);
 }
@@ -481,32 +503,30 @@ TEST_CASE("gradcheck: gather, scatter_add, index_select, index_add", "[gradcheck
   const Tensor idx = gom::tensor_i64({2, 0, 2, 1}, {4});
   for (const InputSpec& s : {in({3, 4}), view({3, 4}, Layout::Transposed),
                              view({3, 4}, Layout::Sliced), view({3, 4}, Layout::Expanded)}) {
-    c.push_back(make_case("gather dim 0", {s}, [=](const TV& x) { return gom::gather(x[0], 0, g0); }));
-    c.push_back(make_case("gather dim 1", {s}, [=](const TV& x) { return gom::gather(x[0], 1, g1); }));
+    c.push_back(
+        make_case("gather dim 0", {s}, [=](const TV& x) { return gom::gather(x[0], 0, g0); }));
+    c.push_back(
+        make_case("gather dim 1", {s}, [=](const TV& x) { return gom::gather(x[0], 1, g1); }));
     c.push_back(make_case("index_select dim 0", {s},
                           [=](const TV& x) { return gom::index_select(x[0], 0, idx); }));
     c.push_back(make_case("index_select dim 1", {s},
                           [=](const TV& x) { return gom::index_select(x[0], 1, idx); }));
   }
   // Colliding indices: several src elements land on one element of t.
-  for (const auto& [t, src] : {std::pair{in({3, 4}), in({2, 4})},
-                               std::pair{view({3, 4}, Layout::Transposed),
-                                         view({2, 4}, Layout::Sliced)}})
-    c.push_back(make_case("scatter_add dim 0", {t, src}, [=](const TV& x) {
-      return gom::scatter_add(x[0], 0, g0, x[1]);
-    }));
-  c.push_back(make_case("scatter_add dim 1", {in({3, 4}), in({3, 2})}, [=](const TV& x) {
-    return gom::scatter_add(x[0], 1, g1, x[1]);
-  }));
-  for (const auto& [t, src] : {std::pair{in({3, 5}), in({4, 5})},
-                               std::pair{view({3, 5}, Layout::Transposed),
-                                         view({4, 5}, Layout::Expanded)}})
-    c.push_back(make_case("index_add dim 0", {t, src}, [=](const TV& x) {
-      return gom::index_add(x[0], 0, idx, x[1]);
-    }));
-  c.push_back(make_case("index_add dim 1", {in({2, 3}), in({2, 4})}, [=](const TV& x) {
-    return gom::index_add(x[0], 1, idx, x[1]);
-  }));
+  for (const auto& [t, src] :
+       {std::pair{in({3, 4}), in({2, 4})},
+        std::pair{view({3, 4}, Layout::Transposed), view({2, 4}, Layout::Sliced)}})
+    c.push_back(make_case("scatter_add dim 0", {t, src},
+                          [=](const TV& x) { return gom::scatter_add(x[0], 0, g0, x[1]); }));
+  c.push_back(make_case("scatter_add dim 1", {in({3, 4}), in({3, 2})},
+                        [=](const TV& x) { return gom::scatter_add(x[0], 1, g1, x[1]); }));
+  for (const auto& [t, src] :
+       {std::pair{in({3, 5}), in({4, 5})},
+        std::pair{view({3, 5}, Layout::Transposed), view({4, 5}, Layout::Expanded)}})
+    c.push_back(make_case("index_add dim 0", {t, src},
+                          [=](const TV& x) { return gom::index_add(x[0], 0, idx, x[1]); }));
+  c.push_back(make_case("index_add dim 1", {in({2, 3}), in({2, 4})},
+                        [=](const TV& x) { return gom::index_add(x[0], 1, idx, x[1]); }));
   run_cases(c);
 }
 
@@ -516,12 +536,12 @@ TEST_CASE("gradcheck: a small network end to end", "[gradcheck]") {
   // Several ops sharing inputs, so gradients from different paths must be summed correctly.
   const Tensor target = gom::tensor_i64({1, 0, 2, 1}, {4});
   std::vector<GradCase> c;
-  c.push_back(make_case("mlp", {in({4, 3}), in({5, 3}), in({5}), in({3, 5}), in({3})},
-                        [=](const TV& x) {
-                          Tensor h = gom::tanh(gom::linear(x[0], x[1], x[2]));
-                          Tensor logits = gom::linear(h, x[3], x[4]) + gom::mean(h, {1}, true);
-                          return gom::cross_entropy(logits, target);
-                        }));
+  c.push_back(
+      make_case("mlp", {in({4, 3}), in({5, 3}), in({5}), in({3, 5}), in({3})}, [=](const TV& x) {
+        Tensor h = gom::tanh(gom::linear(x[0], x[1], x[2]));
+        Tensor logits = gom::linear(h, x[3], x[4]) + gom::mean(h, {1}, true);
+        return gom::cross_entropy(logits, target);
+      }));
   c.push_back(make_case("attention-like", {in({2, 3, 4}), in({2, 3, 4})}, [](const TV& x) {
     Tensor scores = gom::matmul(x[0], gom::transpose(x[1], -1, -2)) * 0.5;
     return gom::matmul(gom::softmax(scores, -1), x[1]);

@@ -31,11 +31,17 @@ struct OpEntry {
 
 const std::map<std::string, Tol>& family_tolerances() {
   static const std::map<std::string, Tol> tols = {
-      {"elementwise", {1e-5, 1e-6}}, {"compare", {0, 0}},    {"reduce", {1e-5, 1e-5}},
+      {"elementwise", {1e-5, 1e-6}}, {"compare", {0, 0}},      {"reduce", {1e-5, 1e-5}},
       {"shape", {1e-5, 1e-6}},       {"matmul", {1e-4, 1e-5}}, {"softmax", {1e-5, 1e-6}},
       {"loss", {1e-5, 1e-6}},        {"index", {1e-5, 1e-6}},
   };
   return tols;
+}
+
+// No op gets a looser tolerance: log and log_softmax run as exact loops in the backend because
+// oneDNN's log was off by ~2e-6 near log(1) = 0, which these fixtures caught.
+Tol tolerance(const std::string&, const std::string& family) {
+  return family_tolerances().at(family);
 }
 
 const json& fixtures() {
@@ -55,9 +61,13 @@ gom::Reduction reduction(const json& args) {
   throw gom::Error("unknown reduction in fixture: " + r);
 }
 
-int64_t ignore_index(const json& args) { return args.value("ignore_index", int64_t{-100}); }
+int64_t ignore_index(const json& args) {
+  return args.value("ignore_index", int64_t{-100});
+}
 
-gom::Shape shape_arg(const json& args, const char* key) { return args.at(key).get<gom::Shape>(); }
+gom::Shape shape_arg(const json& args, const char* key) {
+  return args.at(key).get<gom::Shape>();
+}
 
 // ---------------------------------------------------------------- the op table
 
@@ -108,8 +118,12 @@ void add_elementwise(std::map<std::string, OpEntry>& t) {
   t["pow"] = {"elementwise", [](const std::vector<Tensor>& in, const json& a) {
                 return gom::pow(in.at(0), a.at("exponent").get<double>());
               }};
-  for (auto [name, f] : {std::pair{"eq", &gom::eq}, {"ne", &gom::ne}, {"gt", &gom::gt},
-                         {"ge", &gom::ge}, {"lt", &gom::lt}, {"le", &gom::le}})
+  for (auto [name, f] : {std::pair{"eq", &gom::eq},
+                         {"ne", &gom::ne},
+                         {"gt", &gom::gt},
+                         {"ge", &gom::ge},
+                         {"lt", &gom::lt},
+                         {"le", &gom::le}})
     t[name] = binary(f, "compare");
 }
 
@@ -150,8 +164,9 @@ void add_shape_ops(std::map<std::string, OpEntry>& t) {
   t["squeeze"] = {"shape", [](const std::vector<Tensor>& in, const json& a) {
                     return in.at(0).squeeze(a.at("dim"));
                   }};
-  t["cat"] = {"shape",
-              [](const std::vector<Tensor>& in, const json& a) { return gom::cat(in, a.at("dim")); }};
+  t["cat"] = {"shape", [](const std::vector<Tensor>& in, const json& a) {
+                return gom::cat(in, a.at("dim"));
+              }};
 }
 
 void add_nn_ops(std::map<std::string, OpEntry>& t) {
@@ -241,13 +256,12 @@ void check_tensor(const std::string& what, const Tensor& got, const json& want, 
     CHECK(mismatches(got.to_vector<int64_t>(), want.at("data").get<std::vector<int64_t>>(), tol) ==
           "");
   else
-    CHECK(mismatches(got.to_vector<float>(), want.at("data").get<std::vector<float>>(), tol) ==
-          "");
+    CHECK(mismatches(got.to_vector<float>(), want.at("data").get<std::vector<float>>(), tol) == "");
 }
 
 void run_case(const json& c, const OpEntry& op) {
   const bool differentiable = !c.at("grad_output").is_null();
-  const Tol tol = family_tolerances().at(op.family);
+  const Tol tol = tolerance(c.at("op"), op.family);
   std::vector<Tensor> inputs;
   // Non-differentiable ops get inputs that require grad too: their output must not.
   for (const json& j : c.at("inputs")) {
@@ -266,7 +280,10 @@ void run_case(const json& c, const OpEntry& op) {
   const json& grads = c.at("grads");
   REQUIRE(grads.size() == inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (grads[i].is_null()) continue;  // an index input
+    if (grads[i].is_null()) {  // only an index input may have no expected gradient
+      CHECK(inputs[i].dtype() != gom::DType::F32);
+      continue;
+    }
     check_tensor("gradient of input " + std::to_string(i), inputs[i].grad(), grads[i], tol);
   }
 }
@@ -317,15 +334,27 @@ TEST_CASE("fixtures: the file loads and names only known ops", "[fixtures]") {
   }
 }
 
-TEST_CASE("fixtures: elementwise ops match PyTorch", "[fixtures]") { run_family("elementwise"); }
+TEST_CASE("fixtures: elementwise ops match PyTorch", "[fixtures]") {
+  run_family("elementwise");
+}
 TEST_CASE("fixtures: comparisons and argmax match PyTorch", "[fixtures]") {
   run_family("compare");
 }
-TEST_CASE("fixtures: reductions match PyTorch", "[fixtures]") { run_family("reduce"); }
-TEST_CASE("fixtures: shape ops match PyTorch", "[fixtures]") { run_family("shape"); }
-TEST_CASE("fixtures: matmul and linear match PyTorch", "[fixtures]") { run_family("matmul"); }
+TEST_CASE("fixtures: reductions match PyTorch", "[fixtures]") {
+  run_family("reduce");
+}
+TEST_CASE("fixtures: shape ops match PyTorch", "[fixtures]") {
+  run_family("shape");
+}
+TEST_CASE("fixtures: matmul and linear match PyTorch", "[fixtures]") {
+  run_family("matmul");
+}
 TEST_CASE("fixtures: softmax and log_softmax match PyTorch", "[fixtures]") {
   run_family("softmax");
 }
-TEST_CASE("fixtures: losses match PyTorch", "[fixtures]") { run_family("loss"); }
-TEST_CASE("fixtures: indexing ops match PyTorch", "[fixtures]") { run_family("index"); }
+TEST_CASE("fixtures: losses match PyTorch", "[fixtures]") {
+  run_family("loss");
+}
+TEST_CASE("fixtures: indexing ops match PyTorch", "[fixtures]") {
+  run_family("index");
+}

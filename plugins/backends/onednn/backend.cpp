@@ -1,6 +1,7 @@
 // The oneDNN CPU backend: its plugin entry, engine, stream and helpers.
 #include <omp.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "dnnl_util.h"
@@ -37,6 +38,16 @@ dnnl::memory::desc md_of(const Tensor& t) { return md_with(t, t.shape(), t.strid
 
 dnnl::memory mem_of(const dnnl::memory::desc& md, const Tensor& t) {
   return dnnl::memory(md, engine(), t.raw_data());
+}
+
+bool dnnl_layout_ok(const Tensor& t) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of dims larger than 1
+  for (size_t d = 0; d < t.shape().size(); ++d)
+    if (t.shape()[d] > 1) dims.emplace_back(t.strides()[d], t.shape()[d]);
+  std::sort(dims.begin(), dims.end());
+  for (size_t k = 0; k + 1 < dims.size(); ++k)
+    if (dims[k + 1].first < dims[k].first * dims[k].second) return false;
+  return true;
 }
 
 Tensor dense(const Tensor& t) {

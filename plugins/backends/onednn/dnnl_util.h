@@ -26,6 +26,11 @@ dnnl::memory::desc md_with(const Tensor& t, const Shape& dims, const Shape& stri
 dnnl::memory mem_of(const dnnl::memory::desc& md, const Tensor& t);
 dnnl::memory::data_type dt_of(DType t);
 
+/// Whether oneDNN can describe `t`'s layout: its memory descriptors need nested strides (each
+/// dim's stride at least the next-smaller stride times that dim's size), which a stepped slice
+/// of a transposed view, say, does not have.
+bool dnnl_layout_ok(const Tensor& t);
+
 /// `t` itself when contiguous, else a dense copy (graph off: kernels never record).
 Tensor dense(const Tensor& t);
 

@@ -113,7 +113,8 @@ void binary(const KernelCall& c) {
   Tensor a = c.in[0], b = c.in[1];
   if (has_broadcast(a) && commutative(op) && !has_broadcast(b)) std::swap(a, b);
   const bool in_place = a.raw_data() == out.raw_data();
-  if (a.dtype() != DType::F32 || has_broadcast(a) || (in_place && a.strides() != out.strides()))
+  if (a.dtype() != DType::F32 || has_broadcast(a) || (in_place && a.strides() != out.strides()) ||
+      !dnnl_layout_ok(a) || !dnnl_layout_ok(b) || !dnnl_layout_ok(out))
     return binary_loop(op, a, b, out);
   static PrimitiveCache<Entry> cache;
   Key k;

@@ -33,7 +33,8 @@ void copy(const KernelCall& c) {
     broadcast = broadcast || (src.strides()[d] == 0 && src.shape()[d] > 1);
   // Reorder pays off for real layout changes (transposes); same-type dense copies are memcpy.
   if (!broadcast && src.dtype() == dst.dtype() && src.dtype() != DType::I64 &&
-      !(src.is_contiguous() && dst.is_contiguous())) {
+      !(src.is_contiguous() && dst.is_contiguous()) && dnnl_layout_ok(src) &&
+      dnnl_layout_ok(dst)) {
     static PrimitiveCache<Entry> cache;
     Key k;
     k.add(src).add(dst);

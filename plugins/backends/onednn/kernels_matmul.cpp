@@ -14,6 +14,7 @@ Shape tidy_strides(const Shape& shape, Shape st) {
 
 // The gemm behind matmul needs a unit stride in one of the two matrix dims.
 bool gemm_layout(const Tensor& t) {
+  if (!dnnl_layout_ok(t)) return false;
   const int64_t r = t.dim();
   const auto& s = tidy_strides(t.shape(), t.strides());
   return s[r - 1] == 1 || s[r - 2] == 1;

@@ -25,7 +25,8 @@ alg reduce_alg(ReduceOp op) {
 }
 
 void reduce(const KernelCall& c) {
-  const Tensor &src = c.in[0], &out = c.out[0];
+  const Tensor src = dnnl_layout_ok(c.in[0]) ? c.in[0] : dense(c.in[0]);
+  const Tensor& out = c.out[0];
   if (src.dtype() != DType::F32)
     throw Error(fmt::format("onednn reduce: only f32 is supported, got {}", dtype_name(src.dtype())));
   if (out.numel() == 0) return;
@@ -36,7 +37,7 @@ void reduce(const KernelCall& c) {
     return;
   }
   if (src.shape() == out.shape()) {  // nothing to reduce: oneDNN refuses that, so copy
-    find_kernel("copy", DeviceType::CPU)(KernelCall{c.in, c.out, c.attrs});
+    find_kernel("copy", DeviceType::CPU)(KernelCall{std::span<const Tensor>(&src, 1), c.out, c.attrs});
     return;
   }
   static PrimitiveCache<Entry> cache;

@@ -1,6 +1,8 @@
 // softmax / log_softmax and their backward on oneDNN's softmax_v2; nll_loss as loops.
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "dnnl_util.h"
 
 namespace gom::onednn {
@@ -34,6 +36,32 @@ void softmax_fwd(const KernelCall& c, alg a) {
     return FwdEntry{dnnl::softmax_v2_forward(fwd_pd(a, md, axis)), md};
   });
   execute(p.prim, {{DNNL_ARG_SRC, mem_of(p.md, src)}, {DNNL_ARG_DST, mem_of(p.md, out)}});
+}
+
+// log_softmax's forward as a loop: oneDNN's softmax_log computes log(sum(exp)) with a log that
+// is off by ~1e-6 near 0, enough to give the dominant class a log-probability above 0 (and a
+// negative cross entropy). Here: x - max - log(sum(exp(x - max))) with the sum in double.
+void log_softmax_fwd(const KernelCall& c) {
+  const Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const Tensor src = dense(c.in[0]);
+  const int64_t dim = c.attrs.i("dim");
+  const int64_t n = src.dim() == 0 ? 1 : src.shape()[dim];
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= src.shape()[d];
+  for (int64_t d = dim + 1; d < src.dim(); ++d) inner *= src.shape()[d];
+  const float* x = src.data<float>();
+  float* y = out.data<float>();
+#pragma omp parallel for if (out.numel() >= kParallelGrain) schedule(static)
+  for (int64_t oi = 0; oi < outer * inner; ++oi) {
+    const int64_t base = (oi / inner) * n * inner + oi % inner;
+    float mx = -INFINITY;
+    for (int64_t k = 0; k < n; ++k) mx = std::max(mx, x[base + k * inner]);
+    double s = 0;
+    for (int64_t k = 0; k < n; ++k) s += std::exp(double(x[base + k * inner] - mx));
+    const float lse = mx + float(std::log(s));
+    for (int64_t k = 0; k < n; ++k) y[base + k * inner] = x[base + k * inner] - lse;
+  }
 }
 
 void softmax_bwd(const KernelCall& c, alg a) {
@@ -99,7 +127,7 @@ void nll_loss_backward(const KernelCall& c) {
 
 void register_softmax_loss(const std::string& provider) {
   register_kernel("softmax", DeviceType::CPU, [](const KernelCall& c) { softmax_fwd(c, alg::softmax_accurate); }, provider);
-  register_kernel("log_softmax", DeviceType::CPU, [](const KernelCall& c) { softmax_fwd(c, alg::softmax_log); }, provider);
+  register_kernel("log_softmax", DeviceType::CPU, log_softmax_fwd, provider);
   register_kernel("softmax_backward", DeviceType::CPU, [](const KernelCall& c) { softmax_bwd(c, alg::softmax_accurate); }, provider);
   register_kernel("log_softmax_backward", DeviceType::CPU, [](const KernelCall& c) { softmax_bwd(c, alg::softmax_log); }, provider);
   register_kernel("nll_loss", DeviceType::CPU, nll_loss, provider);
