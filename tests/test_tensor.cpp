@@ -138,3 +138,19 @@ TEST_CASE("random fills are seeded and do not depend on the thread count", "[ten
   CHECK(*std::min_element(rv.begin(), rv.end()) == 3);
   CHECK(*std::max_element(rv.begin(), rv.end()) == 6);
 }
+
+// No op uses reduce's max/min yet, so the kernel is checked directly: along a block of dims
+// (the backend's loop) and along separated dims (oneDNN's reduction), against hand values.
+TEST_CASE("the reduce kernel's max and min", "[tensor][reduce]") {
+  Tensor a = tensor({3, -1, 4, 1, -5, 9, 2, 6, -5, 3, 5, 8}, {2, 3, 2});
+  auto reduce = [&](Shape out_shape, ReduceOp op) {
+    Tensor out = Tensor::empty(out_shape);
+    run_kernel("reduce", {a}, {out}, {{"op", int64_t(op)}});
+    return out.to_vector<float>();
+  };
+  CHECK(reduce({1, 3, 2}, ReduceOp::Max) == V{3, 6, 4, 3, 5, 9});
+  CHECK(reduce({2, 3, 1}, ReduceOp::Min) == V{-1, 1, -5, 2, -5, 5});
+  CHECK(reduce({1, 3, 1}, ReduceOp::Max) == V{6, 4, 9});   // dims 0 and 2: not one block
+  CHECK(reduce({1, 3, 1}, ReduceOp::Min) == V{-1, -5, -5});
+  CHECK(reduce({1, 1, 1}, ReduceOp::Max) == V{9});
+}

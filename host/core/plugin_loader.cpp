@@ -63,7 +63,9 @@ const LoadedPlugin& load_plugin(const std::string& path_in) {
   detail::check_elf_shared_object(path.string(), path_in);
   auto lib = std::make_shared<boost::dll::shared_library>();
   try {
-    lib->load(path);
+    // Resolve every symbol now: a lazily bound plugin with an undefined symbol would load and
+    // then abort the whole process at its first call.
+    lib->load(path, boost::dll::load_mode::rtld_now);
   } catch (const std::exception& e) {
     throw Error(fmt::format("plugin {}: cannot be loaded as a shared library: {}", path_in,
                             e.what()));
