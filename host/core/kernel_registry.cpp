@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "gom/kernel.h"
+#include "registry_internal.h"
 
 namespace gom {
 
@@ -139,6 +140,7 @@ void register_backend(BackendInfo info) {
     throw Error(fmt::format("backend '{}' cannot be registered for device {}: backend '{}' "
                             "already serves it",
                             info.name, device_type_name(info.device), slot->name));
+  detail::add_backend_component(info.name, info.description);
   slot = std::make_shared<BackendInfo>(std::move(info));
 }
 
@@ -147,6 +149,16 @@ const BackendInfo* find_backend(DeviceType device) {
   std::lock_guard lock(r.mu);
   return r.backends[static_cast<int>(device)].get();
 }
+
+namespace detail {
+void unregister_kernels(const std::string& provider) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  for (auto& [op, slots] : r.kernels)
+    for (Slot& s : slots)
+      if (s.provider == provider) s = Slot{};
+}
+}  // namespace detail
 
 void set_num_threads(int n) {
   for (int d = 0; d < kNumDeviceTypes; ++d)

@@ -79,6 +79,12 @@ Tensor& normal_(Tensor& t, double mean, double std, Generator* gen) {
   fill_random(t, kNormal, mean, std, gen);
   return t;
 }
+Tensor& bernoulli_(Tensor& t, double p, Generator* gen) {
+  check_float(t, "bernoulli_", "tensor");
+  if (p < 0 || p > 1) throw Error(fmt::format("bernoulli_: probability {} is not in [0, 1]", p));
+  fill_random(t, kBernoulli, p, 0.0, gen);
+  return t;
+}
 Tensor rand(const Shape& shape, Generator* gen, TensorOptions opts) {
   Tensor t = Tensor::empty(shape, opts);
   return uniform_(t, 0.0, 1.0, gen);

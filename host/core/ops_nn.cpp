@@ -115,6 +115,14 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
   return softmax_like(a, dim, "log_softmax", "log_softmax_backward");
 }
 
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  if (p < 0 || p >= 1) throw Error(fmt::format("dropout: p = {} is not in [0, 1)", p));
+  if (!training || p == 0) return x;
+  Tensor keep = Tensor::empty(x.shape(), x.options());
+  bernoulli_(keep, 1.0 - p, gen);
+  return mul(x, affine(keep, 1.0 / (1.0 - p), 0.0));  // the mask is a constant for autograd
+}
+
 static Tensor reduce_loss(const Tensor& per, Reduction r, const Tensor& count = {}) {
   switch (r) {
     case Reduction::None: return per;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "elf_check.h"
+#include "registry_internal.h"
 #include "gom/kernel.h"
 #include "gom/plugin.h"
 
@@ -82,13 +83,20 @@ const LoadedPlugin& load_plugin(const std::string& path_in) {
   if (!lib->has("gom_register"))
     throw Error(fmt::format("plugin {}: exports no 'gom_register' entry", path_in));
   PluginContext ctx{path.string(), short_name(path)};
+  // Whatever a failing registration added is removed again, so nothing half-registered stays.
+  std::string failure;
+  detail::set_registering_library(ctx.library, ctx.name);
   try {
     lib->get_alias<PluginRegisterFn>("gom_register")(ctx);
   } catch (const std::exception& e) {
-    throw Error(fmt::format("plugin {}: registration failed: {}", path_in, e.what()));
+    failure = e.what();
   } catch (...) {
-    throw Error(fmt::format("plugin {}: registration failed with a non-standard exception",
-                            path_in));
+    failure = "a non-standard exception";
+  }
+  detail::set_registering_library("", "");
+  if (!failure.empty()) {
+    detail::unregister_library(ctx.library, ctx.name);
+    throw Error(fmt::format("plugin {}: registration failed: {}", path_in, failure));
   }
   st.libs.push_back({{ctx.name, ctx.library}, std::move(lib)});
   return st.libs.back().info;

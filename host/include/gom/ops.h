@@ -66,6 +66,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = n
 
 // In-place fills; they record nothing (use them on leaves under NoGrad or before training).
 Tensor& uniform_(Tensor& t, double low, double high, Generator* gen = nullptr);
+/// @brief 1 with probability p, else 0.
+Tensor& bernoulli_(Tensor& t, double p, Generator* gen = nullptr);
 Tensor& normal_(Tensor& t, double mean, double std, Generator* gen = nullptr);
 Tensor& fill_(Tensor& t, double value);
 Tensor& zero_(Tensor& t);
@@ -148,6 +150,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r = R
                      int64_t ignore_index = -100);
 /// @brief Mean (or sum) of squared differences; shapes must match.
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r = Reduction::Mean);
+
+/// @brief Inverted dropout: in training, zeroes each element with probability p and scales the
+/// rest by 1/(1-p); outside training (or p == 0), x itself.
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 
 // ---------------------------------------------------------------- indexing
 /// @brief out[i][j] = src[index[i][j]][j] for dim 0 (torch.gather).

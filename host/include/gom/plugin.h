@@ -10,8 +10,11 @@
 #pragma once
 
 #include <boost/dll/alias.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "gom/params.h"
 
 namespace gom {
 
@@ -49,6 +52,30 @@ void init();
 
 /// @brief Every plugin loaded so far, in load order.
 std::vector<LoadedPlugin> loaded_plugins();
+
+// ---------------------------------------------------------------- the component registries
+
+/// @brief The five kinds of component a plugin can provide.
+enum class ComponentKind { Backend, Layer, Optimizer, Dataset, Callback };
+/// @brief "backend", "layer", "optimizer", "dataset", "callback".
+const char* kind_name(ComponentKind k);
+/// @brief Parses a kind name (plural accepted); throws listing the kinds.
+ComponentKind parse_kind(const std::string& name);
+
+/// @brief What the registry knows of a component, for listings and `gom describe`.
+struct ComponentInfo {
+  ComponentKind kind;
+  std::string name;
+  std::string doc;      ///< one line
+  std::string library;  ///< the plugin file that registered it ("(host)" for built-ins)
+  Schema schema;
+};
+
+/// @brief Every registered component (of one kind), sorted by kind and name.
+std::vector<ComponentInfo> components(std::optional<ComponentKind> kind = std::nullopt);
+/// @brief One component; an unknown name is an error listing the known ones and suggesting
+/// the closest ("did you mean conv2d?").
+const ComponentInfo& find_component(ComponentKind kind, const std::string& name);
 
 }  // namespace gom
 

@@ -1,0 +1,141 @@
+// Module: named parameters, buffers and children; train/eval; Sequential. Optimizer basics and
+// event names live here too: the small shared pieces of the component interfaces.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "gom/autograd.h"
+#include "gom/callback.h"
+#include "gom/layer.h"
+#include "gom/optimizer.h"
+
+namespace gom {
+
+Tensor Module::forward(const Tensor&) {
+  throw Error(fmt::format("layer '{}' takes two inputs (prediction, target), got one", type_));
+}
+Tensor Module::forward(const Tensor&, const Tensor&) {
+  throw Error(fmt::format("layer '{}' takes one input, got two", type_));
+}
+
+Tensor Module::register_parameter(std::string name, Tensor t) {
+  if (t.is_leaf() == false) t = t.detach();
+  t.requires_grad_(true);
+  params_list_.emplace_back(std::move(name), t);
+  return t;
+}
+
+Tensor Module::register_buffer(std::string name, Tensor t) {
+  buffers_.emplace_back(std::move(name), t);
+  return t;
+}
+
+std::shared_ptr<Module> Module::register_module(std::string name, std::shared_ptr<Module> m) {
+  if (!m) throw Error(fmt::format("layer '{}': child '{}' is null", type_, name));
+  m->train(training_);
+  children_.emplace_back(std::move(name), m);
+  return m;
+}
+
+namespace {
+using Named = std::vector<std::pair<std::string, Tensor>>;
+void collect(const Module& m, const std::string& prefix, bool recurse, bool buffers, Named& out,
+             const Named& own) {
+  for (const auto& [n, t] : own) out.emplace_back(prefix + n, t);
+  if (!recurse) return;
+  for (const auto& [n, c] : m.children()) {
+    const Named sub = buffers ? c->named_buffers(true) : c->named_parameters(true);
+    for (const auto& [sn, t] : sub) out.emplace_back(prefix + n + "." + sn, t);
+  }
+}
+}  // namespace
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+  Named out;
+  collect(*this, "", recurse, false, out, params_list_);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
+  Named out;
+  collect(*this, "", recurse, true, out, buffers_);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters(recurse)) out.push_back(t);
+  return out;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+std::string Module::repr() const {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : params_.values())
+    if (!v.is_null()) parts.push_back(k + "=" + v.str());
+  return fmt::format("{}({})", type_.empty() ? "module" : type_, fmt::join(parts, ", "));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [n, c] : children()) {
+    if (c->arity() != 1)
+      throw Error(fmt::format("sequential: child {} ('{}') takes {} inputs; a loss cannot sit "
+                              "inside a sequential",
+                              n, c->type(), c->arity()));
+    h = c->forward(h);
+  }
+  return h;
+}
+
+std::shared_ptr<Sequential> Sequential::add(std::shared_ptr<Module> m) {
+  register_module(std::to_string(children().size()), std::move(m));
+  return std::static_pointer_cast<Sequential>(shared_from_this());
+}
+
+std::string Sequential::repr() const {
+  std::vector<std::string> parts;
+  for (const auto& [n, c] : children()) parts.push_back(n + ": " + c->repr());
+  return fmt::format("sequential({})", fmt::join(parts, ", "));
+}
+
+// ---------------------------------------------------------------- optimizer basics
+
+void Optimizer::zero_grad() {
+  for (auto& g : groups_)
+    for (auto& p : g.params) p.zero_grad();
+}
+
+double Optimizer::lr() const {
+  if (groups_.empty()) throw Error("optimizer has no parameter groups");
+  return groups_[0].options.at("lr");
+}
+
+void Optimizer::set_lr(double lr) {
+  for (auto& g : groups_) g.options["lr"] = lr;
+}
+
+const char* event_name(Event e) {
+  switch (e) {
+    case Event::BeforeFit: return "before_fit";
+    case Event::AfterFit: return "after_fit";
+    case Event::BeforeEpoch: return "before_epoch";
+    case Event::AfterEpoch: return "after_epoch";
+    case Event::BeforeTrain: return "before_train";
+    case Event::AfterTrain: return "after_train";
+    case Event::BeforeValidate: return "before_validate";
+    case Event::AfterValidate: return "after_validate";
+    case Event::BeforeBatch: return "before_batch";
+    case Event::AfterBatch: return "after_batch";
+    case Event::AfterForward: return "after_forward";
+    case Event::AfterLoss: return "after_loss";
+    case Event::AfterBackward: return "after_backward";
+    case Event::AfterStep: return "after_step";
+  }
+  return "?";
+}
+
+}  // namespace gom

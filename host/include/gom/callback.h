@@ -1,0 +1,73 @@
+// gom/callback.h — callbacks on the training loop's events, and their registry.
+//
+// The trainer fires fastai's events; a callback reads and may change the loop's state: the lr
+// (through the optimizer), stop the fit, skip a batch, report metrics. Metrics are callbacks that
+// accumulate over an epoch and report a value into state.metrics.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "gom/params.h"
+#include "gom/tensor.h"
+
+namespace gom {
+
+class Module;
+class Optimizer;
+
+enum class Event {
+  BeforeFit, AfterFit,
+  BeforeEpoch, AfterEpoch,
+  BeforeTrain, AfterTrain,        ///< the training phase of an epoch
+  BeforeValidate, AfterValidate,  ///< the validation phase (eval mode, NoGrad)
+  BeforeBatch, AfterBatch,
+  AfterForward,                   ///< state.pred is set
+  AfterLoss,                      ///< state.loss is set
+  AfterBackward,                  ///< gradients are in .grad
+  AfterStep,                      ///< the optimizer has stepped
+};
+/// @brief "before_fit", "after_batch", ... (the names Lua callbacks use).
+const char* event_name(Event e);
+
+/// @brief What the training loop exposes to callbacks.
+struct LoopState {
+  Module* model = nullptr;
+  Optimizer* optimizer = nullptr;
+  int64_t epoch = 0;         ///< 0-based
+  int64_t epochs = 0;
+  int64_t batch = 0;         ///< index within the current phase
+  int64_t batches = 0;       ///< batches in the current phase
+  int64_t step = 0;          ///< optimizer steps so far
+  int64_t samples = 0;       ///< samples seen in the current phase
+  bool training = true;      ///< train phase (true) or validation (false)
+  Tensor input, target, pred, loss;
+  bool stop = false;         ///< set to end the fit after this epoch (or batch)
+  bool skip_batch = false;   ///< set in before_batch/after_forward/after_loss to skip the update
+  /// @brief Values reported this epoch ("train_loss", "valid_loss", "accuracy", ...); the trainer
+  /// records them and clears them at the start of each epoch.
+  std::map<std::string, double> metrics;
+};
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on(Event e, LoopState& state) = 0;
+  /// @brief Callbacks run in increasing order; metrics (0) before early stopping (100), say.
+  virtual int order() const { return 0; }
+  const std::string& type() const { return type_; }
+  void set_type(std::string t) { type_ = std::move(t); }
+
+ private:
+  std::string type_;
+};
+
+using CallbackFactory = std::function<std::shared_ptr<Callback>(const Params&)>;
+
+void register_callback(const std::string& name, const std::string& doc, Schema schema,
+                       CallbackFactory factory);
+std::shared_ptr<Callback> create_callback(const std::string& name, const Config& config = {});
+
+}  // namespace gom

@@ -1,0 +1,92 @@
+// gom/layer.h — modules (layers, containers, losses) and the layer registry.
+//
+// A Module holds named parameters, buffers and child modules, and has a train/eval mode, like
+// torch.nn.Module. Its forward is written with ops, so autograd derives the backward. A loss is
+// a module whose forward takes (prediction, target).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gom/params.h"
+#include "gom/tensor.h"
+
+namespace gom {
+
+class Module : public std::enable_shared_from_this<Module> {
+ public:
+  virtual ~Module() = default;
+
+  /// @brief One input -> one output. The default throws: the module takes two inputs.
+  virtual Tensor forward(const Tensor& x);
+  /// @brief Two inputs (a loss: prediction, target). The default throws: it takes one.
+  virtual Tensor forward(const Tensor& a, const Tensor& b);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  Tensor operator()(const Tensor& a, const Tensor& b) { return forward(a, b); }
+
+  /// @brief Number of inputs forward takes (1, or 2 for losses).
+  virtual int arity() const { return 1; }
+
+  /// @brief Registered component name ("linear"), set by the registry.
+  const std::string& type() const { return type_; }
+  /// @brief The validated parameters it was created with.
+  const Params& params() const { return params_; }
+  void set_identity(std::string type, Params params) {
+    type_ = std::move(type);
+    params_ = std::move(params);
+  }
+
+  /// @brief Parameters (trainable) and buffers (state such as running statistics), named
+  /// "weight" or, from a container, "0.weight" — PyTorch's state_dict names.
+  std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+
+  /// @brief Training mode (dropout active, batch statistics) for it and every child.
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  /// @brief One line: "linear(in=784, out=256, bias=true)"; containers list their children.
+  virtual std::string repr() const;
+
+ protected:
+  /// @brief Registers a trainable tensor (marked requires_grad) and returns it.
+  Tensor register_parameter(std::string name, Tensor t);
+  Tensor register_buffer(std::string name, Tensor t);
+  std::shared_ptr<Module> register_module(std::string name, std::shared_ptr<Module> m);
+
+ private:
+  std::string type_;
+  Params params_;
+  bool training_ = true;
+  std::vector<std::pair<std::string, Tensor>> params_list_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+/// @brief A container whose children run one after another. add() returns itself for chaining:
+/// seq->add(a)->add(b).
+class Sequential : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::shared_ptr<Sequential> add(std::shared_ptr<Module> m);
+  std::string repr() const override;
+};
+
+using LayerFactory = std::function<std::shared_ptr<Module>(const Params&)>;
+
+/// @brief Registers a layer (or loss, or container) component. Call it from a plugin's
+/// registration entry; a name already registered is an error naming both libraries.
+void register_layer(const std::string& name, const std::string& doc, Schema schema,
+                    LayerFactory factory);
+
+/// @brief Creates a registered layer from a config (validated against its schema).
+std::shared_ptr<Module> create_layer(const std::string& name, const Config& config = {});
+
+}  // namespace gom
