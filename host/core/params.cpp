@@ -133,6 +133,10 @@ std::optional<std::string> closest(const std::string& word, const std::vector<st
   }
   // Plausible typos only: at most a third of the word wrong (and at least one edit allowed).
   if (best && best_d <= std::max<size_t>(1, std::max(word.size(), best->size()) / 3)) return best;
+  // Else a candidate the word begins ("xavier" -> "xavier_uniform"), the first declared.
+  if (word.size() >= 3)
+    for (const std::string& c : cands)
+      if (c.rfind(word, 0) == 0) return c;
   return std::nullopt;
 }
 
