@@ -31,9 +31,29 @@ TEST_CASE("a plugin with another ABI version is refused before it registers", "[
                     Contains("incompatible ABI version (plugin: 999, host: 1)"));
 }
 
-TEST_CASE("a plugin whose registration throws is reported", "[plugin]") {
+TEST_CASE("a plugin whose registration throws is reported and leaves nothing behind",
+          "[plugin]") {
   CHECK_THROWS_WITH(load_plugin(test_plugin("throwing_register")),
                     Contains("registration failed: the widget table is missing"));
+  CHECK_THROWS_WITH(create_layer("half_registered"), Contains("unknown layer 'half_registered'"));
+  CHECK_FALSE(has_kernel("half_registered_op", DeviceType::CPU));
+}
+
+TEST_CASE("GOM_PLUGIN_PATH folders are scanned; a broken plugin there is skipped with its reason",
+          "[plugin]") {
+  const fs::path dir = fs::temp_directory_path() / "gom_plugin_path_test";
+  fs::create_directories(dir);
+  fs::copy_file(test_plugin("no_entry"), dir / "libgom_broken.so",
+                fs::copy_options::overwrite_existing);
+  ::setenv("GOM_PLUGIN_PATH", ("/nonexistent:" + dir.string()).c_str(), 1);
+  const auto errors = load_default_plugins();
+  ::unsetenv("GOM_PLUGIN_PATH");
+  const bool reported = std::any_of(errors.begin(), errors.end(), [](const std::string& e) {
+    return e.find("libgom_broken.so: not a gom plugin") != std::string::npos;
+  });
+  CHECK(reported);
+  CHECK(find_backend(DeviceType::CPU) != nullptr);  // the host carries on
+  fs::remove_all(dir);
 }
 
 TEST_CASE("a library without the entry symbol is not a gom plugin", "[plugin]") {
@@ -65,6 +85,10 @@ TEST_CASE("a plugin can add a kernel under a new op name", "[plugin]") {
   run_kernel("test_square", {x}, {y});
   CHECK(y.to_vector<float>() == std::vector<float>{1, 4, 9});
   CHECK(kernel_provider("test_square", DeviceType::CPU) == "gomtest_fused_square");
+  // An exception from the plugin's factory names the component and the library.
+  CHECK_THROWS_WITH(create_layer("always_fails"),
+                    Contains("layer 'always_fails' (from ") &&
+                        Contains("libgomtest_fused_square.so): no GPU in this machine"));
 }
 
 TEST_CASE("an op on a device without a backend is a clear error", "[plugin]") {

@@ -2,8 +2,13 @@
 #pragma once
 
 #include "gom/autograd.h"
+#include "gom/callback.h"
+#include "gom/dataset.h"
 #include "gom/error.h"
 #include "gom/kernel.h"
+#include "gom/layer.h"
 #include "gom/ops.h"
+#include "gom/optimizer.h"
+#include "gom/params.h"
 #include "gom/plugin.h"
 #include "gom/tensor.h"

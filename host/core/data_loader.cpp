@@ -1,0 +1,121 @@
+#include "gom_core/data_loader.h"
+
+#include <fmt/format.h>
+
+#include <random>
+
+#include "gom/autograd.h"
+#include "gom/kernel.h"
+
+namespace gom {
+
+DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
+    : dataset_(std::move(dataset)), opts_(options) {
+  if (!dataset_) throw Error("data loader: no dataset");
+  if (opts_.batch_size < 1)
+    throw Error(fmt::format("data loader: batch_size must be >= 1, got {}", opts_.batch_size));
+  if (dataset_->size() == 0) throw Error("data loader: the dataset is empty: " + dataset_->describe());
+}
+
+DataLoader::~DataLoader() { stop(); }
+
+int64_t DataLoader::num_samples() const {
+  const int64_t n = dataset_->size();
+  return opts_.drop_last ? n / opts_.batch_size * opts_.batch_size : n;
+}
+
+int64_t DataLoader::num_batches() const {
+  return (num_samples() + opts_.batch_size - 1) / opts_.batch_size;
+}
+
+// Fisher-Yates with mt19937_64, whose output the C++ standard fixes (std::shuffle's is not), so
+// an order is the same on every platform and after a resume.
+std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
+  std::vector<int64_t> order(dataset_->size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  if (!opts_.shuffle) return order;
+  std::mt19937_64 rng(opts_.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+  for (size_t i = order.size(); i > 1; --i) {
+    const uint64_t j = rng() % i;  // modulo bias is below 2^-40 for any real dataset size
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+Batch DataLoader::make_batch(int64_t b) const {
+  const int64_t start = b * opts_.batch_size;
+  const int64_t end = std::min(start + opts_.batch_size, num_samples());
+  std::vector<int64_t> idx(order_.begin() + start, order_.begin() + end);
+  NoGrad ng;
+  Batch batch = dataset_->get_batch(idx);
+  if (opts_.device != kCPU) {
+    batch.input = batch.input.to(opts_.device);
+    if (batch.target.defined()) batch.target = batch.target.to(opts_.device);
+  }
+  return batch;
+}
+
+void DataLoader::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void DataLoader::begin_epoch(int64_t epoch) {
+  stop();
+  order_ = epoch_order(epoch);
+  ready_.clear();
+  produced_ = consumed_ = cursor_ = 0;
+  stopping_ = false;
+  error_ = nullptr;
+  if (opts_.prefetch <= 0) return;
+  worker_ = std::thread([this] {
+    // This thread's parallel regions get one thread (OpenMP's thread count is per calling
+    // thread): the compute threads keep the cores, batch assembly is only copies.
+    set_num_threads(1);
+    const int64_t n = num_batches();
+    for (int64_t b = 0; b < n; ++b) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || int64_t(ready_.size()) < opts_.prefetch; });
+        if (stopping_) return;
+      }
+      Batch batch;
+      try {
+        batch = make_batch(b);
+      } catch (...) {
+        std::lock_guard lock(mu_);
+        error_ = std::current_exception();
+        cv_.notify_all();
+        return;
+      }
+      std::lock_guard lock(mu_);
+      ready_.push_back(std::move(batch));
+      ++produced_;
+      cv_.notify_all();
+    }
+  });
+}
+
+bool DataLoader::next(Batch& out) {
+  if (order_.empty()) throw Error("data loader: next() before begin_epoch()");
+  if (opts_.prefetch <= 0) {
+    if (cursor_ >= num_batches()) return false;
+    out = make_batch(cursor_++);
+    return true;
+  }
+  std::unique_lock lock(mu_);
+  if (consumed_ >= num_batches()) return false;
+  cv_.wait(lock, [&] { return !ready_.empty() || error_; });
+  if (ready_.empty() && error_) std::rethrow_exception(error_);
+  out = std::move(ready_.front());
+  ready_.pop_front();
+  ++consumed_;
+  cv_.notify_all();
+  return true;
+}
+
+}  // namespace gom

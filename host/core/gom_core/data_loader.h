@@ -1,0 +1,63 @@
+// gom_core/data_loader.h — batches from a Dataset: seeded shuffling, a prefetch thread, and the
+// move to the training device. Host-level API (the trainer, Lua, tests), not part of the SDK.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gom/dataset.h"
+
+namespace gom {
+
+struct LoaderOptions {
+  int64_t batch_size = 64;
+  bool shuffle = true;
+  bool drop_last = false;  ///< drop a last batch smaller than batch_size
+  uint64_t seed = 0;       ///< the order of epoch e depends only on (seed, e)
+  Device device = kCPU;
+  int prefetch = 2;  ///< batches prepared ahead by the background thread (0: none, no thread)
+};
+
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  int64_t num_batches() const;
+  int64_t num_samples() const;  ///< samples per epoch (after drop_last)
+  const Dataset& dataset() const { return *dataset_; }
+  const LoaderOptions& options() const { return opts_; }
+
+  /// @brief Starts epoch `epoch` (0-based): computes its order and starts prefetching.
+  void begin_epoch(int64_t epoch);
+  /// @brief The next batch of the epoch; false when the epoch is over. Rethrows an error of the
+  /// prefetch thread (a corrupt file, say) here, on the caller's thread.
+  bool next(Batch& out);
+  /// @brief The order of the examples in epoch `epoch` (what begin_epoch uses).
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+ private:
+  Batch make_batch(int64_t b) const;
+  void stop();
+
+  std::shared_ptr<Dataset> dataset_;
+  LoaderOptions opts_;
+  std::vector<int64_t> order_;
+  int64_t cursor_ = 0;  // next batch to hand out (no-prefetch mode)
+  std::thread worker_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> ready_;
+  int64_t produced_ = 0, consumed_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace gom

@@ -1,0 +1,54 @@
+// gom_core/trainer.h — the fit loop: epochs of training then validation, callbacks on every
+// event, metrics per epoch to a sink (the run recorder). Host-level API, not part of the SDK.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gom/callback.h"
+#include "gom/layer.h"
+#include "gom/optimizer.h"
+#include "gom_core/data_loader.h"
+
+namespace gom {
+
+/// @brief Receives every metric the loop logs (the run recorder implements it).
+class MetricSink {
+ public:
+  virtual ~MetricSink() = default;
+  /// @brief One value: key ("train_loss"), optimizer step, epoch (1-based), value.
+  virtual void log(const std::string& key, int64_t step, int64_t epoch, double value) = 0;
+  /// @brief End of an epoch: a good moment to commit.
+  virtual void flush() {}
+};
+
+struct FitArgs {
+  std::shared_ptr<Module> model;
+  std::shared_ptr<Module> loss;  ///< a loss module: forward(pred, target)
+  std::shared_ptr<Optimizer> optimizer;
+  DataLoader* train = nullptr;
+  DataLoader* valid = nullptr;  ///< optional
+  std::vector<std::shared_ptr<Callback>> callbacks;
+  int64_t epochs = 1;
+  int64_t first_epoch = 0;  ///< >0 when resuming
+  MetricSink* sink = nullptr;
+  /// @brief Set (by a SIGINT handler) to stop after the current batch.
+  const std::atomic<bool>* interrupt = nullptr;
+};
+
+struct FitResult {
+  std::map<std::string, double> final_metrics;  ///< the last epoch's
+  int64_t epochs_done = 0;
+  bool stopped_early = false;  ///< a callback set stop
+  bool interrupted = false;
+};
+
+/// @brief Runs the loop. A non-finite loss throws gom::Error naming the epoch and batch; so does
+/// a failing callback (with its name and the event). Metrics logged before any failure are
+/// already in the sink.
+FitResult fit(FitArgs& args);
+
+}  // namespace gom
