@@ -175,3 +175,12 @@ TEST_CASE("views are differentiable and route gradients to their base", "[autogr
   y.backward();
   CHECK(x.grad().to_vector<float>() == V{0, 2, 2, 0, 2, 2});
 }
+
+TEST_CASE("set_grad refuses a gradient that does not fit the tensor", "[autograd]") {
+  Tensor x = ones({2, 3});
+  CHECK_THROWS_WITH(x.set_grad(ones({3})),
+                    Contains("set_grad: a gradient of shape [3] (f32, cpu) for a tensor of shape "
+                             "[2, 3] (f32, cpu)"));
+  x.set_grad(ones({2, 3}));
+  CHECK(x.grad().defined());
+}

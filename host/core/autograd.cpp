@@ -311,7 +311,14 @@ Tensor& Tensor::requires_grad_(bool on) {
 }
 
 Tensor Tensor::grad() const { return impl().autograd ? impl().autograd->grad : Tensor(); }
-void Tensor::set_grad(const Tensor& g) const { meta(*this).grad = g; }
+void Tensor::set_grad(const Tensor& g) const {
+  if (g.defined() && (g.shape() != shape() || g.dtype() != dtype() || g.device() != device()))
+    throw Error(fmt::format("set_grad: a gradient of shape {} ({}, {}) for a tensor of shape {} "
+                            "({}, {})",
+                            shape_str(g.shape()), dtype_name(g.dtype()), g.device().str(),
+                            shape_str(shape()), dtype_name(dtype()), device().str()));
+  meta(*this).grad = g;
+}
 void Tensor::zero_grad() const {
   if (impl().autograd) impl().autograd->grad = Tensor();
 }

@@ -110,8 +110,11 @@ void Optimizer::zero_grad() {
 }
 
 double Optimizer::lr() const {
-  if (groups_.empty()) throw Error("optimizer has no parameter groups");
-  return groups_[0].options.at("lr");
+  if (groups_.empty()) throw Error(fmt::format("optimizer '{}' has no parameter groups", type_));
+  auto it = groups_[0].options.find("lr");
+  if (it == groups_[0].options.end())
+    throw Error(fmt::format("optimizer '{}': parameter group 0 has no 'lr' option", type_));
+  return it->second;
 }
 
 void Optimizer::set_lr(double lr) {

@@ -1,6 +1,8 @@
 // Loads plugin libraries with Boost.DLL: ABI version first, then the registration entry.
 #include <fmt/format.h>
 
+#include <dlfcn.h>
+
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -39,8 +41,26 @@ std::string short_name(const fs::path& p) {
   return n;
 }
 
+// The folder of the libgom.so this code runs from ("" if unknown).
+fs::path libgom_dir() {
+  static const int anchor = 0;  // any object of libgom tells dladdr which file it is in
+  Dl_info info{};
+  if (dladdr(&anchor, &info) == 0 || !info.dli_fname) return {};
+  std::error_code ec;
+  return fs::weakly_canonical(info.dli_fname, ec).parent_path();
+}
+
 std::vector<fs::path> default_dirs() {
-  std::vector<fs::path> dirs{GOM_BUILD_PLUGIN_DIR, GOM_INSTALL_PLUGIN_DIR};
+  // The build tree's libgom uses the build tree's plugins; an installed one (wherever the prefix
+  // was moved) the plugins installed beside it, <libdir>/gom/plugins, and never a build tree's.
+  std::error_code ec;
+  const fs::path self = libgom_dir();
+  std::vector<fs::path> dirs;
+  if (self.empty() || self == fs::weakly_canonical(GOM_BUILD_LIB_DIR, ec))
+    dirs.emplace_back(GOM_BUILD_PLUGIN_DIR);
+  else
+    dirs.push_back(self / "gom" / "plugins");
+  dirs.emplace_back(GOM_INSTALL_PLUGIN_DIR);
   if (const char* env = std::getenv("GOM_PLUGIN_PATH")) {
     std::stringstream ss(env);
     for (std::string d; std::getline(ss, d, ':');)

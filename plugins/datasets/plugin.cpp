@@ -1,5 +1,10 @@
-// Plugin entry: registers this library's components (filled in as they are written).
+// Plugin entry of gom_datasets: the IDX (MNIST / Fashion-MNIST) and synthetic datasets.
 #include "gom/plugin.h"
 
-static void register_all(const gom::PluginContext&) {}
+#include "datasets.h"
+
+static void register_all(const gom::PluginContext&) {
+  gom::datasets::register_idx();
+  gom::datasets::register_synthetic();
+}
 GOM_PLUGIN(register_all)

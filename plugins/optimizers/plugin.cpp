@@ -1,5 +1,9 @@
-// Plugin entry: registers this library's components (filled in as they are written).
-#include "gom/plugin.h"
+// Plugin entry of gom_optimizers: the optimizers (sgd, adam) and their fused CPU kernels.
+#include "optim.h"
 
-static void register_all(const gom::PluginContext&) {}
+static void register_all(const gom::PluginContext& ctx) {
+  gom::optim::register_kernels(ctx);
+  gom::optim::register_sgd(ctx);
+  gom::optim::register_adam(ctx);
+}
 GOM_PLUGIN(register_all)

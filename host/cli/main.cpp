@@ -1,0 +1,66 @@
+// gom — the command-line host. It parses the command line, loads the plugins (the default
+// folders, then each --plugin FILE), and runs the chosen subcommand.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "gom/plugin.h"
+
+namespace {
+
+// The default plugins first (as every gom program does), then the user's extra libraries.
+bool load_plugins(const std::vector<std::string>& files) {
+  try {
+    gom::init();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "gom: {}\n", e.what());
+    return false;
+  }
+  bool ok = true;
+  for (const std::string& f : files) {
+    try {
+      gom::load_plugin(f);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "gom: --plugin: {}\n", e.what());
+      ok = false;  // report every bad file, not just the first
+    }
+  }
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "gom: a deep-learning sandbox. Plugins provide backends, layers, optimizers, "
+      "datasets and callbacks.",
+      "gom"};
+  app.set_version_flag("--version", "gom " GOM_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
+  std::vector<std::string> plugin_files;
+  app.add_option("--plugin", plugin_files, "Also load this plugin library (repeatable)")
+      ->type_name("FILE")
+      ->allow_extra_args(false);  // one file per --plugin, so a subcommand may follow
+
+  gom::cli::Action action;
+  gom::cli::add_plugins_command(app, action);
+  gom::cli::add_describe_command(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : gom::cli::kExitUsage;
+  }
+  if (!load_plugins(plugin_files)) return gom::cli::kExitFailure;
+  try {
+    return action ? action() : 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "gom: {}\n", e.what());
+    return gom::cli::kExitFailure;
+  }
+}

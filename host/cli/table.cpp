@@ -1,0 +1,51 @@
+// Plain-text layout for the CLI.
+#include "table.h"
+
+#include <algorithm>
+
+namespace gom::cli {
+
+namespace {
+
+// Characters, not bytes: UTF-8 continuation bytes (10xxxxxx) do not start a character.
+size_t display_width(const std::string& s) {
+  return std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; });
+}
+
+}  // namespace
+
+std::string table(const std::vector<Row>& rows, const std::string& indent) {
+  std::vector<size_t> width;
+  for (const Row& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], display_width(r[i]));
+    }
+  std::string out;
+  for (const Row& r : rows) {
+    std::string line = indent;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - display_width(r[i]) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();  // an empty last cell
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string wrap_list(const std::vector<std::string>& words, const std::string& indent,
+                      size_t width) {
+  std::string out, line = indent;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string word = words[i] + (i + 1 < words.size() ? "," : "");
+    if (line.size() > indent.size() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line = indent;
+    }
+    line += (line.size() > indent.size() ? " " : "") + word;
+  }
+  return out + line + "\n";
+}
+
+}  // namespace gom::cli

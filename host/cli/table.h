@@ -1,0 +1,20 @@
+// Plain-text layout for the CLI: aligned columns and wrapped lists.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gom::cli {
+
+using Row = std::vector<std::string>;
+
+/// @brief Rows as columns two spaces apart, each line prefixed by `indent`; the last column is
+/// not padded. Widths count UTF-8 characters, so docs with "β" or "—" still line up.
+std::string table(const std::vector<Row>& rows, const std::string& indent = "  ");
+
+/// @brief Words joined by ", " and wrapped before `width` columns, each line prefixed by
+/// `indent`.
+std::string wrap_list(const std::vector<std::string>& words, const std::string& indent,
+                      size_t width = 100);
+
+}  // namespace gom::cli

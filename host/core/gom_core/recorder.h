@@ -1,0 +1,193 @@
+// gom_core/recorder.h — the run recorder: every run, its parameters, metrics, tags and artifacts
+// in one SQLite file that several processes may write at once. Host-level API, not the SDK.
+//
+// Conventions of the schema (v1; see recorder_schema.cpp for the DDL and the run_summary view):
+// - Timestamps (experiments.created_at, runs.started_at/ended_at, artifacts.created_at) are
+//   ISO-8601 UTC text with milliseconds, "2024-05-01T12:34:56.789Z": readable in `sqlite3` and
+//   understood by SQLite's date functions (julianday, strftime).
+// - metrics.wall_time is unix seconds (REAL), cheap to subtract for rates and plots.
+// - metrics.value is NULL where the value was NaN (SQLite stores NaN as NULL); ±inf are kept.
+// - Empty strings and absent optionals in RunInfo are stored as NULL.
+// - git_commit/git_dirty are NULL when the script is not in a git work tree; git_dirty ignores
+//   untracked files (the run database itself often lives, untracked, in the work tree).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gom_core/trainer.h"
+
+namespace gom {
+
+/// @brief The newest schema version this build knows (and creates).
+inline constexpr int kRunSchemaVersion = 1;
+
+enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted, kDiverged };
+
+/// @brief "running", "finished", "failed", "interrupted", "diverged" (the values in runs.status).
+const char* run_status_name(RunStatus s);
+/// @brief The inverse of run_status_name; gom::Error naming the accepted values otherwise.
+RunStatus parse_run_status(std::string_view s);
+
+/// @brief The SHA-256 of data as 64 lowercase hex digits.
+std::string sha256_hex(std::string_view data);
+/// @brief The SHA-256 of a file's bytes (streamed); gom::Error if it cannot be read.
+std::string sha256_file_hex(const std::string& path);
+
+/// @brief What start_run records about a run.
+struct RunInfo {
+  std::string experiment;   ///< created if missing; empty means "default"
+  std::string name;         ///< the run's name (not unique)
+  std::string script_path;  ///< stored as given; its directory is where git is asked
+  std::string script_text;  ///< if empty and script_path is a readable file, the file is read
+  std::optional<int64_t> seed;
+  std::string backend;  ///< "onednn", "cuda"
+  std::string device;   ///< a device name ("cpu", "NVIDIA H200")
+  std::optional<int64_t> threads;
+  std::string gom_version;
+  std::string command_line;
+  std::optional<int64_t> parent_run_id;  ///< sweep member / league match → its parent run
+  bool detect_git = true;                ///< run git in the script's directory
+};
+
+/// @brief One row of runs (joined with its experiment's name).
+struct RunRecord {
+  int64_t id = 0;
+  std::string experiment;
+  std::string name;
+  std::string status;
+  std::string started_at;
+  std::optional<std::string> ended_at;
+  std::optional<std::string> error;
+  std::optional<double> duration_s;  ///< up to now while running
+  std::string script_path;
+  std::string script_sha256;
+  std::optional<int64_t> seed;
+  std::string backend;
+  std::string device;
+  std::optional<int64_t> threads;
+  std::string gom_version;
+  std::optional<std::string> git_commit;
+  std::optional<bool> git_dirty;
+  std::string command_line;
+  std::optional<int64_t> parent_run_id;
+};
+
+struct MetricRecord {
+  std::string key;
+  int64_t step = 0;
+  int64_t epoch = 0;
+  double value = 0;  ///< NaN where the database holds NULL
+  double wall_time = 0;
+};
+
+struct ArtifactRecord {
+  std::string kind;  ///< "checkpoint", "plot", ...
+  std::string path;
+  std::string sha256;
+  int64_t bytes = 0;
+  std::string created_at;
+};
+
+/// @brief A run with everything recorded about it.
+struct RunDetails {
+  RunRecord run;
+  std::string script_text;
+  std::vector<std::pair<std::string, std::string>> params;  ///< by key
+  std::vector<MetricRecord> metrics;                        ///< by key, step, epoch
+  std::vector<std::pair<std::string, std::string>> tags;    ///< by key
+  std::vector<ArtifactRecord> artifacts;                    ///< in order of recording
+};
+
+/// @brief list_runs filter; empty/zero fields do not filter.
+struct RunFilter {
+  std::string experiment;
+  std::string status;
+  int64_t limit = 0;
+};
+
+/// @brief Records runs into one SQLite file. Thread-safe (one mutex) within a process; several
+/// processes may record into the same file at once (WAL, a busy timeout, and BEGIN IMMEDIATE
+/// for every write so writers queue rather than fail). Every failure is a gom::Error naming the
+/// database path.
+///
+/// As a MetricSink it logs to the current run (the one start_run or resume_run made current):
+/// rows are buffered and committed in one transaction by flush(), by finish_run, when the buffer
+/// grows past kMaxBufferedRows, and (best effort) by the destructor.
+class RunRecorder : public MetricSink {
+ public:
+  static constexpr size_t kMaxBufferedRows = 1000;
+
+  /// @brief Opens or creates the database and migrates it to kRunSchemaVersion. Throws if the
+  /// path cannot be opened, the file is not a SQLite database, or its schema is newer.
+  explicit RunRecorder(const std::string& path);
+  ~RunRecorder() override;
+  RunRecorder(const RunRecorder&) = delete;
+  RunRecorder& operator=(const RunRecorder&) = delete;
+
+  const std::string& path() const { return path_; }
+  /// @brief The schema version stored in the file (kRunSchemaVersion once opened).
+  int schema_version();
+
+  // ------------------------------------------------------------------------------ writing
+  /// @brief Inserts a run with status "running" and makes it the current run.
+  int64_t start_run(const RunInfo& info);
+  /// @brief Sets a finished run back to running (for --resume) and makes it current.
+  void resume_run(int64_t run_id);
+  /// @brief Inserts or replaces params (flat keys such as "optimizer.lr").
+  void log_params(int64_t run_id, const std::vector<std::pair<std::string, std::string>>& kv);
+  /// @brief Buffers one metric row for run_id (wall time taken now).
+  void log_metric(int64_t run_id, const std::string& key, int64_t step, int64_t epoch,
+                  double value);
+  /// @brief MetricSink: log_metric for the current run; gom::Error if there is none.
+  void log(const std::string& key, int64_t step, int64_t epoch, double value) override;
+  /// @brief Commits the buffered metric rows in one transaction. On failure they stay buffered.
+  void flush() override;
+  /// @brief Flushes, then sets status, ended_at and the error text (empty → NULL).
+  void finish_run(int64_t run_id, RunStatus status, const std::string& error = "");
+  /// @brief Sets a tag (a run has one value per tag key).
+  void add_tag(int64_t run_id, const std::string& key, const std::string& value);
+  /// @brief Records an artifact; sha256 and bytes are computed from the file when sha256 is empty
+  /// and the file exists.
+  void add_artifact(int64_t run_id, const std::string& kind, const std::string& path,
+                    const std::string& sha256 = "");
+  std::optional<int64_t> current_run() const;
+
+  // ------------------------------------------------------------------------------ reading
+  /// @brief Runs, newest first.
+  std::vector<RunRecord> list_runs(const RunFilter& filter = {});
+  /// @brief One run with params, metrics, tags and artifacts; gom::Error if there is no such run.
+  RunDetails get_run(int64_t run_id);
+  std::vector<std::pair<std::string, std::string>> run_params(int64_t run_id);
+  std::vector<MetricRecord> run_metrics(int64_t run_id);
+  /// @brief Runs one SQL statement (with ?-parameters bound as text) and returns its rows as text,
+  /// NULL as nullopt: for ad-hoc queries of the views (the CLI, tests). Not in a transaction.
+  std::vector<std::vector<std::optional<std::string>>> query(
+      const std::string& sql, const std::vector<std::string>& args = {});
+
+ private:
+  struct Impl;
+  struct PendingMetric {
+    int64_t run_id;
+    std::string key;
+    int64_t step;
+    int64_t epoch;
+    double value;
+    double wall_time;
+  };
+  void flush_locked();
+
+  std::string path_;
+  std::unique_ptr<Impl> impl_;
+  mutable std::mutex mu_;
+  std::optional<int64_t> current_run_;
+  std::vector<PendingMetric> buffer_;
+};
+
+}  // namespace gom

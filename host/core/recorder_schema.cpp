@@ -1,0 +1,175 @@
+// recorder_schema.cpp — the run database's schema: the DDL of each version and the migration
+// that brings a file up to kRunSchemaVersion. The schema is a public contract (`sqlite3 runs.db`
+// users, the CLI): change it only by appending a migration, never by editing an applied one.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <string>
+#include <vector>
+
+#include "gom/error.h"
+#include "gom_core/recorder.h"
+
+namespace gom::recorder_detail {
+namespace {
+
+struct Migration {
+  int version;  // the version the file has after this step
+  const char* sql;
+};
+
+// v1: experiments, runs, params, metrics, tags, artifacts and the run_summary view.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE experiments(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  name TEXT,
+  status TEXT NOT NULL
+    CHECK (status IN ('running', 'finished', 'failed', 'interrupted', 'diverged')),
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  error TEXT,
+  script_path TEXT,
+  script_text TEXT,
+  script_sha256 TEXT,
+  seed INTEGER,
+  backend TEXT,
+  device TEXT,
+  threads INTEGER,
+  gom_version TEXT,
+  git_commit TEXT,
+  git_dirty INTEGER CHECK (git_dirty IN (0, 1)),
+  command_line TEXT,
+  parent_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL
+);
+CREATE INDEX runs_by_experiment ON runs(experiment_id);
+CREATE INDEX runs_by_parent ON runs(parent_run_id);
+CREATE INDEX runs_by_status ON runs(status);
+CREATE TABLE params(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT,
+  PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE metrics(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  value REAL,
+  wall_time REAL NOT NULL
+);
+CREATE INDEX metrics_by_run_key ON metrics(run_id, key, step);
+CREATE TABLE tags(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT,
+  PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE artifacts(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  path TEXT NOT NULL,
+  sha256 TEXT,
+  bytes INTEGER,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX artifacts_by_run ON artifacts(run_id);
+
+-- One row per run. "final" is the value at the highest step (then epoch, then the latest row);
+-- "best" is the minimum of a loss and the maximum of an accuracy. duration_s runs up to now while
+-- the run is running. lr and batch_size are the params optimizer.lr and fit.batch_size.
+CREATE VIEW run_summary AS
+SELECT
+  r.id AS id,
+  e.name AS experiment,
+  r.name AS name,
+  r.status AS status,
+  r.started_at AS started_at,
+  r.ended_at AS ended_at,
+  ROUND((julianday(COALESCE(r.ended_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+         - julianday(r.started_at)) * 86400.0, 3) AS duration_s,
+  (SELECT MAX(m.epoch) FROM metrics m WHERE m.run_id = r.id) AS epochs,
+  (SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = 'train_loss'
+     ORDER BY m.step DESC, m.epoch DESC, m.rowid DESC LIMIT 1) AS final_train_loss,
+  (SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = 'valid_loss'
+     ORDER BY m.step DESC, m.epoch DESC, m.rowid DESC LIMIT 1) AS final_valid_loss,
+  (SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = 'accuracy'
+     ORDER BY m.step DESC, m.epoch DESC, m.rowid DESC LIMIT 1) AS final_accuracy,
+  (SELECT MIN(m.value) FROM metrics m WHERE m.run_id = r.id AND m.key = 'train_loss')
+    AS best_train_loss,
+  (SELECT MIN(m.value) FROM metrics m WHERE m.run_id = r.id AND m.key = 'valid_loss')
+    AS best_valid_loss,
+  (SELECT MAX(m.value) FROM metrics m WHERE m.run_id = r.id AND m.key = 'accuracy')
+    AS best_accuracy,
+  (SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = 'optimizer.lr') AS lr,
+  (SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = 'fit.batch_size')
+    AS batch_size,
+  r.seed AS seed,
+  r.backend AS backend,
+  r.git_commit AS git_commit,
+  r.parent_run_id AS parent_run_id,
+  r.error AS error
+FROM runs r JOIN experiments e ON e.id = r.experiment_id;
+)sql";
+
+// Applied in order; each inside the same BEGIN IMMEDIATE transaction as its version row.
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> m = {{1, kSchemaV1}};
+  return m;
+}
+
+// 0 for an empty file. A SQLite file with other tables but no schema_version is someone else's.
+int read_version(SQLite::Database& db, const std::string& path) {
+  if (!db.tableExists("schema_version")) {
+    int tables = db.execAndGet("SELECT count(*) FROM sqlite_master").getInt();
+    if (tables > 0)
+      throw Error(path + " is not a gom run database: it has tables but no schema_version table");
+    return 0;
+  }
+  return db.execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_version").getInt();
+}
+
+void check_not_newer(int version, const std::string& path) {
+  if (version > kRunSchemaVersion)
+    throw Error(path + " has run database schema version " + std::to_string(version) +
+                ", but this gom knows versions up to " + std::to_string(kRunSchemaVersion) +
+                ": use a newer gom (or another --db file)");
+}
+
+}  // namespace
+
+int schema_version(SQLite::Database& db, const std::string& path) {
+  return read_version(db, path);
+}
+
+void migrate(SQLite::Database& db, const std::string& path) {
+  // The common case (already current) needs no write lock.
+  int v = read_version(db, path);
+  check_not_newer(v, path);
+  if (v == kRunSchemaVersion) return;
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  v = read_version(db, path);  // another process may have migrated while we waited
+  check_not_newer(v, path);
+  if (v == 0) {
+    // One row per applied step: the current version is MAX(version), the rest is history.
+    db.exec(
+        "CREATE TABLE schema_version(version INTEGER PRIMARY KEY, "
+        "applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))");
+  }
+  for (const Migration& m : migrations()) {
+    if (m.version <= v) continue;
+    db.exec(m.sql);
+    SQLite::Statement ins(db, "INSERT INTO schema_version(version) VALUES (?)");
+    ins.bind(1, m.version);
+    ins.exec();
+  }
+  tx.commit();
+}
+
+}  // namespace gom::recorder_detail

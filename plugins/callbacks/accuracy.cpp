@@ -1,0 +1,99 @@
+// accuracy: the fraction of samples whose highest-scoring class is the target class, accumulated
+// over a phase and reported once at its end (fastai's accuracy metric).
+#include <fmt/format.h>
+
+#include "callbacks.h"
+#include "gom/autograd.h"
+#include "gom/callback.h"
+#include "gom/ops.h"
+
+namespace gom::callbacks {
+namespace {
+
+class Accuracy : public Callback {
+ public:
+  explicit Accuracy(const Params& p) : name_(p.s("name")), train_(p.b("train")) {
+    if (name_.empty()) throw Error("parameter 'name' must not be empty");
+  }
+
+  // Metrics report before the callbacks that read them (early stopping: 100, progress: 1000).
+  int order() const override { return -10; }
+
+  void on(Event e, LoopState& s) override {
+    switch (e) {
+      case Event::BeforeTrain:
+      case Event::BeforeValidate:
+        correct_ = total_ = 0;
+        break;
+      case Event::BeforeBatch:
+        forwarded_ = false;
+        break;
+      // Counted at after_batch, but only when this batch ran a forward: a batch skipped in
+      // before_batch leaves the previous batch's prediction in state.pred.
+      case Event::AfterForward:
+        forwarded_ = true;
+        break;
+      case Event::AfterBatch:
+        if (forwarded_ && (train_ || !s.training)) accumulate(s);
+        break;
+      case Event::AfterTrain:
+        if (train_ && total_ > 0) s.metrics["train_" + name_] = double(correct_) / double(total_);
+        break;
+      case Event::AfterValidate:
+        if (total_ > 0) s.metrics[name_] = double(correct_) / double(total_);
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  void accumulate(const LoopState& s) {
+    if (!s.pred.defined() || !s.target.defined())
+      throw Error(
+          fmt::format("state.{} is not set at after_batch", s.pred.defined() ? "target" : "pred"));
+    NoGrad ng;  // nothing here belongs in the graph, and no reference to it is kept
+    const Tensor pred = s.pred.detach();
+    if (pred.dim() < 2 || pred.size(1) < 2)
+      throw Error(fmt::format(
+          "the prediction must hold class scores [N, C, ...] with C >= 2 classes, got shape "
+          "{}; a single-logit (binary) output is not supported: emit two logits, one per class",
+          shape_str(pred.shape())));
+    const Tensor guess = argmax(pred, 1);
+    Tensor truth = s.target.detach();
+    if (truth.dtype() == DType::F32 && truth.shape() == pred.shape())
+      truth = argmax(truth, 1);  // one-hot or soft labels: the most likely class is the target
+    else if (truth.dtype() == DType::I32)
+      truth = truth.to(DType::I64);
+    if (truth.dtype() != DType::I64 || truth.shape() != guess.shape())
+      throw Error(
+          fmt::format("the target must hold class indices (i64) of shape {} for a "
+                      "prediction of shape {}, got {} {}",
+                      shape_str(guess.shape()), shape_str(pred.shape()), dtype_name(truth.dtype()),
+                      shape_str(truth.shape())));
+    // One reduction on the device and one scalar read, not a copy of the batch to the host.
+    correct_ += static_cast<int64_t>(sum(eq(guess, truth)).item());
+    total_ += guess.numel();
+  }
+
+  std::string name_;
+  bool train_;
+  bool forwarded_ = false;
+  int64_t correct_ = 0, total_ = 0;
+};
+
+}  // namespace
+
+void register_accuracy() {
+  Schema s;
+  s.boolean("train", "also report the accuracy over the training phase, as train_<name>")
+      .def(false);
+  s.string("name", "metric key for the validation accuracy (the training one is train_<name>)")
+      .def("accuracy");
+  register_callback("accuracy",
+                    "metric: fraction of samples whose arg-max class (pred over dim 1) is the "
+                    "target (class indices or one-hot), reported after validation",
+                    std::move(s), [](const Params& p) { return std::make_shared<Accuracy>(p); });
+}
+
+}  // namespace gom::callbacks
