@@ -106,3 +106,21 @@ TEST_CASE("kernel attributes report what is missing", "[plugin]") {
   CHECK(a.f("dim") == 1.0);
   CHECK_THROWS_WITH(a.i("axis"), Contains("kernel attribute 'axis' was not passed"));
 }
+
+// Plugins build with hidden visibility: the SDK's exception and interface types must still be
+// one type across the boundary, or `catch (const gom::Error&)` in the host misses a plugin's
+// throw (and dynamic_cast across it fails).
+TEST_CASE("a gom::Error thrown inside a plugin is caught as gom::Error by the host", "[plugin]") {
+  bool caught_as_error = false;
+  try {
+    nll_loss(zeros({2, 3}), tensor_i64({0, 9}, {2}));  // thrown by the onednn plugin's kernel
+  } catch (const Error& e) {
+    caught_as_error = std::string(e.what()).find("out of range") != std::string::npos;
+  } catch (const std::exception&) {
+  }
+  CHECK(caught_as_error);
+  auto seq = create_layer("sequential");  // made inside libgom_layers.so
+  CHECK(std::dynamic_pointer_cast<Sequential>(seq) != nullptr);
+  auto lin = create_layer("linear", {{"in", 2}, {"out", 2}});
+  CHECK(std::dynamic_pointer_cast<Sequential>(lin) == nullptr);
+}

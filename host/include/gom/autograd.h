@@ -40,7 +40,7 @@ struct Edge {
 
 /// @brief One recorded operation. apply() maps the gradients of its outputs to the gradients of
 /// its inputs (an undefined Tensor where an input needs none).
-class Node {
+class BOOST_SYMBOL_VISIBLE Node {
  public:
   virtual ~Node() = default;
   virtual std::vector<Tensor> apply(const std::vector<Tensor>& grad_outputs) = 0;
@@ -83,7 +83,7 @@ class FunctionContext {
 /// (oneDNN's LSTM, a fused kernel of a layer plugin). forward() runs with the graph off;
 /// backward() gets one gradient per output (zeros where an output got none) and returns one per
 /// input (undefined where not needed).
-class Function {
+class BOOST_SYMBOL_VISIBLE Function {
  public:
   virtual ~Function() = default;
   virtual std::string name() const = 0;

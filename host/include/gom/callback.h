@@ -51,7 +51,7 @@ struct LoopState {
   std::map<std::string, double> metrics;
 };
 
-class Callback {
+class BOOST_SYMBOL_VISIBLE Callback {
  public:
   virtual ~Callback() = default;
   virtual void on(Event e, LoopState& state) = 0;

@@ -19,7 +19,7 @@ struct Batch {
   Tensor target;  ///< [B] i64 class indices, or [B, ...] f32 for regression
 };
 
-class Dataset {
+class BOOST_SYMBOL_VISIBLE Dataset {
  public:
   virtual ~Dataset() = default;
   virtual int64_t size() const = 0;

@@ -69,7 +69,7 @@ void run_kernel(std::string_view op, std::initializer_list<Tensor> in,
 
 /// @brief A device's raw memory. The core wraps it in a caching allocator, so a training step
 /// does not reach the device allocator once the cache is warm.
-struct DeviceAllocator {
+struct BOOST_SYMBOL_VISIBLE DeviceAllocator {
   virtual ~DeviceAllocator() = default;
   virtual void* allocate(size_t nbytes) = 0;
   virtual void deallocate(void* p, size_t nbytes) = 0;

@@ -16,7 +16,7 @@
 
 namespace gom {
 
-class Module : public std::enable_shared_from_this<Module> {
+class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> {
  public:
   virtual ~Module() = default;
 
@@ -72,7 +72,7 @@ class Module : public std::enable_shared_from_this<Module> {
 
 /// @brief A container whose children run one after another. add() returns itself for chaining:
 /// seq->add(a)->add(b).
-class Sequential : public Module {
+class BOOST_SYMBOL_VISIBLE Sequential : public Module {
  public:
   Tensor forward(const Tensor& x) override;
   std::shared_ptr<Sequential> add(std::shared_ptr<Module> m);

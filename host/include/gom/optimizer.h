@@ -19,7 +19,7 @@ struct ParamGroup {
   std::map<std::string, double> options;
 };
 
-class Optimizer {
+class BOOST_SYMBOL_VISIBLE Optimizer {
  public:
   virtual ~Optimizer() = default;
   /// @brief One update of every parameter that has a gradient (under NoGrad).
