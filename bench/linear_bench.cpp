@@ -13,6 +13,7 @@
 // Each measurement: a warm-up, a calibration of the iterations per repetition (~--seconds each),
 // then --reps repetitions; the median time per iteration is reported.
 
+#include <fmt/format.h>
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -29,8 +30,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "gom/gom.h"
 
@@ -151,14 +150,16 @@ double load_average() {
   return l;
 }
 
-double layer_flop(const LayerShape& l) { return 6.0 * kBatch * l.in * l.out; }
+double layer_flop(const LayerShape& l) {
+  return 6.0 * kBatch * l.in * l.out;
+}
 
 // ---------------------------------------------------------------- oneDNN sgemm baseline
 void sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
            const float* B, int64_t ldb, float* C, int64_t ldc) {
   const dnnl_status_t st = dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
-  if (st != dnnl_success) throw gom::Error(fmt::format("dnnl_sgemm failed with status {}",
-                                                       static_cast<int>(st)));
+  if (st != dnnl_success)
+    throw gom::Error(fmt::format("dnnl_sgemm failed with status {}", static_cast<int>(st)));
 }
 
 // Row-major buffers of the whole stack: activations a[0..L], their gradients g[0..L],
@@ -216,8 +217,10 @@ void check_layer(size_t i, const gom::Tensor& x, const gom::Tensor& w, const gom
                                max_rel_err(x.grad().to_vector<float>(), ref.g[i]),
                                max_rel_err(w.grad().to_vector<float>(), ref.dw[i])});
   if (!(err < 1e-4))
-    throw gom::Error(fmt::format("layer {}->{}: gom's linear differs from sgemm (max relative "
-                                 "error {:.3g})", kLayers[i].in, kLayers[i].out, err));
+    throw gom::Error(
+        fmt::format("layer {}->{}: gom's linear differs from sgemm (max relative "
+                    "error {:.3g})",
+                    kLayers[i].in, kLayers[i].out, err));
 }
 
 struct Row {
@@ -247,8 +250,7 @@ int main(int argc, char** argv) {
     const unsigned cpus = std::thread::hardware_concurrency();
     if (load >= 0)
       fmt::print("machine: {} CPUs, 1-min load average {:.2f}{}\n", cpus, load,
-                 load > cpus ? " (busy: other work competes for the CPUs; timings are noisy)"
-                             : "");
+                 load > cpus ? " (busy: other work competes for the CPUs; timings are noisy)" : "");
     fmt::print("baseline: oneDNN {}.{}.{} dnnl_sgemm (cpu runtime {})\n", v->major, v->minor,
                v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
 
@@ -338,14 +340,16 @@ int main(int argc, char** argv) {
                  gflops(r.flop, r.ref), r.ref.median / r.gom.median);
       worst_spread = std::max({worst_spread, r.gom.spread, r.ref.spread});
     }
-    fmt::print("FLOP = 6*B*in*out per layer (fwd Y, bwd dX, dW); bias excluded (<0.5%). "
-               "ratio = gom/sgemm GFLOP/s. worst rep spread {:.1f}%\n",
-               worst_spread * 100);
+    fmt::print(
+        "FLOP = 6*B*in*out per layer (fwd Y, bwd dX, dW); bias excluded (<0.5%). "
+        "ratio = gom/sgemm GFLOP/s. worst rep spread {:.1f}%\n",
+        worst_spread * 100);
     if (worst_spread > 0.25)
-      fmt::print("warning: repetitions differ by up to {:.0f}%: something else is using the CPUs "
-                 "(OpenMP threads that lose their core stall every parallel region); rerun on "
-                 "an idle machine\n",
-                 worst_spread * 100);
+      fmt::print(
+          "warning: repetitions differ by up to {:.0f}%: something else is using the CPUs "
+          "(OpenMP threads that lose their core stall every parallel region); rerun on "
+          "an idle machine\n",
+          worst_spread * 100);
     fmt::print("linear fwd+bwd: gom {:.2f} GFLOP/s, oneDNN sgemm {:.2f} GFLOP/s, ratio {:.3f}\n",
                gflops(stack.flop, stack.gom), gflops(stack.flop, stack.ref),
                stack.ref.median / stack.gom.median);

@@ -17,8 +17,7 @@ void train_step(Tensor& w1, Tensor& b1, Tensor& w2, const Tensor& x, const Tenso
 }
 }  // namespace
 
-TEST_CASE("after a warm-up step, training steps do not reach the device allocator",
-          "[allocator]") {
+TEST_CASE("after a warm-up step, training steps do not reach the device allocator", "[allocator]") {
   Generator g(1);
   Tensor x = randn({64, 20}, &g), y = randint(0, 5, {64}, &g);
   Tensor w1 = randn({32, 20}, &g), b1 = zeros({32}), w2 = randn({5, 32}, &g);

@@ -60,11 +60,15 @@ TEST_CASE("backward errors say what is wrong", "[autograd]") {
   Tensor x = ones({2, 2});
   x.requires_grad_();
   Tensor y = x * 2.0;
-  CHECK_THROWS_WITH(y.backward(), Contains("implied only for a one-element tensor; this one has shape [2, 2]"));
-  CHECK_THROWS_WITH(y.backward(ones({3})), Contains("gradient of shape [3] given for a tensor of shape [2, 2]"));
-  CHECK_THROWS_WITH(ones({2}, {DType::I64}).requires_grad_(), Contains("only floating-point tensors"));
+  CHECK_THROWS_WITH(y.backward(),
+                    Contains("implied only for a one-element tensor; this one has shape [2, 2]"));
+  CHECK_THROWS_WITH(y.backward(ones({3})),
+                    Contains("gradient of shape [3] given for a tensor of shape [2, 2]"));
+  CHECK_THROWS_WITH(ones({2}, {DType::I64}).requires_grad_(),
+                    Contains("only floating-point tensors"));
   CHECK_THROWS_WITH(y.requires_grad_(false), Contains("only leaf tensors can change it"));
-  CHECK_THROWS_WITH(add_(x, ones({2, 2})), Contains("in-place update of a tensor that requires grad"));
+  CHECK_THROWS_WITH(add_(x, ones({2, 2})),
+                    Contains("in-place update of a tensor that requires grad"));
 }
 
 TEST_CASE("the graph is freed after backward unless retained", "[autograd]") {

@@ -73,9 +73,8 @@ TEST_CASE("resolved parameters flatten to key/value pairs with defaults", "[laye
 }
 
 TEST_CASE("a second component of the same name is refused, naming both", "[layers][schema]") {
-  CHECK_THROWS_WITH(register_layer("linear", "again", Schema{}, [](const Params&) {
-                      return std::make_shared<Sequential>();
-                    }),
+  CHECK_THROWS_WITH(register_layer("linear", "again", Schema{},
+                                   [](const Params&) { return std::make_shared<Sequential>(); }),
                     Contains("layer 'linear' is registered twice: by ") &&
                         Contains("libgom_layers.so and by (host)"));
 }
@@ -95,7 +94,8 @@ TEST_CASE("sequential chains children and names their parameters by position", "
   for (auto& p : seq->parameters()) CHECK(p.grad().defined());
   CHECK_THAT(seq->repr(), Contains("sequential(0: flatten(end_dim=-1, start_dim=1), 1: linear("));
   seq->add(create_layer("mse"));
-  CHECK_THROWS_WITH(seq->forward(randn({5, 2, 2})), Contains("a loss cannot sit inside a sequential"));
+  CHECK_THROWS_WITH(seq->forward(randn({5, 2, 2})),
+                    Contains("a loss cannot sit inside a sequential"));
 }
 
 TEST_CASE("dropout drops in training and is the identity in eval", "[layers]") {
@@ -105,9 +105,8 @@ TEST_CASE("dropout drops in training and is the identity in eval", "[layers]") {
   const auto y = drop->forward(x).to_vector<float>();
   const auto zeros_n = std::count(y.begin(), y.end(), 0.f);
   CHECK(std::abs(double(zeros_n) / 1e5 - 0.25) < 0.01);
-  const auto kept_scaled = std::count_if(y.begin(), y.end(), [](float v) {
-    return std::abs(v - 1.f / 0.75f) < 1e-6f;
-  });
+  const auto kept_scaled =
+      std::count_if(y.begin(), y.end(), [](float v) { return std::abs(v - 1.f / 0.75f) < 1e-6f; });
   CHECK(zeros_n + kept_scaled == 100000);  // every element is 0 or 1/(1-p)
   drop->eval();
   CHECK_FALSE(drop->is_training());

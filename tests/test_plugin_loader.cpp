@@ -31,8 +31,7 @@ TEST_CASE("a plugin with another ABI version is refused before it registers", "[
                     Contains("incompatible ABI version (plugin: 999, host: 1)"));
 }
 
-TEST_CASE("a plugin whose registration throws is reported and leaves nothing behind",
-          "[plugin]") {
+TEST_CASE("a plugin whose registration throws is reported and leaves nothing behind", "[plugin]") {
   CHECK_THROWS_WITH(load_plugin(test_plugin("throwing_register")),
                     Contains("registration failed: the widget table is missing"));
   CHECK_THROWS_WITH(create_layer("half_registered"), Contains("unknown layer 'half_registered'"));
@@ -70,8 +69,9 @@ TEST_CASE("missing and truncated files are refused", "[plugin]") {
     in.read(head.data(), head.size());
     std::ofstream(trunc, std::ios::binary).write(head.data(), in.gcount());
   }
-  CHECK_THROWS_WITH(load_plugin(trunc.string()),
-                    Contains("cannot be loaded as a shared library: truncated (a segment ends at byte"));
+  CHECK_THROWS_WITH(
+      load_plugin(trunc.string()),
+      Contains("cannot be loaded as a shared library: truncated (a segment ends at byte"));
   std::ofstream(trunc) << "this is a text file, not a library\n";
   CHECK_THROWS_WITH(load_plugin(trunc.string()), Contains("not an ELF file"));
   fs::remove(trunc);

@@ -58,7 +58,8 @@ TEST_CASE("reshape views contiguous data and copies otherwise", "[tensor]") {
   CHECK(s.storage() == a.storage());
   CHECK(s.contiguous().to_vector<float>() == t.contiguous().to_vector<float>());
 
-  CHECK_THROWS_WITH(a.reshape({5, -1}), Contains("cannot view a tensor of shape [3, 4] (12 elements) as"));
+  CHECK_THROWS_WITH(a.reshape({5, -1}),
+                    Contains("cannot view a tensor of shape [3, 4] (12 elements) as"));
   CHECK_THROWS_WITH(a.reshape({-1, -1}), Contains("only one dimension can be -1"));
   CHECK_THROWS_WITH(t.view({12}), Contains("not contiguous; use reshape"));
 }
@@ -104,8 +105,10 @@ TEST_CASE("broadcasting errors name the op and the shapes", "[tensor]") {
                     Contains("add: shapes [2, 3] and [4] do not broadcast"));
   CHECK_THROWS_WITH(matmul(zeros({2, 3}), zeros({4, 5})),
                     Contains("matmul: shapes [2, 3] and [4, 5] do not multiply"));
-  CHECK_THROWS_WITH(add(zeros({2}), zeros({2}, {DType::I64})), Contains("dtypes differ (f32 and i64)"));
-  CHECK_THROWS_WITH(linear(zeros({2, 3}), zeros({4, 5})), Contains("does not fit a weight of shape [4, 5]"));
+  CHECK_THROWS_WITH(add(zeros({2}), zeros({2}, {DType::I64})),
+                    Contains("dtypes differ (f32 and i64)"));
+  CHECK_THROWS_WITH(linear(zeros({2, 3}), zeros({4, 5})),
+                    Contains("does not fit a weight of shape [4, 5]"));
   CHECK_THROWS_WITH(nll_loss(zeros({2, 3}), tensor_i64({0, 7}, {2})),
                     Contains("target 7 at position 1 is out of range [0, 3)"));
   CHECK_THROWS_WITH(gather(zeros({2, 3}), 1, tensor_i64({0, 5}, {2, 1})),
@@ -150,7 +153,7 @@ TEST_CASE("the reduce kernel's max and min", "[tensor][reduce]") {
   };
   CHECK(reduce({1, 3, 2}, ReduceOp::Max) == V{3, 6, 4, 3, 5, 9});
   CHECK(reduce({2, 3, 1}, ReduceOp::Min) == V{-1, 1, -5, 2, -5, 5});
-  CHECK(reduce({1, 3, 1}, ReduceOp::Max) == V{6, 4, 9});   // dims 0 and 2: not one block
+  CHECK(reduce({1, 3, 1}, ReduceOp::Max) == V{6, 4, 9});  // dims 0 and 2: not one block
   CHECK(reduce({1, 3, 1}, ReduceOp::Min) == V{-1, -5, -5});
   CHECK(reduce({1, 1, 1}, ReduceOp::Max) == V{9});
 }

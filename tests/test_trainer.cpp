@@ -36,7 +36,8 @@ class LineData : public Dataset {
 
 class PlainSgd : public Optimizer {
  public:
-  PlainSgd(std::vector<Tensor> ps, double lr) : Optimizer({ParamGroup{std::move(ps), {{"lr", lr}}}}) {}
+  PlainSgd(std::vector<Tensor> ps, double lr)
+      : Optimizer({ParamGroup{std::move(ps), {{"lr", lr}}}}) {}
   void step() override {
     NoGrad ng;
     for (auto& g : groups_)
@@ -93,7 +94,8 @@ struct Setup {
 
 TEST_CASE("the loader covers every example once per epoch in a seeded order", "[loader]") {
   auto data = std::make_shared<LineData>(50);
-  DataLoader a(data, {.batch_size = 16, .seed = 9}), b(data, {.batch_size = 16, .seed = 9, .prefetch = 0});
+  DataLoader a(data, {.batch_size = 16, .seed = 9}),
+      b(data, {.batch_size = 16, .seed = 9, .prefetch = 0});
   CHECK(a.num_batches() == 4);
   CHECK(a.epoch_order(0) == b.epoch_order(0));
   CHECK(a.epoch_order(0) != a.epoch_order(1));
@@ -121,7 +123,12 @@ TEST_CASE("an error in the prefetch thread surfaces on the training thread", "[l
   DataLoader dl(std::make_shared<LineData>(40, 7), {.batch_size = 8, .shuffle = false});
   dl.begin_epoch(0);
   Batch b;
-  CHECK_THROWS_WITH([&] { while (dl.next(b)) {} }(), Contains("example 7 is corrupt"));
+  CHECK_THROWS_WITH(
+      [&] {
+        while (dl.next(b)) {
+        }
+      }(),
+      Contains("example 7 is corrupt"));
 }
 
 TEST_CASE("fit fires the events in order and learns", "[trainer]") {
@@ -132,9 +139,9 @@ TEST_CASE("fit fires the events in order and learns", "[trainer]") {
   FitResult r = fit(a);
   const auto& ev = s.rec->events;
   REQUIRE(ev.size() > 20);
-  const std::vector<std::string> first{"before_fit",   "before_epoch", "before_train",
-                                       "before_batch", "after_forward", "after_loss",
-                                       "after_backward", "after_step", "after_batch"};
+  const std::vector<std::string> first{"before_fit",     "before_epoch",  "before_train",
+                                       "before_batch",   "after_forward", "after_loss",
+                                       "after_backward", "after_step",    "after_batch"};
   CHECK(std::vector<std::string>(ev.begin(), ev.begin() + 9) == first);
   CHECK(ev.back() == "after_fit");
   CHECK(std::count(ev.begin(), ev.end(), "before_validate") == 30);

@@ -27,11 +27,16 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (i + 1 >= argc) throw Error("option " + k + " needs a value");
     const char* v = argv[++i];
-    if (k == "--steps") a.steps = std::atoi(v);
-    else if (k == "--lr") a.lr = std::atof(v);
-    else if (k == "--hidden") a.hidden = std::atoll(v);
-    else if (k == "--seed") a.seed = std::strtoull(v, nullptr, 10);
-    else throw Error("unknown option " + k + " (accepted: --steps --lr --hidden --seed)");
+    if (k == "--steps")
+      a.steps = std::atoi(v);
+    else if (k == "--lr")
+      a.lr = std::atof(v);
+    else if (k == "--hidden")
+      a.hidden = std::atoll(v);
+    else if (k == "--seed")
+      a.seed = std::strtoull(v, nullptr, 10);
+    else
+      throw Error("unknown option " + k + " (accepted: --steps --lr --hidden --seed)");
   }
   return a;
 }

@@ -16,5 +16,7 @@ inline constexpr int kExitUsage = 2;
 
 void add_plugins_command(CLI::App& app, Action& action);
 void add_describe_command(CLI::App& app, Action& action);
+/// @brief `gom runs`, `gom show RUN`, `gom compare RUN RUN...` and the global --db option.
+void add_runs_commands(CLI::App& app, Action& action);
 
 }  // namespace gom::cli

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   gom::cli::Action action;
   gom::cli::add_plugins_command(app, action);
   gom::cli::add_describe_command(app, action);
+  gom::cli::add_runs_commands(app, action);
 
   try {
     app.parse(argc, argv);

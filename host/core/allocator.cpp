@@ -72,8 +72,9 @@ class CachingAllocator {
   DeviceAllocator& raw(DeviceType dev) {
     const BackendInfo* b = find_backend(dev);
     if (b && b->allocator) return *b->allocator;
-    if (dev != DeviceType::CPU) throw Error("no backend provides memory for device " +
-                                            Device{dev, 0}.str() + " (is its plugin loaded?)");
+    if (dev != DeviceType::CPU)
+      throw Error("no backend provides memory for device " + Device{dev, 0}.str() +
+                  " (is its plugin loaded?)");
     static CpuAllocator cpu;
     return cpu;
   }
@@ -96,9 +97,15 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   return std::make_shared<Storage>(p, nbytes, device);
 }
 
-Storage::~Storage() { cache(device_.type).deallocate(data_); }
+Storage::~Storage() {
+  cache(device_.type).deallocate(data_);
+}
 
-AllocatorStats allocator_stats(DeviceType device) { return cache(device).stats(); }
-void empty_cache(DeviceType device) { cache(device).empty(device); }
+AllocatorStats allocator_stats(DeviceType device) {
+  return cache(device).stats();
+}
+void empty_cache(DeviceType device) {
+  cache(device).empty(device);
+}
 
 }  // namespace gom

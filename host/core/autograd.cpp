@@ -41,8 +41,12 @@ void accumulate(Tensor& slot, const Tensor& g) {
 
 }  // namespace
 
-bool grad_enabled() { return t_grad_enabled; }
-void set_grad_enabled(bool on) { t_grad_enabled = on; }
+bool grad_enabled() {
+  return t_grad_enabled;
+}
+void set_grad_enabled(bool on) {
+  t_grad_enabled = on;
+}
 
 bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   if (!t_grad_enabled) return false;
@@ -84,9 +88,10 @@ std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads) {
 
 std::vector<Tensor> LambdaNode::apply(const std::vector<Tensor>& grads) {
   if (!fn_)
-    throw Error(fmt::format("backward through '{}' a second time: its saved tensors were freed "
-                            "after the first backward; pass retain_graph=true to the first",
-                            name_));
+    throw Error(
+        fmt::format("backward through '{}' a second time: its saved tensors were freed "
+                    "after the first backward; pass retain_graph=true to the first",
+                    name_));
   return fn_(grads);
 }
 
@@ -147,8 +152,8 @@ void attach(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs
   }
 }
 
-void record(const char* name, const std::vector<Tensor>& inputs,
-            const std::vector<Tensor>& outputs, BackwardFn fn) {
+void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+            BackwardFn fn) {
   attach(std::make_shared<LambdaNode>(name, std::move(fn)), inputs, outputs);
 }
 
@@ -156,7 +161,8 @@ std::vector<Tensor> apply_function(std::shared_ptr<Function> fn,
                                    const std::vector<Tensor>& inputs) {
   FunctionContext ctx;
   const bool record_graph = needs_grad(inputs);
-  for (const Tensor& in : inputs) ctx.needs_.push_back(record_graph && in.defined() && in.requires_grad());
+  for (const Tensor& in : inputs)
+    ctx.needs_.push_back(record_graph && in.defined() && in.requires_grad());
   std::vector<Tensor> outs;
   {
     NoGrad ng;
@@ -181,8 +187,9 @@ struct Task {
 
 // Runs the graph below `roots`. With `capture`, the gradients arriving at those (node, slot)
 // pairs are returned instead of being accumulated into leaves.
-std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
-                                 bool retain_graph, const std::vector<Edge>* capture) {
+std::vector<Tensor> run_backward(const std::vector<Edge>& roots,
+                                 const std::vector<Tensor>& root_grads, bool retain_graph,
+                                 const std::vector<Edge>* capture) {
   NoGrad ng;  // backward is not itself recorded (no higher-order gradients yet)
   std::unordered_map<Node*, int> deps;
   std::unordered_map<Node*, std::vector<Tensor>> buffers;
@@ -202,9 +209,10 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
   auto add_grad = [&](Node* n, uint32_t slot, const Tensor& g, const std::string& from) {
     const auto& om = n->outputs.at(slot);
     if (g.shape() != om.shape)
-      throw Error(fmt::format("backward of '{}' returned a gradient of shape {} for an input of "
-                              "shape {}",
-                              from, shape_str(g.shape()), shape_str(om.shape)));
+      throw Error(
+          fmt::format("backward of '{}' returned a gradient of shape {} for an input of "
+                      "shape {}",
+                      from, shape_str(g.shape()), shape_str(om.shape)));
     auto& buf = buffers[n];
     if (buf.empty()) buf.resize(n->outputs.size());
     accumulate(buf[slot], g);
@@ -251,9 +259,10 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots, const std::vect
 Edge root_edge(const Tensor& t, const char* what) {
   Edge e = gradient_edge(t);
   if (!e.fn)
-    throw Error(fmt::format("{}: the tensor does not require grad and has no grad_fn (was it "
-                            "computed under NoGrad, or from tensors without requires_grad?)",
-                            what));
+    throw Error(
+        fmt::format("{}: the tensor does not require grad and has no grad_fn (was it "
+                    "computed under NoGrad, or from tensors without requires_grad?)",
+                    what));
   return e;
 }
 
@@ -265,9 +274,10 @@ Tensor root_grad(const Tensor& t, const Tensor& g, const char* what) {
     return g;
   }
   if (t.numel() != 1)
-    throw Error(fmt::format("{}: a gradient can be implied only for a one-element tensor; this "
-                            "one has shape {}, so pass the gradient explicitly",
-                            what, shape_str(t.shape())));
+    throw Error(
+        fmt::format("{}: a gradient can be implied only for a one-element tensor; this "
+                    "one has shape {}, so pass the gradient explicitly",
+                    what, shape_str(t.shape())));
   return ones(t.shape(), t.options());
 }
 
@@ -284,7 +294,8 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   std::vector<Tensor> gs;
   for (size_t i = 0; i < outputs.size(); ++i) {
     roots.push_back(root_edge(outputs[i], "grad"));
-    gs.push_back(root_grad(outputs[i], i < grad_outputs.size() ? grad_outputs[i] : Tensor(), "grad"));
+    gs.push_back(
+        root_grad(outputs[i], i < grad_outputs.size() ? grad_outputs[i] : Tensor(), "grad"));
   }
   std::vector<Edge> capture;
   for (const Tensor& in : inputs) {
@@ -297,7 +308,9 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 
 // ---------------------------------------------------------------- Tensor's autograd methods
 
-bool Tensor::requires_grad() const { return impl().autograd && impl().autograd->requires_grad; }
+bool Tensor::requires_grad() const {
+  return impl().autograd && impl().autograd->requires_grad;
+}
 
 Tensor& Tensor::requires_grad_(bool on) {
   if (!is_leaf())
@@ -305,30 +318,38 @@ Tensor& Tensor::requires_grad_(bool on) {
                 grad_fn()->name() + "' (use detach() to get a leaf)");
   if (on && dtype() != DType::F32)
     throw Error(std::string("requires_grad_: only floating-point tensors can require gradients, "
-                            "this one is ") + dtype_name(dtype()));
+                            "this one is ") +
+                dtype_name(dtype()));
   meta(*this).requires_grad = on;
   return *this;
 }
 
-Tensor Tensor::grad() const { return impl().autograd ? impl().autograd->grad : Tensor(); }
+Tensor Tensor::grad() const {
+  return impl().autograd ? impl().autograd->grad : Tensor();
+}
 void Tensor::set_grad(const Tensor& g) const {
   if (g.defined() && (g.shape() != shape() || g.dtype() != dtype() || g.device() != device()))
-    throw Error(fmt::format("set_grad: a gradient of shape {} ({}, {}) for a tensor of shape {} "
-                            "({}, {})",
-                            shape_str(g.shape()), dtype_name(g.dtype()), g.device().str(),
-                            shape_str(shape()), dtype_name(dtype()), device().str()));
+    throw Error(
+        fmt::format("set_grad: a gradient of shape {} ({}, {}) for a tensor of shape {} "
+                    "({}, {})",
+                    shape_str(g.shape()), dtype_name(g.dtype()), g.device().str(),
+                    shape_str(shape()), dtype_name(dtype()), device().str()));
   meta(*this).grad = g;
 }
 void Tensor::zero_grad() const {
   if (impl().autograd) impl().autograd->grad = Tensor();
 }
-bool Tensor::is_leaf() const { return !impl().autograd || !impl().autograd->grad_fn; }
+bool Tensor::is_leaf() const {
+  return !impl().autograd || !impl().autograd->grad_fn;
+}
 
 const std::shared_ptr<Node>& Tensor::grad_fn() const {
   static const std::shared_ptr<Node> none;
   return impl().autograd ? impl().autograd->grad_fn : none;
 }
 
-Tensor Tensor::detach() const { return alias(*this); }
+Tensor Tensor::detach() const {
+  return alias(*this);
+}
 
 }  // namespace gom

@@ -55,7 +55,7 @@ void attach(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs
 
 /// Records a built-in op when needed: `fn` maps output grads to input grads.
 /// Usage: if (needs_grad({&a, &b})) record("add", {a, b}, {out}, [=](auto& g) {...});
-void record(const char* name, const std::vector<Tensor>& inputs,
-            const std::vector<Tensor>& outputs, BackwardFn fn);
+void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+            BackwardFn fn);
 
 }  // namespace gom

@@ -60,10 +60,10 @@ const Entry& lookup(ComponentKind kind, const std::string& name) {
   for (const auto& [k, e] : r.entries)
     if (k.first == kind) known.push_back(k.second);
   auto near = closest(name, known);
-  throw Error(fmt::format("unknown {} '{}'{}; known {}s: {}", kind_name(kind), name,
-                          near ? " (did you mean '" + *near + "'?)" : "", kind_name(kind),
-                          known.empty() ? "none (is its plugin loaded?)"
-                                        : fmt::format("{}", fmt::join(known, ", "))));
+  throw Error(fmt::format(
+      "unknown {} '{}'{}; known {}s: {}", kind_name(kind), name,
+      near ? " (did you mean '" + *near + "'?)" : "", kind_name(kind),
+      known.empty() ? "none (is its plugin loaded?)" : fmt::format("{}", fmt::join(known, ", "))));
 }
 
 // Runs a plugin's factory: its failure becomes an error naming the component and its library.
@@ -92,11 +92,16 @@ std::string owner_of(ComponentKind k, const std::string& name) {
 
 const char* kind_name(ComponentKind k) {
   switch (k) {
-    case ComponentKind::Backend: return "backend";
-    case ComponentKind::Layer: return "layer";
-    case ComponentKind::Optimizer: return "optimizer";
-    case ComponentKind::Dataset: return "dataset";
-    case ComponentKind::Callback: return "callback";
+    case ComponentKind::Backend:
+      return "backend";
+    case ComponentKind::Layer:
+      return "layer";
+    case ComponentKind::Optimizer:
+      return "optimizer";
+    case ComponentKind::Dataset:
+      return "dataset";
+    case ComponentKind::Callback:
+      return "callback";
   }
   return "?";
 }
@@ -105,8 +110,8 @@ ComponentKind parse_kind(const std::string& name) {
   for (auto k : {ComponentKind::Backend, ComponentKind::Layer, ComponentKind::Optimizer,
                  ComponentKind::Dataset, ComponentKind::Callback})
     if (name == kind_name(k) || name == std::string(kind_name(k)) + "s") return k;
-  throw Error(fmt::format("unknown kind '{}'; kinds: backend, layer, optimizer, dataset, callback",
-                          name));
+  throw Error(
+      fmt::format("unknown kind '{}'; kinds: backend, layer, optimizer, dataset, callback", name));
 }
 
 void register_layer(const std::string& name, const std::string& doc, Schema schema,

@@ -14,10 +14,13 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
   if (!dataset_) throw Error("data loader: no dataset");
   if (opts_.batch_size < 1)
     throw Error(fmt::format("data loader: batch_size must be >= 1, got {}", opts_.batch_size));
-  if (dataset_->size() == 0) throw Error("data loader: the dataset is empty: " + dataset_->describe());
+  if (dataset_->size() == 0)
+    throw Error("data loader: the dataset is empty: " + dataset_->describe());
 }
 
-DataLoader::~DataLoader() { stop(); }
+DataLoader::~DataLoader() {
+  stop();
+}
 
 int64_t DataLoader::num_samples() const {
   const int64_t n = dataset_->size();

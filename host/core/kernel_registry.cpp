@@ -69,7 +69,9 @@ Registry& registry() {
   return *r;
 }
 
-const char* device_type_name(DeviceType d) { return d == DeviceType::CPU ? "cpu" : "cuda"; }
+const char* device_type_name(DeviceType d) {
+  return d == DeviceType::CPU ? "cpu" : "cuda";
+}
 
 }  // namespace
 
@@ -92,15 +94,15 @@ const KernelFn& find_kernel(std::string_view op, DeviceType device) {
   if (it != r.kernels.end())
     for (int d = 0; d < kNumDeviceTypes; ++d)
       if (it->second[d].fn)
-        have.push_back(fmt::format("{} (from {})", device_type_name(DeviceType(d)),
-                                   it->second[d].provider));
+        have.push_back(
+            fmt::format("{} (from {})", device_type_name(DeviceType(d)), it->second[d].provider));
   const auto& b = r.backends[static_cast<int>(device)];
-  throw Error(fmt::format(
-      "no kernel for op '{}' on device {}{}; {}", op, device_type_name(device),
-      b ? fmt::format(" (backend '{}' does not implement it)", b->name)
-        : " (no backend for that device is loaded)",
-      have.empty() ? "no device has it: is the plugin that provides it loaded?"
-                   : "it is available on: " + fmt::format("{}", fmt::join(have, ", "))));
+  throw Error(fmt::format("no kernel for op '{}' on device {}{}; {}", op, device_type_name(device),
+                          b ? fmt::format(" (backend '{}' does not implement it)", b->name)
+                            : " (no backend for that device is loaded)",
+                          have.empty()
+                              ? "no device has it: is the plugin that provides it loaded?"
+                              : "it is available on: " + fmt::format("{}", fmt::join(have, ", "))));
 }
 
 bool has_kernel(std::string_view op, DeviceType device) {
@@ -137,9 +139,10 @@ void register_backend(BackendInfo info) {
   std::lock_guard lock(r.mu);
   auto& slot = r.backends[static_cast<int>(info.device)];
   if (slot)
-    throw Error(fmt::format("backend '{}' cannot be registered for device {}: backend '{}' "
-                            "already serves it",
-                            info.name, device_type_name(info.device), slot->name));
+    throw Error(
+        fmt::format("backend '{}' cannot be registered for device {}: backend '{}' "
+                    "already serves it",
+                    info.name, device_type_name(info.device), slot->name));
   detail::add_backend_component(info.name, info.description);
   slot = std::make_shared<BackendInfo>(std::move(info));
 }

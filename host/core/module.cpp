@@ -83,9 +83,10 @@ Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   for (const auto& [n, c] : children()) {
     if (c->arity() != 1)
-      throw Error(fmt::format("sequential: child {} ('{}') takes {} inputs; a loss cannot sit "
-                              "inside a sequential",
-                              n, c->type(), c->arity()));
+      throw Error(
+          fmt::format("sequential: child {} ('{}') takes {} inputs; a loss cannot sit "
+                      "inside a sequential",
+                      n, c->type(), c->arity()));
     h = c->forward(h);
   }
   return h;
@@ -123,20 +124,34 @@ void Optimizer::set_lr(double lr) {
 
 const char* event_name(Event e) {
   switch (e) {
-    case Event::BeforeFit: return "before_fit";
-    case Event::AfterFit: return "after_fit";
-    case Event::BeforeEpoch: return "before_epoch";
-    case Event::AfterEpoch: return "after_epoch";
-    case Event::BeforeTrain: return "before_train";
-    case Event::AfterTrain: return "after_train";
-    case Event::BeforeValidate: return "before_validate";
-    case Event::AfterValidate: return "after_validate";
-    case Event::BeforeBatch: return "before_batch";
-    case Event::AfterBatch: return "after_batch";
-    case Event::AfterForward: return "after_forward";
-    case Event::AfterLoss: return "after_loss";
-    case Event::AfterBackward: return "after_backward";
-    case Event::AfterStep: return "after_step";
+    case Event::BeforeFit:
+      return "before_fit";
+    case Event::AfterFit:
+      return "after_fit";
+    case Event::BeforeEpoch:
+      return "before_epoch";
+    case Event::AfterEpoch:
+      return "after_epoch";
+    case Event::BeforeTrain:
+      return "before_train";
+    case Event::AfterTrain:
+      return "after_train";
+    case Event::BeforeValidate:
+      return "before_validate";
+    case Event::AfterValidate:
+      return "after_validate";
+    case Event::BeforeBatch:
+      return "before_batch";
+    case Event::AfterBatch:
+      return "after_batch";
+    case Event::AfterForward:
+      return "after_forward";
+    case Event::AfterLoss:
+      return "after_loss";
+    case Event::AfterBackward:
+      return "after_backward";
+    case Event::AfterStep:
+      return "after_step";
   }
   return "?";
 }

@@ -13,19 +13,33 @@ Generator& default_generator() {
   static Generator g;
   return g;
 }
-void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+void manual_seed(uint64_t seed) {
+  default_generator().manual_seed(seed);
+}
 
 Tensor full(const Shape& shape, double value, TensorOptions opts) {
   Tensor t = Tensor::empty(shape, opts);
   run_kernel("fill", {}, {t}, {{"value", value}});
   return t;
 }
-Tensor zeros(const Shape& shape, TensorOptions opts) { return full(shape, 0.0, opts); }
-Tensor ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.options()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.options()); }
-Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.options()); }
-Tensor scalar(double value, TensorOptions opts) { return full({}, value, opts); }
+Tensor zeros(const Shape& shape, TensorOptions opts) {
+  return full(shape, 0.0, opts);
+}
+Tensor ones(const Shape& shape, TensorOptions opts) {
+  return full(shape, 1.0, opts);
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), t.options());
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), t.options());
+}
+Tensor full_like(const Tensor& t, double value) {
+  return full(t.shape(), value, t.options());
+}
+Tensor scalar(double value, TensorOptions opts) {
+  return full({}, value, opts);
+}
 
 template <class T>
 static Tensor from_values(const std::vector<T>& values, const Shape& shape, Device device) {
@@ -36,7 +50,9 @@ static Tensor from_values(const std::vector<T>& values, const Shape& shape, Devi
   if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
   return t.to(device);
 }
-Tensor tensor(const std::vector<float>& v, const Shape& s, Device d) { return from_values(v, s, d); }
+Tensor tensor(const std::vector<float>& v, const Shape& s, Device d) {
+  return from_values(v, s, d);
+}
 Tensor tensor_i64(const std::vector<int64_t>& v, const Shape& s, Device d) {
   return from_values(v, s, d);
 }
@@ -111,7 +127,9 @@ Tensor& fill_(Tensor& t, double value) {
   }
   return t;
 }
-Tensor& zero_(Tensor& t) { return fill_(t, 0.0); }
+Tensor& zero_(Tensor& t) {
+  return fill_(t, 0.0);
+}
 
 Tensor& copy_(Tensor& dst, const Tensor& src) {
   if (broadcast_shapes(dst.shape(), src.shape(), "copy_") != dst.shape())
@@ -119,9 +137,10 @@ Tensor& copy_(Tensor& dst, const Tensor& src) {
                             shape_str(src.shape()), shape_str(dst.shape())));
   const Tensor s = raw_expand(src, dst.shape());
   // The kernel of the non-CPU side does host<->device transfers.
-  const DeviceType dev = src.device().type != DeviceType::CPU ? src.device().type : dst.device().type;
-  find_kernel("copy", dev)(KernelCall{std::span<const Tensor>(&s, 1),
-                                      std::span<const Tensor>(&dst, 1), Attrs{}});
+  const DeviceType dev =
+      src.device().type != DeviceType::CPU ? src.device().type : dst.device().type;
+  find_kernel("copy", dev)(
+      KernelCall{std::span<const Tensor>(&s, 1), std::span<const Tensor>(&dst, 1), Attrs{}});
   return dst;
 }
 

@@ -10,8 +10,7 @@ namespace {
 
 Tensor run_unary(const Tensor& a, UnaryOp op, double alpha = 0, double beta = 0) {
   Tensor out = empty_as(a.shape(), a);
-  run_kernel("unary", {a}, {out},
-             {{"op", int64_t(op)}, {"alpha", alpha}, {"beta", beta}});
+  run_kernel("unary", {a}, {out}, {{"op", int64_t(op)}, {"alpha", alpha}, {"beta", beta}});
   return out;
 }
 
@@ -42,8 +41,7 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   const bool compare = op >= BinaryOp::Eq;
   Tensor out = Tensor::empty(shape, {compare ? DType::F32 : a.dtype(), a.device()});
-  run_kernel("binary", {raw_expand(a, shape), raw_expand(b, shape)}, {out},
-             {{"op", int64_t(op)}});
+  run_kernel("binary", {raw_expand(a, shape), raw_expand(b, shape)}, {out}, {{"op", int64_t(op)}});
   return out;
 }
 
@@ -75,10 +73,10 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary(a, b, BinaryOp::Sub, "sub");
   if (needs_grad({&a, &b}))
-    record("sub", {a, b}, {out}, [sa = a.shape(), sb = b.shape(), rb = b.requires_grad()](
-                                     const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{sum_to(g[0], sa), rb ? sum_to(neg(g[0]), sb) : Tensor()};
-    });
+    record("sub", {a, b}, {out},
+           [sa = a.shape(), sb = b.shape(), rb = b.requires_grad()](const std::vector<Tensor>& g) {
+             return std::vector<Tensor>{sum_to(g[0], sa), rb ? sum_to(neg(g[0]), sb) : Tensor()};
+           });
   return out;
 }
 
@@ -97,8 +95,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary(a, b, BinaryOp::Div, "div");
   if (needs_grad({&a, &b}))
     record("div", {a, b}, {out},
-           [sa = a.shape(), b, out = out.detach(), rb = b.requires_grad()](
-               const std::vector<Tensor>& g) {
+           [sa = a.shape(), b, out = out.detach(),
+            rb = b.requires_grad()](const std::vector<Tensor>& g) {
              Tensor ga = div(g[0], b);
              // d(a/b)/db = -a/b^2 = -(a/b)/b
              Tensor gb = rb ? sum_to(neg(mul(g[0], div(out, b))), b.shape()) : Tensor();
@@ -120,15 +118,31 @@ static Tensor extremum(const Tensor& a, const Tensor& b, BinaryOp op, const char
     });
   return out;
 }
-Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(a, b, BinaryOp::Max, "maximum"); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(a, b, BinaryOp::Min, "minimum"); }
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return extremum(a, b, BinaryOp::Max, "maximum");
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return extremum(a, b, BinaryOp::Min, "minimum");
+}
 
-Tensor eq(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Eq, "eq"); }
-Tensor ne(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Ne, "ne"); }
-Tensor gt(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Gt, "gt"); }
-Tensor ge(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Ge, "ge"); }
-Tensor lt(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Lt, "lt"); }
-Tensor le(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Le, "le"); }
+Tensor eq(const Tensor& a, const Tensor& b) {
+  return binary(a, b, BinaryOp::Eq, "eq");
+}
+Tensor ne(const Tensor& a, const Tensor& b) {
+  return binary(a, b, BinaryOp::Ne, "ne");
+}
+Tensor gt(const Tensor& a, const Tensor& b) {
+  return binary(a, b, BinaryOp::Gt, "gt");
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+  return binary(a, b, BinaryOp::Ge, "ge");
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+  return binary(a, b, BinaryOp::Lt, "lt");
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+  return binary(a, b, BinaryOp::Le, "le");
+}
 
 Tensor affine(const Tensor& a, double alpha, double beta) {
   check_float(a, "affine", "input");
@@ -139,18 +153,40 @@ Tensor affine(const Tensor& a, double alpha, double beta) {
     });
   return out;
 }
-Tensor add(const Tensor& a, double b) { return affine(a, 1.0, b); }
-Tensor mul(const Tensor& a, double b) { return affine(a, b, 0.0); }
-Tensor neg(const Tensor& a) { return affine(a, -1.0, 0.0); }
+Tensor add(const Tensor& a, double b) {
+  return affine(a, 1.0, b);
+}
+Tensor mul(const Tensor& a, double b) {
+  return affine(a, b, 0.0);
+}
+Tensor neg(const Tensor& a) {
+  return affine(a, -1.0, 0.0);
+}
 
-Tensor pow(const Tensor& a, double e) { return unary(a, UnaryOp::Pow, "pow", false, e); }
-Tensor relu(const Tensor& a) { return unary(a, UnaryOp::Relu, "relu", true); }
-Tensor sigmoid(const Tensor& a) { return unary(a, UnaryOp::Sigmoid, "sigmoid", true); }
-Tensor tanh(const Tensor& a) { return unary(a, UnaryOp::Tanh, "tanh", true); }
-Tensor exp(const Tensor& a) { return unary(a, UnaryOp::Exp, "exp", true); }
-Tensor log(const Tensor& a) { return unary(a, UnaryOp::Log, "log", false); }
-Tensor sqrt(const Tensor& a) { return unary(a, UnaryOp::Sqrt, "sqrt", true); }
-Tensor abs(const Tensor& a) { return unary(a, UnaryOp::Abs, "abs", false); }
+Tensor pow(const Tensor& a, double e) {
+  return unary(a, UnaryOp::Pow, "pow", false, e);
+}
+Tensor relu(const Tensor& a) {
+  return unary(a, UnaryOp::Relu, "relu", true);
+}
+Tensor sigmoid(const Tensor& a) {
+  return unary(a, UnaryOp::Sigmoid, "sigmoid", true);
+}
+Tensor tanh(const Tensor& a) {
+  return unary(a, UnaryOp::Tanh, "tanh", true);
+}
+Tensor exp(const Tensor& a) {
+  return unary(a, UnaryOp::Exp, "exp", true);
+}
+Tensor log(const Tensor& a) {
+  return unary(a, UnaryOp::Log, "log", false);
+}
+Tensor sqrt(const Tensor& a) {
+  return unary(a, UnaryOp::Sqrt, "sqrt", true);
+}
+Tensor abs(const Tensor& a) {
+  return unary(a, UnaryOp::Abs, "abs", false);
+}
 
 // ---------------------------------------------------------------- in place
 
@@ -158,14 +194,16 @@ static void check_inplace(const Tensor& t, const Tensor* other, const char* op) 
   if (other) {
     check_same_device(t, *other, op);
     if (broadcast_shapes(t.shape(), other->shape(), op) != t.shape())
-      throw Error(fmt::format("{}: a tensor of shape {} cannot be updated in place with one of "
-                              "shape {} (the result would be larger)",
-                              op, shape_str(t.shape()), shape_str(other->shape())));
+      throw Error(
+          fmt::format("{}: a tensor of shape {} cannot be updated in place with one of "
+                      "shape {} (the result would be larger)",
+                      op, shape_str(t.shape()), shape_str(other->shape())));
   }
   if (grad_enabled() && t.requires_grad())
-    throw Error(fmt::format("{}: in-place update of a tensor that requires grad while the graph "
-                            "is recorded; do it under NoGrad (as optimizers do)",
-                            op));
+    throw Error(
+        fmt::format("{}: in-place update of a tensor that requires grad while the graph "
+                    "is recorded; do it under NoGrad (as optimizers do)",
+                    op));
 }
 
 Tensor& add_(Tensor& t, const Tensor& other, double alpha) {
@@ -177,8 +215,7 @@ Tensor& add_(Tensor& t, const Tensor& other, double alpha) {
 
 Tensor& mul_(Tensor& t, double s) {
   check_inplace(t, nullptr, "mul_");
-  run_kernel("unary", {t}, {t},
-             {{"op", int64_t(UnaryOp::Linear)}, {"alpha", s}, {"beta", 0.0}});
+  run_kernel("unary", {t}, {t}, {{"op", int64_t(UnaryOp::Linear)}, {"alpha", s}, {"beta", 0.0}});
   return t;
 }
 

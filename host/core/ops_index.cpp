@@ -20,9 +20,10 @@ void check_gather_shape(const Tensor& src, int64_t dim, const Tensor& index, con
   bool ok = index.dim() == src.dim();
   for (int64_t d = 0; ok && d < src.dim(); ++d) ok = d == dim || index.shape()[d] <= src.shape()[d];
   if (!ok)
-    throw Error(fmt::format("{}: index of shape {} does not fit a tensor of shape {} along "
-                            "dimension {} (same rank, no larger outside that dimension)",
-                            op, shape_str(index.shape()), shape_str(src.shape()), dim));
+    throw Error(
+        fmt::format("{}: index of shape {} does not fit a tensor of shape {} along "
+                    "dimension {} (same rank, no larger outside that dimension)",
+                    op, shape_str(index.shape()), shape_str(src.shape()), dim));
 }
 
 }  // namespace
@@ -45,10 +46,11 @@ Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tens
   dim = wrap_dim(dim, t.dim(), "scatter_add");
   check_gather_shape(t, dim, index, "scatter_add");
   if (src.shape() != index.shape() || src.dtype() != t.dtype())
-    throw Error(fmt::format("scatter_add: src must have the index's shape {} and the tensor's "
-                            "dtype {}, got {} {}",
-                            shape_str(index.shape()), dtype_name(t.dtype()),
-                            shape_str(src.shape()), dtype_name(src.dtype())));
+    throw Error(
+        fmt::format("scatter_add: src must have the index's shape {} and the tensor's "
+                    "dtype {}, got {} {}",
+                    shape_str(index.shape()), dtype_name(t.dtype()), shape_str(src.shape()),
+                    dtype_name(src.dtype())));
   Tensor out = t.detach().clone();
   run_kernel("scatter_add", {index, src}, {out}, {{"dim", dim}});
   if (needs_grad({&t, &src}))
@@ -68,9 +70,10 @@ Tensor index_select(const Tensor& src, int64_t dim, const Tensor& index) {
   Tensor out = Tensor::empty(s, src.options());
   run_kernel("index_select", {src, index}, {out}, {{"dim", dim}});
   if (needs_grad({&src}))
-    record("index_select", {src}, {out}, [s0 = src.shape(), dim, index](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{index_add(zeros(s0, g[0].options()), dim, index, g[0])};
-    });
+    record("index_select", {src}, {out},
+           [s0 = src.shape(), dim, index](const std::vector<Tensor>& g) {
+             return std::vector<Tensor>{index_add(zeros(s0, g[0].options()), dim, index, g[0])};
+           });
   return out;
 }
 
@@ -80,10 +83,11 @@ Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor
   Shape want = t.shape();
   if (index.dim() == 1) want[dim] = index.shape()[0];
   if (index.dim() != 1 || src.shape() != want || src.dtype() != t.dtype())
-    throw Error(fmt::format("index_add: expected a 1-d index and src of shape {} ({}), got index "
-                            "{} and src {} ({})",
-                            shape_str(want), dtype_name(t.dtype()), shape_str(index.shape()),
-                            shape_str(src.shape()), dtype_name(src.dtype())));
+    throw Error(
+        fmt::format("index_add: expected a 1-d index and src of shape {} ({}), got index "
+                    "{} and src {} ({})",
+                    shape_str(want), dtype_name(t.dtype()), shape_str(index.shape()),
+                    shape_str(src.shape()), dtype_name(src.dtype())));
   Tensor out = t.detach().clone();
   run_kernel("index_add", {index, src}, {out}, {{"dim", dim}});
   if (needs_grad({&t, &src}))

@@ -16,6 +16,8 @@ Tensor raw_expand(const Tensor& t, const Shape& shape);
 void check_float(const Tensor& t, const char* op, const char* arg);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 /// A new contiguous tensor shaped like `shape` with `t`'s options.
-inline Tensor empty_as(const Shape& shape, const Tensor& t) { return Tensor::empty(shape, t.options()); }
+inline Tensor empty_as(const Shape& shape, const Tensor& t) {
+  return Tensor::empty(shape, t.options());
+}
 
 }  // namespace gom::detail

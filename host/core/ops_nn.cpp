@@ -39,7 +39,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     throw Error(fmt::format("matmul: shapes {} and {} do not multiply ({} columns vs {} rows)",
                             shape_str(a_in.shape()), shape_str(b_in.shape()), K,
                             b.shape()[b.dim() - 2]));
-  const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  const Shape ba(a.shape().begin(), a.shape().end() - 2),
+      bb(b.shape().begin(), b.shape().end() - 2);
   const Shape batch = broadcast_shapes(ba, bb, "matmul (batch dimensions)");
   // Give both operands the output's rank by prepending batch dims of one.
   const int64_t rank = static_cast<int64_t>(batch.size()) + 2;
@@ -51,11 +52,12 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   };
   Tensor out = matmul_raw(pad(a), pad(b));
   if (needs_grad({&a, &b}))
-    record("matmul", {a, b}, {out}, [a, b, ra = a.requires_grad(), rb = b.requires_grad()](
-                                        const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{ra ? sum_to(matmul(g[0], transpose(b, -1, -2)), a.shape()) : Tensor(),
-                                 rb ? sum_to(matmul(transpose(a, -1, -2), g[0]), b.shape()) : Tensor()};
-    });
+    record("matmul", {a, b}, {out},
+           [a, b, ra = a.requires_grad(), rb = b.requires_grad()](const std::vector<Tensor>& g) {
+             return std::vector<Tensor>{
+                 ra ? sum_to(matmul(g[0], transpose(b, -1, -2)), a.shape()) : Tensor(),
+                 rb ? sum_to(matmul(transpose(a, -1, -2), g[0]), b.shape()) : Tensor()};
+           });
   if (a_in.dim() == 1) out = out.squeeze(-2);
   if (b_in.dim() == 1) out = out.squeeze(-1);
   return out;
@@ -66,10 +68,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   check_float(w, "linear", "weight");
   check_same_device(x, w, "linear");
   if (w.dim() != 2 || x.dim() == 0 || x.shape().back() != w.shape()[1])
-    throw Error(fmt::format("linear: input of shape {} does not fit a weight of shape {} "
-                            "(expected [..., {}] and [out, in])",
-                            shape_str(x.shape()), shape_str(w.shape()),
-                            w.dim() == 2 ? w.shape()[1] : -1));
+    throw Error(
+        fmt::format("linear: input of shape {} does not fit a weight of shape {} "
+                    "(expected [..., {}] and [out, in])",
+                    shape_str(x.shape()), shape_str(w.shape()), w.dim() == 2 ? w.shape()[1] : -1));
   if (b.defined() && (b.dim() != 1 || b.shape()[0] != w.shape()[0]))
     throw Error(fmt::format("linear: bias of shape {} does not match {} outputs",
                             shape_str(b.shape()), w.shape()[0]));
@@ -125,9 +127,12 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
 
 static Tensor reduce_loss(const Tensor& per, Reduction r, const Tensor& count = {}) {
   switch (r) {
-    case Reduction::None: return per;
-    case Reduction::Sum: return sum(per);
-    case Reduction::Mean: return count.defined() ? div(sum(per), count) : mean(per);
+    case Reduction::None:
+      return per;
+    case Reduction::Sum:
+      return sum(per);
+    case Reduction::Mean:
+      return count.defined() ? div(sum(per), count) : mean(per);
   }
   return per;
 }
@@ -146,24 +151,27 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction r, int64_t i
   Tensor count = Tensor::empty({}, logp.options());  // targets not ignored
   run_kernel("nll_loss", {logp, target}, {per, count}, {{"ignore_index", ignore_index}});
   if (needs_grad({&logp}))
-    record("nll_loss", {logp}, {per},
-           [target, ignore_index, s = logp.shape()](const std::vector<Tensor>& g) {
-             Tensor gi = Tensor::empty(s, g[0].options());
-             run_kernel("nll_loss_backward", {g[0], target}, {gi}, {{"ignore_index", ignore_index}});
-             return std::vector<Tensor>{gi};
-           });
+    record(
+        "nll_loss", {logp}, {per},
+        [target, ignore_index, s = logp.shape()](const std::vector<Tensor>& g) {
+          Tensor gi = Tensor::empty(s, g[0].options());
+          run_kernel("nll_loss_backward", {g[0], target}, {gi}, {{"ignore_index", ignore_index}});
+          return std::vector<Tensor>{gi};
+        });
   return reduce_loss(per, r, count);
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r, int64_t ignore_index) {
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r,
+                     int64_t ignore_index) {
   return nll_loss(log_softmax(logits, 1), target, r, ignore_index);
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r) {
   if (pred.shape() != target.shape())
-    throw Error(fmt::format("mse_loss: prediction {} and target {} must have the same shape "
-                            "(broadcasting here is almost always a bug)",
-                            shape_str(pred.shape()), shape_str(target.shape())));
+    throw Error(
+        fmt::format("mse_loss: prediction {} and target {} must have the same shape "
+                    "(broadcasting here is almost always a bug)",
+                    shape_str(pred.shape()), shape_str(target.shape())));
   Tensor d = sub(pred, target);
   return reduce_loss(mul(d, d), r);
 }

@@ -45,13 +45,14 @@ Tensor sum_or_mean(const Tensor& a, const std::vector<int64_t>& dims_in, bool ke
   check_float(a, name, "input");
   const auto dims = norm_dims(a, dims_in, name);
   Tensor out = reduce_raw(a, dims, mean ? ReduceOp::Mean : ReduceOp::Sum);
-  if (!keepdim) out = make_view(out, drop_shape(a, dims), contiguous_strides(drop_shape(a, dims)), 0);
+  if (!keepdim)
+    out = make_view(out, drop_shape(a, dims), contiguous_strides(drop_shape(a, dims)), 0);
   if (needs_grad({&a})) {
     int64_t n = 1;
     for (int64_t d : dims) n *= a.shape()[d];
     record(name, {a}, {out},
-           [s = a.shape(), ks = keep_shape(a, dims), scale = mean ? 1.0 / std::max<int64_t>(n, 1) : 1.0](
-               const std::vector<Tensor>& g) {
+           [s = a.shape(), ks = keep_shape(a, dims),
+            scale = mean ? 1.0 / std::max<int64_t>(n, 1) : 1.0](const std::vector<Tensor>& g) {
              Tensor gk = reshape(g[0], ks);
              if (scale != 1.0) gk = mul(gk, scale);
              return std::vector<Tensor>{expand(gk, s)};
@@ -68,11 +69,15 @@ std::vector<int64_t> all_dims(const Tensor& a) {
 
 }  // namespace
 
-Tensor sum(const Tensor& a) { return sum_or_mean(a, all_dims(a), false, false); }
+Tensor sum(const Tensor& a) {
+  return sum_or_mean(a, all_dims(a), false, false);
+}
 Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   return sum_or_mean(a, dims, keepdim, false);
 }
-Tensor mean(const Tensor& a) { return sum_or_mean(a, all_dims(a), false, true); }
+Tensor mean(const Tensor& a) {
+  return sum_or_mean(a, all_dims(a), false, true);
+}
 Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   return sum_or_mean(a, dims, keepdim, true);
 }

@@ -41,9 +41,10 @@ void check_float(const Tensor& t, const char* op, const char* arg) {
 
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
   if (a.device() != b.device())
-    throw Error(fmt::format("{}: tensors are on different devices ({} and {}); move one with "
-                            ".to(device)",
-                            op, a.device().str(), b.device().str()));
+    throw Error(
+        fmt::format("{}: tensors are on different devices ({} and {}); move one with "
+                    ".to(device)",
+                    op, a.device().str(), b.device().str()));
 }
 
 }  // namespace detail
@@ -161,12 +162,13 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
   st[dim] *= step;
   Tensor out = make_view(a, sh, st, a.offset() + start * a.strides()[dim]);
   if (needs_grad({&a}))
-    record("slice", {a}, {out}, [s = a.shape(), dim, start, end, step](const std::vector<Tensor>& g) {
-      Tensor z = zeros(s, g[0].options());
-      Tensor part = slice(z, dim, start, end, step);
-      copy_(part, g[0]);
-      return std::vector<Tensor>{z};
-    });
+    record("slice", {a}, {out},
+           [s = a.shape(), dim, start, end, step](const std::vector<Tensor>& g) {
+             Tensor z = zeros(s, g[0].options());
+             Tensor part = slice(z, dim, start, end, step);
+             copy_(part, g[0]);
+             return std::vector<Tensor>{z};
+           });
   return out;
 }
 
@@ -232,10 +234,11 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
     bool ok = t.dim() == first.dim() && t.dtype() == first.dtype();
     for (int64_t d = 0; ok && d < t.dim(); ++d) ok = d == dim || t.shape()[d] == first.shape()[d];
     if (!ok)
-      throw Error(fmt::format("cat: tensor {} has shape {} ({}), which does not match {} ({}) "
-                              "outside dimension {}",
-                              i, shape_str(t.shape()), dtype_name(t.dtype()),
-                              shape_str(first.shape()), dtype_name(first.dtype()), dim));
+      throw Error(
+          fmt::format("cat: tensor {} has shape {} ({}), which does not match {} ({}) "
+                      "outside dimension {}",
+                      i, shape_str(t.shape()), dtype_name(t.dtype()), shape_str(first.shape()),
+                      dtype_name(first.dtype()), dim));
     sh[dim] += t.shape()[dim];
   }
   Tensor out = empty_as(sh, first);

@@ -1,11 +1,11 @@
 // Config values, schemas and their validation.
+#include "gom/params.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
-
-#include "gom/params.h"
 
 namespace gom {
 
@@ -50,11 +50,16 @@ const char* Value::type_name() const {
 
 std::string Value::str() const {
   switch (v_.index()) {
-    case 0: return "null";
-    case 1: return std::get<bool>(v_) ? "true" : "false";
-    case 2: return std::to_string(std::get<int64_t>(v_));
-    case 3: return fmt::format("{}", std::get<double>(v_));  // shortest round-trip form
-    case 4: return "\"" + std::get<std::string>(v_) + "\"";
+    case 0:
+      return "null";
+    case 1:
+      return std::get<bool>(v_) ? "true" : "false";
+    case 2:
+      return std::to_string(std::get<int64_t>(v_));
+    case 3:
+      return fmt::format("{}", std::get<double>(v_));  // shortest round-trip form
+    case 4:
+      return "\"" + std::get<std::string>(v_) + "\"";
     default: {
       std::vector<std::string> parts;
       for (const Value& v : std::get<List>(v_)) parts.push_back(v.str());
@@ -65,12 +70,18 @@ std::string Value::str() const {
 
 const char* param_type_name(ParamType t) {
   switch (t) {
-    case ParamType::Int: return "integer";
-    case ParamType::Number: return "number";
-    case ParamType::Bool: return "bool";
-    case ParamType::String: return "string";
-    case ParamType::List: return "list";
-    case ParamType::Enum: return "enum";
+    case ParamType::Int:
+      return "integer";
+    case ParamType::Number:
+      return "number";
+    case ParamType::Bool:
+      return "bool";
+    case ParamType::String:
+      return "string";
+    case ParamType::List:
+      return "list";
+    case ParamType::Enum:
+      return "enum";
   }
   return "?";
 }
@@ -153,7 +164,8 @@ Value check_value(const std::string& owner, const ParamSpec& p, const Value& v) 
   };
   switch (p.type) {
     case ParamType::Int: {
-      if (!v.is_number()) throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
+      if (!v.is_number())
+        throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
       int64_t i;
       try {
         i = v.as_int();
@@ -164,17 +176,21 @@ Value check_value(const std::string& owner, const ParamSpec& p, const Value& v) 
       return Value(i);
     }
     case ParamType::Number:
-      if (!v.is_number()) throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
+      if (!v.is_number())
+        throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
       check_range(v.as_number(), v);
       return Value(v.as_number());
     case ParamType::Bool:
-      if (!v.is_bool()) throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
+      if (!v.is_bool())
+        throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
       return v;
     case ParamType::String:
-      if (!v.is_string()) throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
+      if (!v.is_string())
+        throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
       return v;
     case ParamType::Enum: {
-      if (!v.is_string()) throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
+      if (!v.is_string())
+        throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
       if (std::find(p.choices.begin(), p.choices.end(), v.as_string()) == p.choices.end()) {
         auto near = closest(v.as_string(), p.choices);
         throw fail(fmt::format("= {} is not accepted{}", v.str(),
@@ -183,10 +199,12 @@ Value check_value(const std::string& owner, const ParamSpec& p, const Value& v) 
       return v;
     }
     case ParamType::List: {
-      if (!v.is_list()) throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
+      if (!v.is_list())
+        throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
       for (const Value& e : v.as_list()) {
         if (!e.is_number())
-          throw fail(fmt::format("has an element of the wrong type: {} {}", e.type_name(), e.str()));
+          throw fail(
+              fmt::format("has an element of the wrong type: {} {}", e.type_name(), e.str()));
         check_range(e.as_number(), e);
       }
       return v;
@@ -253,7 +271,8 @@ std::vector<std::pair<std::string, std::string>> Params::flatten(const std::stri
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [k, v] : values_) {
     // Strings are recorded bare (adam, not "adam"); everything else as it reads.
-    out.emplace_back(prefix.empty() ? k : prefix + "." + k, v.is_string() ? v.as_string() : v.str());
+    out.emplace_back(prefix.empty() ? k : prefix + "." + k,
+                     v.is_string() ? v.as_string() : v.str());
   }
   return out;
 }

@@ -1,7 +1,6 @@
 // Loads plugin libraries with Boost.DLL: ABI version first, then the registration entry.
-#include <fmt/format.h>
-
 #include <dlfcn.h>
+#include <fmt/format.h>
 
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
@@ -11,9 +10,9 @@
 #include <sstream>
 
 #include "elf_check.h"
-#include "registry_internal.h"
 #include "gom/kernel.h"
 #include "gom/plugin.h"
+#include "registry_internal.h"
 
 namespace gom {
 namespace fs = std::filesystem;
@@ -78,8 +77,7 @@ const LoadedPlugin& load_plugin(const std::string& path_in) {
   const fs::path path = fs::weakly_canonical(path_in, ec);
   for (const Loaded& l : st.libs)
     if (l.info.path == path.string()) return l.info;
-  if (!fs::is_regular_file(path))
-    throw Error(fmt::format("plugin {}: no such file", path_in));
+  if (!fs::is_regular_file(path)) throw Error(fmt::format("plugin {}: no such file", path_in));
 
   detail::check_elf_shared_object(path.string(), path_in);
   auto lib = std::make_shared<boost::dll::shared_library>();
@@ -88,18 +86,20 @@ const LoadedPlugin& load_plugin(const std::string& path_in) {
     // then abort the whole process at its first call.
     lib->load(path, boost::dll::load_mode::rtld_now);
   } catch (const std::exception& e) {
-    throw Error(fmt::format("plugin {}: cannot be loaded as a shared library: {}", path_in,
-                            e.what()));
+    throw Error(
+        fmt::format("plugin {}: cannot be loaded as a shared library: {}", path_in, e.what()));
   }
   if (!lib->has("gom_abi_version"))
-    throw Error(fmt::format("plugin {}: not a gom plugin (it exports no 'gom_abi_version'; "
-                            "declare its entry with GOM_PLUGIN(...) from gom/plugin.h)",
-                            path_in));
+    throw Error(
+        fmt::format("plugin {}: not a gom plugin (it exports no 'gom_abi_version'; "
+                    "declare its entry with GOM_PLUGIN(...) from gom/plugin.h)",
+                    path_in));
   const int abi = lib->get_alias<PluginAbiFn>("gom_abi_version")();
   if (abi != kAbiVersion)
-    throw Error(fmt::format("plugin {}: incompatible ABI version (plugin: {}, host: {}); rebuild "
-                            "it against this gom's SDK",
-                            path_in, abi, kAbiVersion));
+    throw Error(
+        fmt::format("plugin {}: incompatible ABI version (plugin: {}, host: {}); rebuild "
+                    "it against this gom's SDK",
+                    path_in, abi, kAbiVersion));
   if (!lib->has("gom_register"))
     throw Error(fmt::format("plugin {}: exports no 'gom_register' entry", path_in));
   PluginContext ctx{path.string(), short_name(path)};
@@ -160,9 +160,12 @@ void init() {
   if (!find_backend(DeviceType::CPU)) {
     std::string dirs;
     for (const auto& d : default_dirs()) dirs += "\n  " + d.string();
-    throw Error("no CPU backend is loaded: no libgom_onednn.so (or other CPU backend) was found "
-                "in the plugin folders:" + dirs + "\nbuild it (scripts/setup) or point "
-                "GOM_PLUGIN_PATH at its folder");
+    throw Error(
+        "no CPU backend is loaded: no libgom_onednn.so (or other CPU backend) was found "
+        "in the plugin folders:" +
+        dirs +
+        "\nbuild it (scripts/setup) or point "
+        "GOM_PLUGIN_PATH at its folder");
   }
 }
 

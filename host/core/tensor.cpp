@@ -11,13 +11,18 @@
 
 namespace gom {
 
-size_t dtype_size(DType t) { return t == DType::I64 ? 8 : 4; }
+size_t dtype_size(DType t) {
+  return t == DType::I64 ? 8 : 4;
+}
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::I32: return "i32";
-    case DType::I64: return "i64";
+    case DType::F32:
+      return "f32";
+    case DType::I32:
+      return "i32";
+    case DType::I64:
+      return "i64";
   }
   return "?";
 }
@@ -43,7 +48,9 @@ Device Device::parse(const std::string& text) {
   throw Error(fmt::format("unknown device '{}': expected cpu, cuda or cuda:N", text));
 }
 
-std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string shape_str(const Shape& s) {
+  return fmt::format("[{}]", fmt::join(s, ", "));
+}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
@@ -105,15 +112,20 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(im.storage->data()) + im.offset * dtype_size(im.dtype);
 }
 
-Tensor Tensor::reshape(const Shape& s) const { return gom::reshape(*this, s); }
-Tensor Tensor::view(const Shape& s) const {
-  if (!is_contiguous())
-    throw Error(fmt::format("view: tensor of shape {} with strides {} is not contiguous; use "
-                            "reshape (which copies) instead",
-                            shape_str(shape()), shape_str(strides())));
+Tensor Tensor::reshape(const Shape& s) const {
   return gom::reshape(*this, s);
 }
-Tensor Tensor::transpose(int64_t d0, int64_t d1) const { return gom::transpose(*this, d0, d1); }
+Tensor Tensor::view(const Shape& s) const {
+  if (!is_contiguous())
+    throw Error(
+        fmt::format("view: tensor of shape {} with strides {} is not contiguous; use "
+                    "reshape (which copies) instead",
+                    shape_str(shape()), shape_str(strides())));
+  return gom::reshape(*this, s);
+}
+Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  return gom::transpose(*this, d0, d1);
+}
 Tensor Tensor::t() const {
   if (dim() != 2) throw Error("t(): expected a 2-d tensor, got shape " + shape_str(shape()));
   return gom::transpose(*this, 0, 1);
@@ -121,19 +133,28 @@ Tensor Tensor::t() const {
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
   return gom::slice(*this, d, start, end, step);
 }
-Tensor Tensor::flatten(int64_t s, int64_t e) const { return gom::flatten(*this, s, e); }
-Tensor Tensor::expand(const Shape& s) const { return gom::expand(*this, s); }
+Tensor Tensor::flatten(int64_t s, int64_t e) const {
+  return gom::flatten(*this, s, e);
+}
+Tensor Tensor::expand(const Shape& s) const {
+  return gom::expand(*this, s);
+}
 
-Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::contiguous() const {
+  return is_contiguous() ? *this : clone();
+}
 
 double Tensor::item() const {
   if (numel() != 1)
     throw Error("item(): expected a one-element tensor, got shape " + shape_str(shape()));
   Tensor c = device().type == DeviceType::CPU ? *this : to(kCPU);
   switch (c.dtype()) {
-    case DType::F32: return *c.data<float>();
-    case DType::I32: return *c.data<int32_t>();
-    case DType::I64: return static_cast<double>(*c.data<int64_t>());
+    case DType::F32:
+      return *c.data<float>();
+    case DType::I32:
+      return *c.data<int32_t>();
+    case DType::I64:
+      return static_cast<double>(*c.data<int64_t>());
   }
   return 0;
 }

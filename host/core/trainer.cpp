@@ -23,9 +23,10 @@ class Loop {
     if (!a.model || !a.loss || !a.optimizer || !a.train)
       throw Error("fit: model, loss, optimizer and training data are all required");
     if (a.loss->arity() != 2)
-      throw Error(fmt::format("fit: the loss '{}' takes one input; a loss takes (prediction, "
-                              "target)",
-                              a.loss->type()));
+      throw Error(
+          fmt::format("fit: the loss '{}' takes one input; a loss takes (prediction, "
+                      "target)",
+                      a.loss->type()));
     callbacks_ = a.callbacks;
     std::stable_sort(callbacks_.begin(), callbacks_.end(),
                      [](auto& x, auto& y) { return x->order() < y->order(); });
@@ -72,8 +73,8 @@ class Loop {
       try {
         cb->on(e, s_);
       } catch (const std::exception& ex) {
-        throw Error(fmt::format("callback '{}' failed in {}: {}", cb->type(), event_name(e),
-                                ex.what()));
+        throw Error(
+            fmt::format("callback '{}' failed in {}: {}", cb->type(), event_name(e), ex.what()));
       }
     }
   }
@@ -123,10 +124,10 @@ class Loop {
   double checked_loss() {
     const double l = s_.loss.item();
     if (!std::isfinite(l))
-      throw Error(fmt::format("the loss is {} at epoch {}, {} batch {}: training diverged (a "
-                              "smaller lr, gradient clipping or normalised inputs usually help)",
-                              l, s_.epoch + 1, s_.training ? "training" : "validation",
-                              s_.batch + 1));
+      throw Error(
+          fmt::format("the loss is {} at epoch {}, {} batch {}: training diverged (a "
+                      "smaller lr, gradient clipping or normalised inputs usually help)",
+                      l, s_.epoch + 1, s_.training ? "training" : "validation", s_.batch + 1));
     return l;
   }
 
@@ -166,6 +167,8 @@ class Loop {
 
 }  // namespace
 
-FitResult fit(FitArgs& args) { return Loop(args).run(); }
+FitResult fit(FitArgs& args) {
+  return Loop(args).run();
+}
 
 }  // namespace gom

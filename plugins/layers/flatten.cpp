@@ -19,8 +19,8 @@ void register_flatten() {
   Schema s;
   s.integer("start_dim", "first dim to flatten").def(1);
   s.integer("end_dim", "last dim to flatten (negative counts from the end)").def(-1);
-  register_layer("flatten", "flattens a range of dims into one (keeps the batch dim)",
-                 std::move(s), [](const Params& p) { return std::make_shared<Flatten>(p); });
+  register_layer("flatten", "flattens a range of dims into one (keeps the batch dim)", std::move(s),
+                 [](const Params& p) { return std::make_shared<Flatten>(p); });
 }
 
 }  // namespace gom_layers

@@ -12,8 +12,8 @@
 namespace gom_layers {
 
 inline const std::vector<std::string>& init_choices() {
-  static const std::vector<std::string> c{"default", "kaiming_uniform", "kaiming_normal",
-                                          "xavier_uniform", "xavier_normal", "zeros"};
+  static const std::vector<std::string> c{"default",        "kaiming_uniform", "kaiming_normal",
+                                          "xavier_uniform", "xavier_normal",   "zeros"};
   return c;
 }
 

@@ -59,9 +59,12 @@ class BceWithLogits : public Module {
                               shape_str(x.shape()), shape_str(y.shape())));
     Tensor per = relu(x) - x * y + log(exp(neg(abs(x))) + 1.0);
     switch (r_) {
-      case Reduction::None: return per;
-      case Reduction::Sum: return sum(per);
-      case Reduction::Mean: return mean(per);
+      case Reduction::None:
+        return per;
+      case Reduction::Sum:
+        return sum(per);
+      case Reduction::Mean:
+        return mean(per);
     }
     return per;
   }
@@ -86,7 +89,8 @@ void register_losses() {
   Schema bce;
   add_reduction(bce);
   register_layer("bce_with_logits", "binary cross entropy on logits (sigmoid folded in, stable)",
-                 std::move(bce), [](const Params& p) { return std::make_shared<BceWithLogits>(p); });
+                 std::move(bce),
+                 [](const Params& p) { return std::make_shared<BceWithLogits>(p); });
 }
 
 }  // namespace gom_layers

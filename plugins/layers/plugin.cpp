@@ -1,5 +1,6 @@
 // Plugin entry of the basic layers: linear, activations, flatten, dropout, sequential, losses.
 #include "gom/plugin.h"
+
 #include "layers.h"
 
 static void register_all(const gom::PluginContext&) {

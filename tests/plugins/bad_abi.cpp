@@ -2,8 +2,12 @@
 #include <boost/dll/alias.hpp>
 
 namespace bad {
-int abi_version() { return 999; }
-void register_entry() { throw 1; }  // must never be called
+int abi_version() {
+  return 999;
+}
+void register_entry() {
+  throw 1;
+}  // must never be called
 }  // namespace bad
 BOOST_DLL_ALIAS(bad::abi_version, gom_abi_version)
 BOOST_DLL_ALIAS(bad::register_entry, gom_register)

@@ -1,2 +1,4 @@
 // A shared library that is not a gom plugin at all.
-extern "C" int some_function() { return 42; }
+extern "C" int some_function() {
+  return 42;
+}

@@ -9,8 +9,8 @@
 static void register_all(const gom::PluginContext& ctx) {
   gom::register_layer("half_registered", "registered before the failure", gom::Schema{},
                       [](const gom::Params&) { return std::make_shared<gom::Sequential>(); });
-  gom::register_kernel("half_registered_op", gom::DeviceType::CPU, [](const gom::KernelCall&) {},
-                       ctx.name);
+  gom::register_kernel(
+      "half_registered_op", gom::DeviceType::CPU, [](const gom::KernelCall&) {}, ctx.name);
   throw std::runtime_error("the widget table is missing");
 }
 GOM_PLUGIN(register_all)

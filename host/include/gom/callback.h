@@ -19,15 +19,20 @@ class Module;
 class Optimizer;
 
 enum class Event {
-  BeforeFit, AfterFit,
-  BeforeEpoch, AfterEpoch,
-  BeforeTrain, AfterTrain,        ///< the training phase of an epoch
-  BeforeValidate, AfterValidate,  ///< the validation phase (eval mode, NoGrad)
-  BeforeBatch, AfterBatch,
-  AfterForward,                   ///< state.pred is set
-  AfterLoss,                      ///< state.loss is set
-  AfterBackward,                  ///< gradients are in .grad
-  AfterStep,                      ///< the optimizer has stepped
+  BeforeFit,
+  AfterFit,
+  BeforeEpoch,
+  AfterEpoch,
+  BeforeTrain,
+  AfterTrain,  ///< the training phase of an epoch
+  BeforeValidate,
+  AfterValidate,  ///< the validation phase (eval mode, NoGrad)
+  BeforeBatch,
+  AfterBatch,
+  AfterForward,   ///< state.pred is set
+  AfterLoss,      ///< state.loss is set
+  AfterBackward,  ///< gradients are in .grad
+  AfterStep,      ///< the optimizer has stepped
 };
 /// @brief "before_fit", "after_batch", ... (the names Lua callbacks use).
 const char* event_name(Event e);
@@ -36,16 +41,16 @@ const char* event_name(Event e);
 struct LoopState {
   Module* model = nullptr;
   Optimizer* optimizer = nullptr;
-  int64_t epoch = 0;         ///< 0-based
+  int64_t epoch = 0;  ///< 0-based
   int64_t epochs = 0;
-  int64_t batch = 0;         ///< index within the current phase
-  int64_t batches = 0;       ///< batches in the current phase
-  int64_t step = 0;          ///< optimizer steps so far
-  int64_t samples = 0;       ///< samples seen in the current phase
-  bool training = true;      ///< train phase (true) or validation (false)
+  int64_t batch = 0;     ///< index within the current phase
+  int64_t batches = 0;   ///< batches in the current phase
+  int64_t step = 0;      ///< optimizer steps so far
+  int64_t samples = 0;   ///< samples seen in the current phase
+  bool training = true;  ///< train phase (true) or validation (false)
   Tensor input, target, pred, loss;
-  bool stop = false;         ///< set to end the fit after this epoch (or batch)
-  bool skip_batch = false;   ///< set in before_batch/after_forward/after_loss to skip the update
+  bool stop = false;        ///< set to end the fit after this epoch (or batch)
+  bool skip_batch = false;  ///< set in before_batch/after_forward/after_loss to skip the update
   /// @brief Values reported this epoch ("train_loss", "valid_loss", "accuracy", ...); the trainer
   /// records them and clears them at the start of each epoch.
   std::map<std::string, double> metrics;

@@ -80,7 +80,7 @@ struct AllocatorStats {
   uint64_t device_allocs = 0;  ///< calls that reached the device allocator
   uint64_t cache_hits = 0;     ///< allocations served from the cache
   uint64_t bytes_in_use = 0;
-  uint64_t bytes_cached = 0;   ///< freed blocks kept for reuse
+  uint64_t bytes_cached = 0;  ///< freed blocks kept for reuse
 };
 AllocatorStats allocator_stats(DeviceType device);
 /// @brief Returns every cached block to the device allocator.
@@ -88,13 +88,13 @@ void empty_cache(DeviceType device);
 
 /// @brief What a backend tells the host about itself.
 struct BackendInfo {
-  std::string name;         ///< "onednn", "cuda"
-  DeviceType device;        ///< the device its kernels run on
-  std::string description;  ///< one line: library and version
-  std::function<void(int)> set_num_threads;       ///< may be empty
-  std::function<std::string(int)> device_name;    ///< e.g. the CPU model; may be empty
-  std::function<void()> synchronize;              ///< waits for queued work; may be empty
-  std::shared_ptr<DeviceAllocator> allocator;     ///< null: the host's CPU allocator
+  std::string name;                             ///< "onednn", "cuda"
+  DeviceType device;                            ///< the device its kernels run on
+  std::string description;                      ///< one line: library and version
+  std::function<void(int)> set_num_threads;     ///< may be empty
+  std::function<std::string(int)> device_name;  ///< e.g. the CPU model; may be empty
+  std::function<void()> synchronize;            ///< waits for queued work; may be empty
+  std::shared_ptr<DeviceAllocator> allocator;   ///< null: the host's CPU allocator
 };
 
 /// @brief Registers a backend; a second backend for the same device type is an error.

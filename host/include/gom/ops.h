@@ -166,18 +166,42 @@ Tensor index_select(const Tensor& src, int64_t dim, const Tensor& index);
 Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
 
 // ---------------------------------------------------------------- operators
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator+(const Tensor& a, double b) { return affine(a, 1.0, b); }
-inline Tensor operator-(const Tensor& a, double b) { return affine(a, 1.0, -b); }
-inline Tensor operator*(const Tensor& a, double b) { return affine(a, b, 0.0); }
-inline Tensor operator/(const Tensor& a, double b) { return affine(a, 1.0 / b, 0.0); }
-inline Tensor operator+(double a, const Tensor& b) { return affine(b, 1.0, a); }
-inline Tensor operator-(double a, const Tensor& b) { return affine(b, -1.0, a); }
-inline Tensor operator*(double a, const Tensor& b) { return affine(b, a, 0.0); }
-inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+inline Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+inline Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+inline Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+inline Tensor operator+(const Tensor& a, double b) {
+  return affine(a, 1.0, b);
+}
+inline Tensor operator-(const Tensor& a, double b) {
+  return affine(a, 1.0, -b);
+}
+inline Tensor operator*(const Tensor& a, double b) {
+  return affine(a, b, 0.0);
+}
+inline Tensor operator/(const Tensor& a, double b) {
+  return affine(a, 1.0 / b, 0.0);
+}
+inline Tensor operator+(double a, const Tensor& b) {
+  return affine(b, 1.0, a);
+}
+inline Tensor operator-(double a, const Tensor& b) {
+  return affine(b, -1.0, a);
+}
+inline Tensor operator*(double a, const Tensor& b) {
+  return affine(b, a, 0.0);
+}
+inline Tensor operator-(const Tensor& a) {
+  return neg(a);
+}
 
 /// @brief Whether all elements of a and b differ by at most atol + rtol*|b|.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);

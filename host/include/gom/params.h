@@ -40,7 +40,7 @@ class Value {
   bool is_list() const { return v_.index() == 5; }
 
   bool as_bool() const;
-  int64_t as_int() const;   ///< also a double with an integral value
+  int64_t as_int() const;  ///< also a double with an integral value
   double as_number() const;
   const std::string& as_string() const;
   const List& as_list() const;
@@ -100,11 +100,21 @@ struct ParamSpec {
 /// @brief The parameters a component accepts, in declaration order.
 class Schema {
  public:
-  ParamSpec& integer(std::string name, std::string doc) { return add(std::move(name), ParamType::Int, std::move(doc)); }
-  ParamSpec& number(std::string name, std::string doc) { return add(std::move(name), ParamType::Number, std::move(doc)); }
-  ParamSpec& boolean(std::string name, std::string doc) { return add(std::move(name), ParamType::Bool, std::move(doc)); }
-  ParamSpec& string(std::string name, std::string doc) { return add(std::move(name), ParamType::String, std::move(doc)); }
-  ParamSpec& list(std::string name, std::string doc) { return add(std::move(name), ParamType::List, std::move(doc)); }
+  ParamSpec& integer(std::string name, std::string doc) {
+    return add(std::move(name), ParamType::Int, std::move(doc));
+  }
+  ParamSpec& number(std::string name, std::string doc) {
+    return add(std::move(name), ParamType::Number, std::move(doc));
+  }
+  ParamSpec& boolean(std::string name, std::string doc) {
+    return add(std::move(name), ParamType::Bool, std::move(doc));
+  }
+  ParamSpec& string(std::string name, std::string doc) {
+    return add(std::move(name), ParamType::String, std::move(doc));
+  }
+  ParamSpec& list(std::string name, std::string doc) {
+    return add(std::move(name), ParamType::List, std::move(doc));
+  }
   ParamSpec& choice(std::string name, std::vector<std::string> choices, std::string doc);
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
@@ -148,6 +158,7 @@ Params validate(const std::string& owner, const Schema& schema, const Config& co
 
 /// @brief The candidate closest to `word` by edit distance, if it is close enough to be a
 /// plausible typo; for "did you mean" hints.
-std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates);
+std::optional<std::string> closest(const std::string& word,
+                                   const std::vector<std::string>& candidates);
 
 }  // namespace gom

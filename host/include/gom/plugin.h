@@ -79,10 +79,14 @@ const ComponentInfo& find_component(ComponentKind kind, const std::string& name)
 
 }  // namespace gom
 
-#define GOM_PLUGIN(register_fn)                                                   \
-  namespace gom_plugin_entry {                                                    \
-  static int abi_version() { return ::gom::kAbiVersion; }                         \
-  static void register_entry(const ::gom::PluginContext& ctx) { register_fn(ctx); } \
-  }                                                                               \
-  BOOST_DLL_ALIAS(gom_plugin_entry::abi_version, gom_abi_version)                 \
+#define GOM_PLUGIN(register_fn)                                   \
+  namespace gom_plugin_entry {                                    \
+  static int abi_version() {                                      \
+    return ::gom::kAbiVersion;                                    \
+  }                                                               \
+  static void register_entry(const ::gom::PluginContext& ctx) {   \
+    register_fn(ctx);                                             \
+  }                                                               \
+  }                                                               \
+  BOOST_DLL_ALIAS(gom_plugin_entry::abi_version, gom_abi_version) \
   BOOST_DLL_ALIAS(gom_plugin_entry::register_entry, gom_register)

@@ -50,7 +50,8 @@ Shape contiguous_strides(const Shape& s);
 /// @brief Memory owned by a device allocator; freed (returned to the cache) with its last user.
 class Storage {
  public:
-  Storage(void* data, size_t nbytes, Device device) : data_(data), nbytes_(nbytes), device_(device) {}
+  Storage(void* data, size_t nbytes, Device device)
+      : data_(data), nbytes_(nbytes), device_(device) {}
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -22,9 +22,12 @@ dnnl::stream& stream() {
 
 dnnl::memory::data_type dt_of(DType t) {
   switch (t) {
-    case DType::F32: return dnnl::memory::data_type::f32;
-    case DType::I32: return dnnl::memory::data_type::s32;
-    case DType::I64: break;
+    case DType::F32:
+      return dnnl::memory::data_type::f32;
+    case DType::I32:
+      return dnnl::memory::data_type::s32;
+    case DType::I64:
+      break;
   }
   throw Error("onednn: oneDNN has no 64-bit integer type; this kernel needs a loop for i64");
 }
@@ -34,7 +37,9 @@ dnnl::memory::desc md_with(const Tensor& t, const Shape& dims, const Shape& stri
   return dnnl::memory::desc(dims, dt_of(t.dtype()), strides);
 }
 
-dnnl::memory::desc md_of(const Tensor& t) { return md_with(t, t.shape(), t.strides()); }
+dnnl::memory::desc md_of(const Tensor& t) {
+  return md_with(t, t.shape(), t.strides());
+}
 
 dnnl::memory mem_of(const dnnl::memory::desc& md, const Tensor& t) {
   return dnnl::memory(md, engine(), t.raw_data());

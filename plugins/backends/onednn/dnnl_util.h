@@ -141,9 +141,15 @@ void strided_loop(const Shape& shape, const std::array<const Shape*, N>& strides
 template <class F>
 void visit_dtype(DType t, F&& f) {
   switch (t) {
-    case DType::F32: f(static_cast<float*>(nullptr)); break;
-    case DType::I32: f(static_cast<int32_t*>(nullptr)); break;
-    case DType::I64: f(static_cast<int64_t*>(nullptr)); break;
+    case DType::F32:
+      f(static_cast<float*>(nullptr));
+      break;
+    case DType::I32:
+      f(static_cast<int32_t*>(nullptr));
+      break;
+    case DType::I64:
+      f(static_cast<int64_t*>(nullptr));
+      break;
   }
 }
 

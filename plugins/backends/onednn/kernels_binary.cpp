@@ -12,25 +12,37 @@ using alg = dnnl::algorithm;
 
 alg binary_alg(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Add: return alg::binary_add;
-    case BinaryOp::Sub: return alg::binary_sub;
-    case BinaryOp::Mul: return alg::binary_mul;
-    case BinaryOp::Div: return alg::binary_div;
-    case BinaryOp::Max: return alg::binary_max;
-    case BinaryOp::Min: return alg::binary_min;
-    case BinaryOp::Eq: return alg::binary_eq;
-    case BinaryOp::Ne: return alg::binary_ne;
-    case BinaryOp::Gt: return alg::binary_gt;
-    case BinaryOp::Ge: return alg::binary_ge;
-    case BinaryOp::Lt: return alg::binary_lt;
-    case BinaryOp::Le: return alg::binary_le;
+    case BinaryOp::Add:
+      return alg::binary_add;
+    case BinaryOp::Sub:
+      return alg::binary_sub;
+    case BinaryOp::Mul:
+      return alg::binary_mul;
+    case BinaryOp::Div:
+      return alg::binary_div;
+    case BinaryOp::Max:
+      return alg::binary_max;
+    case BinaryOp::Min:
+      return alg::binary_min;
+    case BinaryOp::Eq:
+      return alg::binary_eq;
+    case BinaryOp::Ne:
+      return alg::binary_ne;
+    case BinaryOp::Gt:
+      return alg::binary_gt;
+    case BinaryOp::Ge:
+      return alg::binary_ge;
+    case BinaryOp::Lt:
+      return alg::binary_lt;
+    case BinaryOp::Le:
+      return alg::binary_le;
   }
   throw Error(fmt::format("onednn binary: unknown op code {}", int64_t(op)));
 }
 
 bool commutative(BinaryOp op) {
-  return op == BinaryOp::Add || op == BinaryOp::Mul || op == BinaryOp::Max ||
-         op == BinaryOp::Min || op == BinaryOp::Eq || op == BinaryOp::Ne;
+  return op == BinaryOp::Add || op == BinaryOp::Mul || op == BinaryOp::Max || op == BinaryOp::Min ||
+         op == BinaryOp::Eq || op == BinaryOp::Ne;
 }
 
 bool has_broadcast(const Tensor& t) {
@@ -42,26 +54,40 @@ bool has_broadcast(const Tensor& t) {
 template <class T>
 T apply(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return b == T(0) && std::is_integral_v<T> ? T(0) : a / b;
-    case BinaryOp::Max: return a > b ? a : b;
-    case BinaryOp::Min: return a < b ? a : b;
-    default: return T(0);
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    case BinaryOp::Div:
+      return b == T(0) && std::is_integral_v<T> ? T(0) : a / b;
+    case BinaryOp::Max:
+      return a > b ? a : b;
+    case BinaryOp::Min:
+      return a < b ? a : b;
+    default:
+      return T(0);
   }
 }
 
 template <class T>
 bool compare(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Eq: return a == b;
-    case BinaryOp::Ne: return a != b;
-    case BinaryOp::Gt: return a > b;
-    case BinaryOp::Ge: return a >= b;
-    case BinaryOp::Lt: return a < b;
-    case BinaryOp::Le: return a <= b;
-    default: return false;
+    case BinaryOp::Eq:
+      return a == b;
+    case BinaryOp::Ne:
+      return a != b;
+    case BinaryOp::Gt:
+      return a > b;
+    case BinaryOp::Ge:
+      return a >= b;
+    case BinaryOp::Lt:
+      return a < b;
+    case BinaryOp::Le:
+      return a <= b;
+    default:
+      return false;
   }
 }
 

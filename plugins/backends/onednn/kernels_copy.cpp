@@ -33,14 +33,14 @@ void copy(const KernelCall& c) {
     broadcast = broadcast || (src.strides()[d] == 0 && src.shape()[d] > 1);
   // Reorder pays off for real layout changes (transposes); same-type dense copies are memcpy.
   if (!broadcast && src.dtype() == dst.dtype() && src.dtype() != DType::I64 &&
-      !(src.is_contiguous() && dst.is_contiguous()) && dnnl_layout_ok(src) &&
-      dnnl_layout_ok(dst)) {
+      !(src.is_contiguous() && dst.is_contiguous()) && dnnl_layout_ok(src) && dnnl_layout_ok(dst)) {
     static PrimitiveCache<Entry> cache;
     Key k;
     k.add(src).add(dst);
     const auto& p = cache.get(k, [&] {
       auto ms = md_of(src), md = md_of(dst);
-      return Entry{dnnl::reorder(dnnl::reorder::primitive_desc(engine(), ms, engine(), md)), ms, md};
+      return Entry{dnnl::reorder(dnnl::reorder::primitive_desc(engine(), ms, engine(), md)), ms,
+                   md};
     });
     execute(p.prim, {{DNNL_ARG_FROM, mem_of(p.src, src)}, {DNNL_ARG_TO, mem_of(p.dst, dst)}});
     return;

@@ -17,15 +17,24 @@ struct Eltwise {
 
 Eltwise forward_alg(UnaryOp op, double alpha, double beta) {
   switch (op) {
-    case UnaryOp::Relu: return {alg::eltwise_relu, 0.f, 0.f};
-    case UnaryOp::Sigmoid: return {alg::eltwise_logistic, 0.f, 0.f};
-    case UnaryOp::Tanh: return {alg::eltwise_tanh, 0.f, 0.f};
-    case UnaryOp::Exp: return {alg::eltwise_exp, 0.f, 0.f};
-    case UnaryOp::Log: return {alg::eltwise_log, 0.f, 0.f};
-    case UnaryOp::Sqrt: return {alg::eltwise_sqrt, 0.f, 0.f};
-    case UnaryOp::Abs: return {alg::eltwise_abs, 0.f, 0.f};
-    case UnaryOp::Linear: return {alg::eltwise_linear, float(alpha), float(beta)};
-    case UnaryOp::Pow: return {alg::eltwise_pow, 1.f, float(alpha)};  // 1 * x^alpha
+    case UnaryOp::Relu:
+      return {alg::eltwise_relu, 0.f, 0.f};
+    case UnaryOp::Sigmoid:
+      return {alg::eltwise_logistic, 0.f, 0.f};
+    case UnaryOp::Tanh:
+      return {alg::eltwise_tanh, 0.f, 0.f};
+    case UnaryOp::Exp:
+      return {alg::eltwise_exp, 0.f, 0.f};
+    case UnaryOp::Log:
+      return {alg::eltwise_log, 0.f, 0.f};
+    case UnaryOp::Sqrt:
+      return {alg::eltwise_sqrt, 0.f, 0.f};
+    case UnaryOp::Abs:
+      return {alg::eltwise_abs, 0.f, 0.f};
+    case UnaryOp::Linear:
+      return {alg::eltwise_linear, float(alpha), float(beta)};
+    case UnaryOp::Pow:
+      return {alg::eltwise_pow, 1.f, float(alpha)};  // 1 * x^alpha
   }
   throw Error(fmt::format("onednn unary: unknown op code {}", int64_t(op)));
 }
@@ -33,12 +42,18 @@ Eltwise forward_alg(UnaryOp op, double alpha, double beta) {
 // The backward reads the forward's output where that is cheaper (and what the core saves).
 Eltwise backward_alg(UnaryOp op, double alpha) {
   switch (op) {
-    case UnaryOp::Relu: return {alg::eltwise_relu_use_dst_for_bwd, 0.f, 0.f};
-    case UnaryOp::Sigmoid: return {alg::eltwise_logistic_use_dst_for_bwd, 0.f, 0.f};
-    case UnaryOp::Tanh: return {alg::eltwise_tanh_use_dst_for_bwd, 0.f, 0.f};
-    case UnaryOp::Exp: return {alg::eltwise_exp_use_dst_for_bwd, 0.f, 0.f};
-    case UnaryOp::Sqrt: return {alg::eltwise_sqrt_use_dst_for_bwd, 0.f, 0.f};
-    default: return forward_alg(op, alpha, 0.0);
+    case UnaryOp::Relu:
+      return {alg::eltwise_relu_use_dst_for_bwd, 0.f, 0.f};
+    case UnaryOp::Sigmoid:
+      return {alg::eltwise_logistic_use_dst_for_bwd, 0.f, 0.f};
+    case UnaryOp::Tanh:
+      return {alg::eltwise_tanh_use_dst_for_bwd, 0.f, 0.f};
+    case UnaryOp::Exp:
+      return {alg::eltwise_exp_use_dst_for_bwd, 0.f, 0.f};
+    case UnaryOp::Sqrt:
+      return {alg::eltwise_sqrt_use_dst_for_bwd, 0.f, 0.f};
+    default:
+      return forward_alg(op, alpha, 0.0);
   }
 }
 
@@ -101,8 +116,8 @@ void unary(const KernelCall& c) {
   // the primitive then runs in place there.
   Tensor src = c.in[0];
   if (!src.is_contiguous()) {
-    find_kernel("copy", DeviceType::CPU)(
-        KernelCall{std::span<const Tensor>(&c.in[0], 1), c.out, c.attrs});
+    find_kernel("copy",
+                DeviceType::CPU)(KernelCall{std::span<const Tensor>(&c.in[0], 1), c.out, c.attrs});
     src = out;
   }
   static PrimitiveCache<FwdEntry> cache;
@@ -110,8 +125,8 @@ void unary(const KernelCall& c) {
   k.add(out.numel()).add(int64_t(e.a)).add(bits(e.alpha)).add(bits(e.beta));
   const auto& p = cache.get(k, [&] {
     dnnl::memory::desc md({out.numel()}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
-    auto d = dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.a, md, e.alpha,
-                                         e.beta);
+    auto d =
+        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.a, md, e.alpha, e.beta);
     return FwdEntry{dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine())), md};
   });
   execute(p.prim, {{DNNL_ARG_SRC, mem_of(p.md, src)}, {DNNL_ARG_DST, mem_of(p.md, out)}});
@@ -129,12 +144,12 @@ void unary_backward(const KernelCall& c) {
   static PrimitiveCache<BwdEntry> cache;
   const auto& p = cache.get(k, [&] {
     dnnl::memory::desc md({out.numel()}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
-    auto fd = dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.a, md, e.alpha,
-                                          e.beta);
+    auto fd =
+        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.a, md, e.alpha, e.beta);
     auto fpd = dnnl::eltwise_forward::primitive_desc(fd, engine());
     auto bd = dnnl::eltwise_backward::desc(e.a, md, md, e.alpha, e.beta);
-    return BwdEntry{dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(bd, engine(), fpd)),
-                    md};
+    return BwdEntry{
+        dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(bd, engine(), fpd)), md};
   });
   const bool uses_dst = op == UnaryOp::Relu || op == UnaryOp::Sigmoid || op == UnaryOp::Tanh ||
                         op == UnaryOp::Exp || op == UnaryOp::Sqrt;

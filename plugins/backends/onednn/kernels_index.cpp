@@ -21,7 +21,8 @@ Split split(const Shape& s, int64_t dim) {
 
 int64_t checked(int64_t i, int64_t n, const char* op, int64_t dim) {
   if (i < 0 || i >= n)
-    throw Error(fmt::format("{}: index {} is out of range for dimension {} of size {}", op, i, dim, n));
+    throw Error(
+        fmt::format("{}: index {} is out of range for dimension {} of size {}", op, i, dim, n));
   return i;
 }
 
@@ -100,7 +101,7 @@ void index_add_typed(const Tensor& out, int64_t dim, const Tensor& index, const 
   }
 }
 
-#define GOM_VISIT(t, fn, ...)                                              \
+#define GOM_VISIT(t, fn, ...) \
   visit_dtype(t, [&](auto* tag) { fn<std::remove_pointer_t<decltype(tag)>>(__VA_ARGS__); })
 
 void gather(const KernelCall& c) {

@@ -49,7 +49,8 @@ void matmul(const KernelCall& c) {
       dims[r - 1] = out.shape()[r - 1];
       mbias = md_with(bias, dims, contiguous_strides(dims));
     }
-    auto d = bias.defined() ? dnnl::matmul::desc(ma, mb, mbias, mo) : dnnl::matmul::desc(ma, mb, mo);
+    auto d =
+        bias.defined() ? dnnl::matmul::desc(ma, mb, mbias, mo) : dnnl::matmul::desc(ma, mb, mo);
     return Entry{dnnl::matmul(dnnl::matmul::primitive_desc(d, engine())), ma, mb, mbias, mo};
   });
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem_of(p.a, a)},

@@ -30,7 +30,9 @@ U4 philox(uint64_t counter, uint64_t seed) {
 }
 
 // Uniform on [0, 1) from the top 24 bits: every value is an exact float.
-float unit(uint32_t v) { return float(v >> 8) * (1.0f / 16777216.0f); }
+float unit(uint32_t v) {
+  return float(v >> 8) * (1.0f / 16777216.0f);
+}
 
 void random(const KernelCall& c) {
   const Tensor& out = c.out[0];

@@ -17,10 +17,14 @@ struct Entry {
 
 alg reduce_alg(ReduceOp op) {
   switch (op) {
-    case ReduceOp::Sum: return alg::reduction_sum;
-    case ReduceOp::Mean: return alg::reduction_mean;
-    case ReduceOp::Max: return alg::reduction_max;
-    case ReduceOp::Min: return alg::reduction_min;
+    case ReduceOp::Sum:
+      return alg::reduction_sum;
+    case ReduceOp::Mean:
+      return alg::reduction_mean;
+    case ReduceOp::Max:
+      return alg::reduction_max;
+    case ReduceOp::Min:
+      return alg::reduction_min;
   }
   throw Error(fmt::format("onednn reduce: unknown op code {}", int64_t(op)));
 }
@@ -81,9 +85,11 @@ bool reduce_block(const Tensor& src, const Tensor& out, ReduceOp op) {
     for (int64_t k = 1; k < r; ++k) {
       const float* row = base + k * inner;
       if (is_max)
-        for (int64_t j = 0; j < inner; ++j) acc[j] = row[j] > acc[j] || row[j] != row[j] ? row[j] : acc[j];
+        for (int64_t j = 0; j < inner; ++j)
+          acc[j] = row[j] > acc[j] || row[j] != row[j] ? row[j] : acc[j];
       else if (is_min)
-        for (int64_t j = 0; j < inner; ++j) acc[j] = row[j] < acc[j] || row[j] != row[j] ? row[j] : acc[j];
+        for (int64_t j = 0; j < inner; ++j)
+          acc[j] = row[j] < acc[j] || row[j] != row[j] ? row[j] : acc[j];
       else
         for (int64_t j = 0; j < inner; ++j) acc[j] += row[j];
     }
@@ -97,7 +103,8 @@ void reduce(const KernelCall& c) {
   const Tensor src = dnnl_layout_ok(c.in[0]) ? c.in[0] : dense(c.in[0]);
   const Tensor& out = c.out[0];
   if (src.dtype() != DType::F32)
-    throw Error(fmt::format("onednn reduce: only f32 is supported, got {}", dtype_name(src.dtype())));
+    throw Error(
+        fmt::format("onednn reduce: only f32 is supported, got {}", dtype_name(src.dtype())));
   if (out.numel() == 0) return;
   const ReduceOp op = ReduceOp(c.attrs.i("op"));
   if (src.numel() == 0) {  // an empty sum is 0, an empty mean NaN (as in PyTorch)
@@ -106,7 +113,8 @@ void reduce(const KernelCall& c) {
     return;
   }
   if (src.shape() == out.shape()) {  // nothing to reduce: oneDNN refuses that, so copy
-    find_kernel("copy", DeviceType::CPU)(KernelCall{std::span<const Tensor>(&src, 1), c.out, c.attrs});
+    find_kernel("copy",
+                DeviceType::CPU)(KernelCall{std::span<const Tensor>(&src, 1), c.out, c.attrs});
     return;
   }
   if (reduce_block(src, out, op)) return;
@@ -135,8 +143,8 @@ void argmax_typed(const Tensor& src, int64_t dim, const Tensor& out) {
     const T* row = p + i * n * inner + j;
     int64_t best = 0;
     for (int64_t k = 1; k < n; ++k)  // first maximum wins; NaN beats everything (PyTorch)
-      if (row[k * inner] > row[best * inner] || (row[k * inner] != row[k * inner] &&
-                                                 row[best * inner] == row[best * inner]))
+      if (row[k * inner] > row[best * inner] ||
+          (row[k * inner] != row[k * inner] && row[best * inner] == row[best * inner]))
         best = k;
     o[oi] = best;
   }

@@ -86,8 +86,8 @@ void softmax_bwd(const KernelCall& c, alg a) {
 
 void check_target(int64_t t, int64_t i, int64_t classes, int64_t ignore) {
   if (t != ignore && (t < 0 || t >= classes))
-    throw Error(fmt::format("nll_loss: target {} at position {} is out of range [0, {})", t, i,
-                            classes));
+    throw Error(
+        fmt::format("nll_loss: target {} at position {} is out of range [0, {})", t, i, classes));
 }
 
 // out[0][i] = -logp[i, target[i]] (0 where ignored); out[1] = number of targets not ignored.
@@ -126,10 +126,16 @@ void nll_loss_backward(const KernelCall& c) {
 }  // namespace
 
 void register_softmax_loss(const std::string& provider) {
-  register_kernel("softmax", DeviceType::CPU, [](const KernelCall& c) { softmax_fwd(c, alg::softmax_accurate); }, provider);
+  register_kernel(
+      "softmax", DeviceType::CPU,
+      [](const KernelCall& c) { softmax_fwd(c, alg::softmax_accurate); }, provider);
   register_kernel("log_softmax", DeviceType::CPU, log_softmax_fwd, provider);
-  register_kernel("softmax_backward", DeviceType::CPU, [](const KernelCall& c) { softmax_bwd(c, alg::softmax_accurate); }, provider);
-  register_kernel("log_softmax_backward", DeviceType::CPU, [](const KernelCall& c) { softmax_bwd(c, alg::softmax_log); }, provider);
+  register_kernel(
+      "softmax_backward", DeviceType::CPU,
+      [](const KernelCall& c) { softmax_bwd(c, alg::softmax_accurate); }, provider);
+  register_kernel(
+      "log_softmax_backward", DeviceType::CPU,
+      [](const KernelCall& c) { softmax_bwd(c, alg::softmax_log); }, provider);
   register_kernel("nll_loss", DeviceType::CPU, nll_loss, provider);
   register_kernel("nll_loss_backward", DeviceType::CPU, nll_loss_backward, provider);
 }

@@ -1,0 +1,373 @@
+// `gom runs`, `gom show RUN` and `gom compare RUN RUN...`: read the run database that `gom run`
+// records into (global option --db FILE, else $GOM_DB, else ./runs.db).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "gom/error.h"
+#include "gom_core/recorder.h"
+#include "table.h"
+
+namespace gom::cli {
+
+namespace {
+
+/// @brief A request the user got wrong (unknown run id, bad status): exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string db_path(const CLI::Option* db_opt) {
+  if (db_opt != nullptr && db_opt->count() > 0) return db_opt->as<std::string>();
+  if (const char* env = std::getenv("GOM_DB"); env != nullptr && *env != '\0') return env;
+  return "runs.db";
+}
+
+/// @brief Opens an existing database (RunRecorder would create a missing one).
+std::unique_ptr<RunRecorder> open_db(const CLI::Option* db_opt) {
+  const std::string path = db_path(db_opt);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error(
+        fmt::format("no run database at {} (runs are recorded by gom run)", path));
+  return std::make_unique<RunRecorder>(path);
+}
+
+/// @brief Runs an action, mapping UsageError to exit code 2 (other errors reach main: exit 1).
+template <typename F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "gom: {}\n", e.what());
+    return kExitUsage;
+  }
+}
+
+std::string fmt_value(double v) {
+  if (std::isnan(v)) return "nan";
+  return fmt::format("{:.6g}", v);
+}
+std::string fmt_opt(const std::optional<std::string>& v) {
+  return v ? *v : "-";
+}
+
+/// @brief "2024-05-01T12:34:56.789Z" → "2024-05-01 12:34:56".
+std::string fmt_time(const std::string& iso) {
+  std::string t = iso.substr(0, std::min<size_t>(iso.size(), 19));
+  if (t.size() > 10 && t[10] == 'T') t[10] = ' ';
+  return t;
+}
+
+std::string fmt_duration(std::optional<double> s) {
+  if (!s) return "-";
+  const double d = *s;
+  if (d < 60) return fmt::format("{:.1f}s", d);
+  const auto total = static_cast<int64_t>(d);
+  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}h{:02}m{:02}s", total / 3600, (total % 3600) / 60, total % 60);
+}
+
+int64_t parse_id(const std::string& s) {
+  size_t used = 0;
+  int64_t id = 0;
+  try {
+    id = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != s.size() || id <= 0)
+    throw UsageError(fmt::format("'{}' is not a run id (a positive integer)", s));
+  return id;
+}
+
+RunDetails load_run(RunRecorder& db, const std::string& id_text) {
+  const int64_t id = parse_id(id_text);
+  if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(id)}).empty())
+    throw UsageError(fmt::format("no run {} in {}", id, db.path()));
+  return db.get_run(id);
+}
+
+/// @brief Final (last step) and best (min for a loss, max otherwise) value of one metric key.
+struct MetricSummary {
+  double final_value = 0;
+  int64_t final_epoch = 0;
+  double best_value = 0;
+  int64_t best_epoch = 0;
+};
+
+bool lower_is_better(const std::string& key) {
+  return key.find("loss") != std::string::npos;
+}
+
+/// @brief By key; metrics arrive ordered by key, step, epoch.
+std::map<std::string, MetricSummary> summarize(const std::vector<MetricRecord>& metrics) {
+  std::map<std::string, MetricSummary> out;
+  std::set<std::string> seen_best;  // keys whose best is set from a non-NaN value
+  for (const MetricRecord& m : metrics) {
+    auto [it, fresh] = out.try_emplace(m.key);
+    MetricSummary& s = it->second;
+    s.final_value = m.value;
+    s.final_epoch = m.epoch;
+    if (fresh) {
+      s.best_value = m.value;
+      s.best_epoch = m.epoch;
+    }
+    if (std::isnan(m.value)) continue;
+    const bool better = !seen_best.contains(m.key) ||
+                        (lower_is_better(m.key) ? m.value < s.best_value : m.value > s.best_value);
+    if (better) {
+      s.best_value = m.value;
+      s.best_epoch = m.epoch;
+      seen_best.insert(m.key);
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------ gom runs
+struct RunsOptions {
+  std::string experiment, status;
+  int64_t limit = 0;
+};
+
+int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
+  if (!o.status.empty()) {
+    try {
+      parse_run_status(o.status);
+    } catch (const Error& e) {
+      throw UsageError(fmt::format("--status: {}", e.what()));
+    }
+  }
+  if (o.limit < 0) throw UsageError("--limit must be >= 0");
+  auto db = open_db(db_opt);
+  const auto runs = db->list_runs({o.experiment, o.status, o.limit});
+  if (runs.empty()) {
+    fmt::print("no runs\n");
+    return 0;
+  }
+  // Final valid_loss / accuracy from the run_summary view, by id.
+  std::map<std::string, std::pair<std::optional<std::string>, std::optional<std::string>>> finals;
+  for (const auto& row : db->query("SELECT id, final_valid_loss, final_accuracy FROM run_summary"))
+    if (row.size() == 3 && row[0]) finals[*row[0]] = {row[1], row[2]};
+  auto num = [](const std::optional<std::string>& v) {
+    if (!v) return std::string("-");
+    try {
+      return fmt_value(std::stod(*v));
+    } catch (const std::exception&) {
+      return *v;
+    }
+  };
+  std::vector<Row> rows{
+      {"id", "experiment", "name", "status", "started", "duration", "valid_loss", "accuracy"}};
+  for (const RunRecord& r : runs) {
+    const auto f = finals[std::to_string(r.id)];
+    rows.push_back({std::to_string(r.id), r.experiment, r.name.empty() ? "-" : r.name, r.status,
+                    fmt_time(r.started_at), fmt_duration(r.duration_s), num(f.first),
+                    num(f.second)});
+  }
+  fmt::print("{}", table(rows, ""));
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ gom show
+int run_show(const std::string& id, const CLI::Option* db_opt) {
+  auto db = open_db(db_opt);
+  const RunDetails d = load_run(*db, id);
+  const RunRecord& r = d.run;
+  auto text = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+  auto num = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; };
+  fmt::print("run {}\n", r.id);
+  std::vector<Row> head{
+      {"status", r.status},
+      {"experiment", r.experiment},
+      {"name", text(r.name)},
+      {"started", fmt_time(r.started_at)},
+      {"ended", r.ended_at ? fmt_time(*r.ended_at) : "-"},
+      {"duration", fmt_duration(r.duration_s)},
+  };
+  if (r.parent_run_id) head.push_back({"parent", std::to_string(*r.parent_run_id)});
+  fmt::print("{}", table(head));
+  if (r.error) fmt::print("\nerror:\n  {}\n", *r.error);
+
+  std::string git = fmt_opt(r.git_commit);
+  if (r.git_commit && r.git_dirty) git += *r.git_dirty ? " (dirty)" : " (clean)";
+  fmt::print("\nprovenance:\n{}", table({{"script", text(r.script_path)},
+                                         {"sha256", text(r.script_sha256)},
+                                         {"seed", num(r.seed)},
+                                         {"backend", text(r.backend)},
+                                         {"device", text(r.device)},
+                                         {"threads", num(r.threads)},
+                                         {"gom", text(r.gom_version)},
+                                         {"git", git},
+                                         {"command", text(r.command_line)}}));
+
+  auto params = d.params;
+  std::sort(params.begin(), params.end());
+  if (params.empty()) {
+    fmt::print("\nparams: none\n");
+  } else {
+    std::vector<Row> rows;
+    for (const auto& [k, v] : params) rows.push_back({k, "=", v});
+    fmt::print("\nparams ({}):\n{}", params.size(), table(rows));
+  }
+
+  const auto metrics = summarize(d.metrics);
+  if (metrics.empty()) {
+    fmt::print("\nmetrics: none\n");
+  } else {
+    std::vector<Row> rows{{"metric", "final", "epoch", "best", "epoch"}};
+    for (const auto& [k, s] : metrics)
+      rows.push_back({k, fmt_value(s.final_value), std::to_string(s.final_epoch),
+                      fmt_value(s.best_value), std::to_string(s.best_epoch)});
+    fmt::print("\nmetrics:\n{}", table(rows));
+  }
+  if (!d.tags.empty()) {
+    std::vector<Row> rows;
+    for (const auto& [k, v] : d.tags) rows.push_back({k, "=", v});
+    fmt::print("\ntags:\n{}", table(rows));
+  }
+  if (!d.artifacts.empty()) {
+    std::vector<Row> rows;
+    for (const ArtifactRecord& a : d.artifacts) rows.push_back({a.kind, a.path});
+    fmt::print("\nartifacts:\n{}", table(rows));
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ gom compare
+int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) {
+  if (ids.size() < 2) throw UsageError("compare needs at least two run ids");
+  auto db = open_db(db_opt);
+  std::vector<RunDetails> runs;
+  for (const std::string& id : ids) runs.push_back(load_run(*db, id));
+
+  Row header{""};
+  for (const RunDetails& d : runs) header.push_back(fmt::format("run {}", d.run.id));
+
+  std::vector<std::map<std::string, std::string>> params;
+  std::set<std::string> keys;
+  for (const RunDetails& d : runs) {
+    params.emplace_back(d.params.begin(), d.params.end());
+    for (const auto& kv : d.params) keys.insert(kv.first);
+  }
+  {
+    std::vector<Row> rows{header};
+    rows.front().insert(rows.front().begin(), "");
+    rows.push_back({"", "experiment"});
+    rows.push_back({"", "name"});
+    rows.push_back({"", "status"});
+    for (const RunDetails& d : runs) {
+      rows[1].push_back(d.run.experiment);
+      rows[2].push_back(d.run.name.empty() ? "-" : d.run.name);
+      rows[3].push_back(d.run.status);
+    }
+    fmt::print("{}", table(rows));
+  }
+  if (keys.empty()) {
+    fmt::print("\nparams: none\n");
+  } else {
+    std::vector<Row> rows{header};
+    rows.front().insert(rows.front().begin(), "");
+    for (const std::string& k : keys) {
+      Row row{"", k};
+      std::set<std::optional<std::string>> distinct;
+      for (const auto& p : params) {
+        const auto it = p.find(k);
+        distinct.insert(it == p.end() ? std::nullopt : std::optional<std::string>(it->second));
+        row.push_back(it == p.end() ? "-" : it->second);
+      }
+      if (distinct.size() > 1) row[0] = "*";
+      rows.push_back(std::move(row));
+    }
+    fmt::print("\nparams ('*': differs):\n{}", table(rows));
+  }
+
+  std::vector<std::map<std::string, MetricSummary>> sums;
+  std::set<std::string> mkeys;
+  for (const RunDetails& d : runs) {
+    sums.push_back(summarize(d.metrics));
+    for (const auto& kv : sums.back()) mkeys.insert(kv.first);
+  }
+  if (mkeys.empty()) {
+    fmt::print("\nmetrics: none\n");
+    return 0;
+  }
+  for (const bool best : {false, true}) {
+    std::vector<Row> rows{header};
+    for (const std::string& k : mkeys) {
+      Row row{k};
+      for (const auto& s : sums) {
+        const auto it = s.find(k);
+        if (it == s.end()) {
+          row.push_back("-");
+        } else if (best) {
+          row.push_back(fmt::format("{} (epoch {})", fmt_value(it->second.best_value),
+                                    it->second.best_epoch));
+        } else {
+          row.push_back(fmt_value(it->second.final_value));
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    fmt::print("\n{}:\n{}", best ? "best metrics (min for a loss, max otherwise)" : "final metrics",
+               table(rows));
+  }
+  return 0;
+}
+
+/// @brief The global --db option, added once (another subcommand may have added it already).
+CLI::Option* db_option(CLI::App& app) {
+  if (CLI::Option* o = app.get_option_no_throw("--db")) return o;
+  return app.add_option("--db", "The run database (default: $GOM_DB, else ./runs.db)")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+}
+
+}  // namespace
+
+void add_runs_commands(CLI::App& app, Action& action) {
+  const CLI::Option* db = db_option(app);
+
+  auto ro = std::make_shared<RunsOptions>();
+  CLI::App* runs = app.add_subcommand("runs", "List recorded runs, newest first");
+  runs->add_option("--experiment", ro->experiment, "Only this experiment's runs")
+      ->type_name("NAME");
+  runs->add_option("--status", ro->status,
+                   "Only runs with this status: running, finished, failed, interrupted, diverged")
+      ->type_name("S");
+  runs->add_option("--limit", ro->limit, "At most N runs")->type_name("N");
+  runs->callback([&action, ro, db] {
+    action = [ro, db] { return guarded([&] { return run_runs(*ro, db); }); };
+  });
+
+  auto show_id = std::make_shared<std::string>();
+  CLI::App* show = app.add_subcommand(
+      "show", "Show one run: status, provenance, params, final and best metrics");
+  show->add_option("RUN", *show_id, "the run id")->required();
+  show->callback([&action, show_id, db] {
+    action = [show_id, db] { return guarded([&] { return run_show(*show_id, db); }); };
+  });
+
+  auto cmp_ids = std::make_shared<std::vector<std::string>>();
+  CLI::App* compare = app.add_subcommand(
+      "compare",
+      "Compare runs side by side: params (differences marked '*'), final and best "
+      "metrics");
+  compare->add_option("RUN", *cmp_ids, "two or more run ids")->required()->expected(2, -1);
+  compare->callback([&action, cmp_ids, db] {
+    action = [cmp_ids, db] { return guarded([&] { return run_compare(*cmp_ids, db); }); };
+  });
+}
+
+}  // namespace gom::cli
