@@ -11,29 +11,8 @@ fi
 case_name=$1 gom=$2 test_plugins=$3
 unset GOM_PLUGIN_PATH
 
-out= err= rc=
-# Runs gom with the given arguments; sets out, err and rc.
-run() {
-  local ef
-  ef=$(mktemp)
-  out=$("$gom" "$@" 2>"$ef")
-  rc=$?
-  err=$(<"$ef")
-  rm -f "$ef"
-}
-fail() {
-  echo "FAIL [$case_name]: $*" >&2
-  echo "--- exit code: $rc" >&2
-  echo "--- stdout:" >&2
-  echo "$out" >&2
-  echo "--- stderr:" >&2
-  echo "$err" >&2
-  exit 1
-}
-expect_rc() { [ "$rc" -eq "$1" ] || fail "expected exit code $1"; }
-expect_failure() { [ "$rc" -ne 0 ] || fail "expected a non-zero exit code"; }
-expect_out() { grep -Eq -- "$1" <<<"$out" || fail "stdout has no line matching /$1/"; }
-expect_err() { grep -Eq -- "$1" <<<"$err" || fail "stderr has no line matching /$1/"; }
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case $case_name in
   plugins)  # every library, every kind's heading, the oneDNN backend with its device

@@ -18,29 +18,8 @@ trap 'rm -rf "$tmp"' EXIT
 db=$tmp/runs.db
 "$make_runs" "$db" || { echo "FAIL [$case_name]: make_runs failed" >&2; exit 1; }
 
-out= err= rc=
-# Runs gom with the given arguments; sets out, err and rc.
-run() {
-  local ef
-  ef=$(mktemp)
-  out=$("$gom" "$@" 2>"$ef")
-  rc=$?
-  err=$(<"$ef")
-  rm -f "$ef"
-}
-fail() {
-  echo "FAIL [$case_name]: $*" >&2
-  echo "--- exit code: $rc" >&2
-  echo "--- stdout:" >&2
-  echo "$out" >&2
-  echo "--- stderr:" >&2
-  echo "$err" >&2
-  exit 1
-}
-expect_rc() { [ "$rc" -eq "$1" ] || fail "expected exit code $1"; }
-expect_out() { grep -Eq -- "$1" <<<"$out" || fail "stdout has no line matching /$1/"; }
-expect_no_out() { ! grep -Eq -- "$1" <<<"$out" || fail "stdout has a line matching /$1/"; }
-expect_err() { grep -Eq -- "$1" <<<"$err" || fail "stderr has no line matching /$1/"; }
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # The first column of the data rows (the run ids), space-separated.
 ids() { tail -n +2 <<<"$out" | awk '{print $1}' | xargs; }
 
