@@ -137,6 +137,20 @@ void strided_loop(const Shape& shape, const std::array<const Shape*, N>& strides
   }
 }
 
+/// A shape seen as [outer, n, inner] around `dim`: the dims before it, it, and those after
+/// (all 1 for a 0-d shape). Loops along one dim of a dense tensor index (o * n + k) * inner + i.
+struct Split {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+inline Split split(const Shape& s, int64_t dim) {
+  Split r;
+  if (s.empty()) return r;
+  for (int64_t d = 0; d < dim; ++d) r.outer *= s[d];
+  r.n = s[dim];
+  for (size_t d = dim + 1; d < s.size(); ++d) r.inner *= s[d];
+  return r;
+}
+
 /// Dispatches on a dtype to a generic lambda taking a typed null pointer.
 template <class F>
 void visit_dtype(DType t, F&& f) {

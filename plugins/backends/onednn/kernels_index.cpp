@@ -7,18 +7,6 @@
 namespace gom::onednn {
 namespace {
 
-struct Split {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-Split split(const Shape& s, int64_t dim) {
-  Split r;
-  if (s.empty()) return r;
-  for (int64_t d = 0; d < dim; ++d) r.outer *= s[d];
-  r.n = s[dim];
-  for (size_t d = dim + 1; d < s.size(); ++d) r.inner *= s[d];
-  return r;
-}
-
 int64_t checked(int64_t i, int64_t n, const char* op, int64_t dim) {
   if (i < 0 || i >= n)
     throw Error(

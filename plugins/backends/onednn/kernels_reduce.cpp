@@ -131,10 +131,7 @@ void reduce(const KernelCall& c) {
 
 template <class T>
 void argmax_typed(const Tensor& src, int64_t dim, const Tensor& out) {
-  const int64_t n = src.dim() == 0 ? 1 : src.shape()[dim];
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= src.shape()[d];
-  for (int64_t d = dim + 1; d < src.dim(); ++d) inner *= src.shape()[d];
+  const auto [outer, n, inner] = split(src.shape(), dim);
   const T* p = static_cast<const T*>(src.raw_data());
   int64_t* o = out.data<int64_t>();
 #pragma omp parallel for if (outer * inner * n >= kParallelGrain) schedule(static)

@@ -46,10 +46,7 @@ void log_softmax_fwd(const KernelCall& c) {
   if (out.numel() == 0) return;
   const Tensor src = dense(c.in[0]);
   const int64_t dim = c.attrs.i("dim");
-  const int64_t n = src.dim() == 0 ? 1 : src.shape()[dim];
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= src.shape()[d];
-  for (int64_t d = dim + 1; d < src.dim(); ++d) inner *= src.shape()[d];
+  const auto [outer, n, inner] = split(src.shape(), dim);
   const float* x = src.data<float>();
   float* y = out.data<float>();
 #pragma omp parallel for if (out.numel() >= kParallelGrain) schedule(static)
