@@ -176,4 +176,13 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r) {
   return reduce_loss(mul(d, d), r);
 }
 
+// Never exponentiates a large positive number, so logits of +-100 give finite losses where
+// log(sigmoid(x)) would give -inf.
+Tensor bce_with_logits(const Tensor& x, const Tensor& y, Reduction r) {
+  if (x.shape() != y.shape())
+    throw Error(fmt::format("bce_with_logits: logits {} and targets {} must have the same shape",
+                            shape_str(x.shape()), shape_str(y.shape())));
+  return reduce_loss(relu(x) - x * y + log(exp(neg(abs(x))) + 1.0), r);
+}
+
 }  // namespace gom

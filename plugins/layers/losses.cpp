@@ -2,8 +2,6 @@
 //   cross_entropy    logits [N, C], i64 class indices [N]       (torch.nn.CrossEntropyLoss)
 //   mse              prediction and target of one shape          (torch.nn.MSELoss)
 //   bce_with_logits  logits and 0/1 targets of one shape         (torch.nn.BCEWithLogitsLoss)
-#include <fmt/format.h>
-
 #include "gom/layer.h"
 #include "gom/ops.h"
 #include "layers.h"
@@ -47,27 +45,11 @@ class Mse : public Module {
   Reduction r_;
 };
 
-// The stable form max(x, 0) - x*y + log(1 + exp(-|x|)): never exponentiates a large positive
-// number, so logits of +-100 give finite losses where log(sigmoid(x)) would give -inf.
 class BceWithLogits : public Module {
  public:
   explicit BceWithLogits(const Params& p) : r_(reduction_of(p)) {}
   int arity() const override { return 2; }
-  Tensor forward(const Tensor& x, const Tensor& y) override {
-    if (x.shape() != y.shape())
-      throw Error(fmt::format("bce_with_logits: logits {} and targets {} must have the same shape",
-                              shape_str(x.shape()), shape_str(y.shape())));
-    Tensor per = relu(x) - x * y + log(exp(neg(abs(x))) + 1.0);
-    switch (r_) {
-      case Reduction::None:
-        return per;
-      case Reduction::Sum:
-        return sum(per);
-      case Reduction::Mean:
-        return mean(per);
-    }
-    return per;
-  }
+  Tensor forward(const Tensor& x, const Tensor& y) override { return bce_with_logits(x, y, r_); }
 
  private:
   Reduction r_;

@@ -150,6 +150,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r = R
                      int64_t ignore_index = -100);
 /// @brief Mean (or sum) of squared differences; shapes must match.
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r = Reduction::Mean);
+/// @brief Binary cross entropy of logits x and 0/1 targets y of one shape, in the stable form
+/// max(x, 0) - x*y + log(1 + exp(-|x|)) (torch's binary_cross_entropy_with_logits).
+Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r = Reduction::Mean);
 
 /// @brief Inverted dropout: in training, zeroes each element with probability p and scales the
 /// rest by 1/(1-p); outside training (or p == 0), x itself.
