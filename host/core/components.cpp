@@ -66,26 +66,30 @@ const Entry& lookup(ComponentKind kind, const std::string& name) {
       known.empty() ? "none (is its plugin loaded?)" : fmt::format("{}", fmt::join(known, ", "))));
 }
 
-// Runs a plugin's factory: its failure becomes an error naming the component and its library.
+std::string owner_of(ComponentKind k, const std::string& name) {
+  return fmt::format("{} '{}'", kind_name(k), name);
+}
+
+// Runs a plugin's factory. A gom::Error is a message meant for the user: it gets the component's
+// name in front (once). Anything else is a plugin's bug or a library's throw: it also names the
+// library, so the user knows whom to blame.
 template <class F>
 auto create(const Entry& e, F&& make) {
-  const std::string owner = fmt::format("{} '{}'", kind_name(e.info.kind), e.info.name);
+  const std::string owner = owner_of(e.info.kind, e.info.name);
   try {
     auto obj = make();
     if (!obj) throw Error("the factory returned nothing");
     return obj;
-  } catch (const std::exception& ex) {
+  } catch (const Error& ex) {
     const std::string what = ex.what();
-    if (what.rfind(owner, 0) == 0) throw Error(what);  // already says whose it is
-    throw Error(fmt::format("{} (from {}): {}", owner, e.info.library, what));
+    if (what.rfind(owner, 0) == 0) throw;  // already says whose it is
+    throw Error(fmt::format("{}: {}", owner, what));
+  } catch (const std::exception& ex) {
+    throw Error(fmt::format("{} (from {}): {}", owner, e.info.library, ex.what()));
   } catch (...) {
     throw Error(fmt::format("{} (from {}): creation failed with a non-standard exception", owner,
                             e.info.library));
   }
-}
-
-std::string owner_of(ComponentKind k, const std::string& name) {
-  return fmt::format("{} '{}'", kind_name(k), name);
 }
 
 }  // namespace
