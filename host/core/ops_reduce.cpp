@@ -45,8 +45,10 @@ Tensor sum_or_mean(const Tensor& a, const std::vector<int64_t>& dims_in, bool ke
   check_float(a, name, "input");
   const auto dims = norm_dims(a, dims_in, name);
   Tensor out = reduce_raw(a, dims, mean ? ReduceOp::Mean : ReduceOp::Sum);
-  if (!keepdim)
-    out = make_view(out, drop_shape(a, dims), contiguous_strides(drop_shape(a, dims)), 0);
+  if (!keepdim) {
+    const Shape dropped = drop_shape(a, dims);
+    out = make_view(out, dropped, contiguous_strides(dropped), 0);
+  }
   if (needs_grad({&a})) {
     int64_t n = 1;
     for (int64_t d : dims) n *= a.shape()[d];
