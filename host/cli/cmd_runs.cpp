@@ -22,17 +22,6 @@ namespace gom::cli {
 
 namespace {
 
-/// @brief A request the user got wrong (unknown run id, bad status): exit code 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::string db_path(const CLI::Option* db_opt) {
-  if (db_opt != nullptr && db_opt->count() > 0) return db_opt->as<std::string>();
-  if (const char* env = std::getenv("GOM_DB"); env != nullptr && *env != '\0') return env;
-  return "runs.db";
-}
-
 /// @brief Opens an existing database (RunRecorder would create a missing one).
 std::unique_ptr<RunRecorder> open_db(const CLI::Option* db_opt) {
   const std::string path = db_path(db_opt);
@@ -41,17 +30,6 @@ std::unique_ptr<RunRecorder> open_db(const CLI::Option* db_opt) {
     throw std::runtime_error(
         fmt::format("no run database at {} (runs are recorded by gom run)", path));
   return std::make_unique<RunRecorder>(path);
-}
-
-/// @brief Runs an action, mapping UsageError to exit code 2 (other errors reach main: exit 1).
-template <typename F>
-int guarded(F&& f) {
-  try {
-    return f();
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "gom: {}\n", e.what());
-    return kExitUsage;
-  }
 }
 
 std::string fmt_value(double v) {
@@ -324,14 +302,6 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
                table(rows));
   }
   return 0;
-}
-
-/// @brief The global --db option, added once (another subcommand may have added it already).
-CLI::Option* db_option(CLI::App& app) {
-  if (CLI::Option* o = app.get_option_no_throw("--db")) return o;
-  return app.add_option("--db", "The run database (default: $GOM_DB, else ./runs.db)")
-      ->type_name("FILE")
-      ->allow_extra_args(false);
 }
 
 }  // namespace

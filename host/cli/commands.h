@@ -2,8 +2,12 @@
 // line its callback stores what to do in `action`, and main runs that once plugins are loaded.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <stdexcept>
+#include <string>
 
 namespace gom::cli {
 
@@ -14,9 +18,32 @@ using Action = std::function<int()>;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
+/// @brief A request the user got wrong (unknown run id, bad status): exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// @brief Runs an action, mapping UsageError to exit code 2 (other errors reach main: exit 1).
+template <typename F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "gom: {}\n", e.what());
+    return kExitUsage;
+  }
+}
+
+/// @brief The global --db option, added once (the first subcommand that needs it adds it).
+CLI::Option* db_option(CLI::App& app);
+/// @brief The run database: --db FILE, else $GOM_DB, else ./runs.db.
+std::string db_path(const CLI::Option* db_opt);
+
 void add_plugins_command(CLI::App& app, Action& action);
 void add_describe_command(CLI::App& app, Action& action);
 /// @brief `gom runs`, `gom show RUN`, `gom compare RUN RUN...` and the global --db option.
 void add_runs_commands(CLI::App& app, Action& action);
+/// @brief `gom run EXPERIMENT.lua [--set k=v]... [--backend] [--seed] [--threads] [--name]`.
+void add_run_command(CLI::App& app, Action& action, const std::string& command_line);
 
 }  // namespace gom::cli

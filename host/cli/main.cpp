@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   gom::cli::add_plugins_command(app, action);
   gom::cli::add_describe_command(app, action);
   gom::cli::add_runs_commands(app, action);
+  std::string command_line = "gom";
+  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+  gom::cli::add_run_command(app, action, command_line);
 
   try {
     app.parse(argc, argv);

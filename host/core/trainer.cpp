@@ -124,7 +124,7 @@ class Loop {
   double checked_loss() {
     const double l = s_.loss.item();
     if (!std::isfinite(l))
-      throw Error(
+      throw DivergedError(
           fmt::format("the loss is {} at epoch {}, {} batch {}: training diverged (a "
                       "smaller lr, gradient clipping or normalised inputs usually help)",
                       l, s_.epoch + 1, s_.training ? "training" : "validation", s_.batch + 1));

@@ -25,6 +25,12 @@ class MetricSink {
   virtual void flush() {}
 };
 
+/// @brief What fit throws when the loss stops being finite (the run recorder's "diverged").
+class DivergedError : public Error {
+ public:
+  using Error::Error;
+};
+
 struct FitArgs {
   std::shared_ptr<Module> model;
   std::shared_ptr<Module> loss;  ///< a loss module: forward(pred, target)
@@ -46,7 +52,7 @@ struct FitResult {
   bool interrupted = false;
 };
 
-/// @brief Runs the loop. A non-finite loss throws gom::Error naming the epoch and batch; so does
+/// @brief Runs the loop. A non-finite loss throws DivergedError naming the epoch and batch; so does
 /// a failing callback (with its name and the event). Metrics logged before any failure are
 /// already in the sink.
 FitResult fit(FitArgs& args);

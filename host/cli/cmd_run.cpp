@@ -1,0 +1,194 @@
+// `gom run EXPERIMENT.lua`: starts a run in the database, runs the script with the `gom` Lua
+// module, and finishes the run as finished, failed, diverged or interrupted. Ctrl-C (or SIGTERM)
+// once: the fit finishes its batch, the run is recorded as interrupted, gom exits 130; twice:
+// gom dies at once.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "commands.h"
+#include "gom/ops.h"
+#include "gom/plugin.h"
+#include "gom_core/recorder.h"
+#include "gom_lua/runtime.h"
+#include "lookup.h"
+
+namespace gom::cli {
+namespace {
+
+struct RunOptions {
+  std::string script;
+  std::vector<std::string> sets;
+  std::vector<std::string> script_args;
+  std::string backend = "onednn";
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string name, experiment;
+};
+
+std::atomic<bool> g_interrupt{false};
+lua::Runtime* g_runtime = nullptr;
+
+extern "C" void on_signal(int) {
+  g_interrupt.store(true);
+  if (g_runtime) g_runtime->request_interrupt();
+  const char msg[] = "\ngom: interrupted; finishing the batch and recording the run (again to "
+                     "kill)\n";
+  [[maybe_unused]] const auto n = write(STDERR_FILENO, msg, sizeof msg - 1);
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESETHAND;  // a second signal takes the default action: die
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError(fmt::format("cannot read the script {}", path));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> out;
+  for (const std::string& s : sets) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError(fmt::format("--set {}: expected KEY=VALUE (such as --set optimizer.lr=3e-3)",
+                                   s));
+    const std::string key = s.substr(0, eq);
+    if (out.count(key)) throw UsageError(fmt::format("--set {}: '{}' is set twice", s, key));
+    out[key] = s.substr(eq + 1);
+  }
+  return out;
+}
+
+RunStatus status_of(lua::ScriptResult::Status s) {
+  switch (s) {
+    case lua::ScriptResult::Status::Finished: return RunStatus::kFinished;
+    case lua::ScriptResult::Status::Interrupted: return RunStatus::kInterrupted;
+    case lua::ScriptResult::Status::Diverged: return RunStatus::kDiverged;
+    case lua::ScriptResult::Status::Failed: break;
+  }
+  return RunStatus::kFailed;
+}
+
+int exit_code(RunStatus s) {
+  switch (s) {
+    case RunStatus::kFinished: return 0;
+    case RunStatus::kInterrupted: return 130;  // 128 + SIGINT, as shells report it
+    default: return kExitFailure;
+  }
+}
+
+int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
+  const BackendInfo* backend = find_backend_named(o.backend);
+  if (!backend) {
+    std::vector<std::string> names;
+    for (const auto& c : components(ComponentKind::Backend)) names.push_back(c.name);
+    throw UsageError(fmt::format("--backend {}: no such backend (loaded: {})", o.backend,
+                                 fmt::join(names, ", ")));
+  }
+  const std::string text = read_file(o.script);
+  const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  set_num_threads(threads);
+  manual_seed(o.seed);
+
+  lua::RunContext ctx;
+  ctx.overrides = parse_sets(o.sets);
+  ctx.seed = o.seed;
+  ctx.backend = o.backend;
+  ctx.device = Device{backend->device, 0};
+  ctx.interrupt = &g_interrupt;
+
+  RunRecorder db(db_path(db_opt));
+  RunInfo info;
+  info.experiment = o.experiment.empty() ? std::filesystem::path(o.script).stem().string()
+                                         : o.experiment;
+  info.name = o.name;
+  info.script_path = o.script;
+  info.script_text = text;
+  info.seed = int64_t(o.seed);
+  info.backend = o.backend;
+  info.device = backend->device_name ? backend->device_name(0) : ctx.device.str();
+  info.threads = threads;
+  info.gom_version = GOM_VERSION;
+  info.command_line = command_line;
+  ctx.recorder = &db;
+  ctx.run_id = db.start_run(info);
+  if (!o.sets.empty()) db.add_tag(ctx.run_id, "overrides", fmt::format("{}", fmt::join(o.sets, " ")));
+  fmt::print(stderr, "gom: run {} ({}) recording into {}\n", ctx.run_id, info.experiment,
+             db.path());
+
+  const auto t0 = std::chrono::steady_clock::now();
+  lua::ScriptResult result;
+  try {
+    lua::Runtime rt(ctx);
+    g_runtime = &rt;
+    install_signal_handlers();
+    result = rt.run_file(o.script, o.script_args);
+    g_runtime = nullptr;
+  } catch (const std::exception& e) {  // the runtime itself failed: still record the run
+    g_runtime = nullptr;
+    result.status = lua::ScriptResult::Status::Failed;
+    result.error = e.what();
+  }
+  const RunStatus status = status_of(result.status);
+  db.finish_run(ctx.run_id, status, result.error);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::string metrics;
+  for (const auto& [k, v] : ctx.final_metrics) metrics += fmt::format(" {}={:.6g}", k, v);
+  if (!result.error.empty()) fmt::print(stderr, "gom: {}\n", result.error);
+  fmt::print(stderr, "gom: run {} {} in {:.1f} s{}{}\n", ctx.run_id, run_status_name(status), secs,
+             metrics.empty() ? "" : ":", metrics);
+  return exit_code(status);
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, Action& action, const std::string& command_line) {
+  const CLI::Option* db = db_option(app);
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* run = app.add_subcommand(
+      "run", "Run a Lua experiment and record it (params, metrics, status) in the run database");
+  run->add_option("EXPERIMENT", o->script, "the experiment script (.lua)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  run->add_option("--set", o->sets,
+                  "Override a hyperparameter the script declares: KEY=VALUE (repeatable), e.g. "
+                  "fit.epochs=1, optimizer.lr=3e-3, or a key of its gom.params{...}")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  run->add_option("--backend", o->backend, "Backend to compute on (default: onednn)")
+      ->type_name("NAME");
+  run->add_option("--seed", o->seed, "Seed of every random stream (default: 0)")->type_name("N");
+  run->add_option("--threads", o->threads, "Compute threads (default: every core)")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  run->add_option("--name", o->name, "A name for the run")->type_name("NAME");
+  run->add_option("--experiment", o->experiment,
+                  "The experiment it belongs to (default: the script's file name)")
+      ->type_name("NAME");
+  run->add_option("ARGS", o->script_args, "after --: the script's own arguments (its `arg` table)");
+  run->callback([&action, o, db, command_line] {
+    action = [o, db, command_line] { return guarded([&] { return run_script(*o, db, command_line); }); };
+  });
+}
+
+}  // namespace gom::cli

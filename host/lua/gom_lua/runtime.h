@@ -1,0 +1,80 @@
+// gom_lua/runtime.h — runs a Lua experiment script with the `gom` module loaded, on behalf of
+// `gom run` (and of tests). The script composes components, fits or runs its own loop, and
+// everything it declares and logs goes to the run the host started in the recorder.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gom/tensor.h"
+
+struct lua_State;
+
+namespace gom {
+class RunRecorder;
+}
+
+namespace gom::lua {
+
+/// @brief What the host tells a script's run, and what the script leaves behind for the host.
+struct RunContext {
+  RunRecorder* recorder = nullptr;  ///< null: nothing is recorded
+  int64_t run_id = 0;
+  /// @brief `--set key=value` overrides, as text; parsed by the type of what they override.
+  std::map<std::string, std::string> overrides;
+  uint64_t seed = 0;
+  std::string backend = "onednn";
+  Device device = kCPU;
+  /// @brief Set by the host's SIGINT handler: fit stops after the batch, a Lua loop at once.
+  std::atomic<bool>* interrupt = nullptr;
+
+  // Filled in while the script runs.
+  std::set<std::string> used_overrides;
+  /// @brief Every hyperparameter declared or resolved so far, flat ("fit.epochs", "lr").
+  std::map<std::string, std::string> params;
+  std::vector<std::string> declared;  ///< the keys gom.params declared, in order
+  std::map<std::string, double> final_metrics;  ///< the last values logged per key
+  int fits = 0;                                 ///< gom.fit calls so far
+  int64_t epoch_offset = 0, step_offset = 0;    ///< where the next fit's numbering starts
+  bool diverged = false;                        ///< a fit stopped on a non-finite loss
+  int64_t last_log_epoch = 0;                   ///< gom.log commits when the epoch moves on
+};
+
+/// @brief How a script ended.
+struct ScriptResult {
+  enum class Status { Finished, Failed, Interrupted, Diverged } status = Status::Finished;
+  std::string error;  ///< "file.lua:12: message" and a traceback, when not Finished
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RunContext& ctx);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  /// @brief Loads `path` in text mode and runs it with `args` as the global `arg` table. Never
+  /// throws for a script's error: it comes back in the result, with file:line and a traceback.
+  ScriptResult run_file(const std::string& path, const std::vector<std::string>& args = {});
+  /// @brief Runs a chunk of Lua source (tests, `gom run -e`); `name` appears in messages.
+  ScriptResult run_string(const std::string& code, const std::string& name = "=(string)");
+
+  /// @brief Async-signal-safe: makes the running script raise "interrupted" at its next Lua
+  /// instruction (the fit loop itself watches RunContext::interrupt).
+  void request_interrupt();
+
+  lua_State* state() const { return L_; }
+
+ private:
+  ScriptResult finish(int status);
+  lua_State* L_;
+  RunContext& ctx_;
+};
+
+}  // namespace gom::lua

@@ -1,0 +1,139 @@
+// Datasets and loaders in Lua: gom.dataset(name, {params}) makes a registered dataset;
+// gom.loader(dataset, {batch_size, shuffle, seed, drop_last}) batches it for a hand-written loop:
+//   for x, y in loader:batches(epoch) do ... end
+#include "gom_core/data_loader.h"
+#include "lua_util.h"
+
+namespace gom::lua {
+namespace {
+
+using LoaderPtr = std::shared_ptr<DataLoader>;
+
+LuaDataset& check_dataset(lua_State* L, int idx) {
+  return check_object<LuaDataset>(L, idx, kDataset);
+}
+
+int l_dataset(lua_State* L) {
+  const std::string name = luaL_checkstring(L, 1);
+  const Config config = to_config(L, 2, "dataset '" + name + "'");
+  Params params = validated(ComponentKind::Dataset, name, config);
+  push_object(L, kDataset, LuaDataset{create_dataset(name, config), name, std::move(params)});
+  return 1;
+}
+
+int d_size(lua_State* L) {
+  lua_pushinteger(L, check_dataset(L, 1).ds->size());
+  return 1;
+}
+int d_num_classes(lua_State* L) {
+  lua_pushinteger(L, check_dataset(L, 1).ds->num_classes());
+  return 1;
+}
+int d_input_shape(lua_State* L) {
+  const Shape s = check_dataset(L, 1).ds->input_shape();
+  lua_createtable(L, int(s.size()), 0);
+  for (size_t i = 0; i < s.size(); ++i) {
+    lua_pushinteger(L, s[i]);
+    lua_seti(L, -2, lua_Integer(i + 1));
+  }
+  return 1;
+}
+// ds:get({0, 5, 7}) → input, target (indices count from 0, as in the tensors)
+int d_get(lua_State* L) {
+  const LuaDataset& d = check_dataset(L, 1);
+  std::vector<int64_t> idx = check_shape(L, 2);
+  for (int64_t i : idx)
+    if (i < 0 || i >= d.ds->size())
+      return luaL_error(L, "dataset '%s': index %d is outside [0, %d)", d.name.c_str(), int(i),
+                        int(d.ds->size()));
+  Batch b = d.ds->get_batch(idx);
+  push_tensor(L, b.input);
+  push_tensor(L, b.target);
+  return 2;
+}
+int d_tostring(lua_State* L) {
+  const std::string s = check_dataset(L, 1).ds->describe();
+  lua_pushlstring(L, s.data(), s.size());
+  return 1;
+}
+int d_len(lua_State* L) {
+  return d_size(L);
+}
+
+int l_loader(lua_State* L) {
+  const LuaDataset& d = check_dataset(L, 1);
+  Schema schema;
+  schema.integer("batch_size", "examples per batch").def(64).min(1);
+  schema.boolean("shuffle", "a new seeded order each epoch").def(true);
+  schema.boolean("drop_last", "drop a last, smaller batch").def(false);
+  schema.integer("seed", "seed of the order (default: the run's seed)").min(0);
+  schema.integer("prefetch", "batches prepared ahead on a thread").def(2).min(0);
+  const Params p = validate("gom.loader", schema, to_config(L, 2, "gom.loader"));
+  LoaderOptions o;
+  o.batch_size = p.i("batch_size");
+  o.shuffle = p.b("shuffle");
+  o.drop_last = p.b("drop_last");
+  o.seed = p.has("seed") ? uint64_t(p.i("seed")) : context(L).seed;
+  o.prefetch = int(p.i("prefetch"));
+  o.device = context(L).device;
+  push_object(L, kLoader, std::make_shared<DataLoader>(d.ds, o));
+  return 1;
+}
+
+LoaderPtr& check_loader(lua_State* L, int idx) {
+  return check_object<LoaderPtr>(L, idx, kLoader);
+}
+
+int batch_iter(lua_State* L) {
+  LoaderPtr& dl = check_loader(L, lua_upvalueindex(1));
+  Batch b;
+  if (!dl->next(b)) return 0;
+  push_tensor(L, b.input);
+  push_tensor(L, b.target);
+  return 2;
+}
+// loader:batches([epoch]): the batches of one epoch (epoch counts from 1, like gom.fit's; the
+// order depends only on the seed and the epoch).
+int ld_batches(lua_State* L) {
+  LoaderPtr& dl = check_loader(L, 1);
+  const lua_Integer epoch = luaL_optinteger(L, 2, 1);
+  if (epoch < 1) return luaL_error(L, "loader:batches: epoch counts from 1, got %d", int(epoch));
+  dl->begin_epoch(epoch - 1);
+  lua_pushvalue(L, 1);
+  lua_pushcclosure(L, safe<batch_iter>, 1);
+  return 1;
+}
+int ld_len(lua_State* L) {
+  lua_pushinteger(L, check_loader(L, 1)->num_batches());
+  return 1;
+}
+int ld_samples(lua_State* L) {
+  lua_pushinteger(L, check_loader(L, 1)->num_samples());
+  return 1;
+}
+
+const luaL_Reg kDatasetMethods[] = {{"size", safe<d_size>},
+                                    {"num_classes", safe<d_num_classes>},
+                                    {"input_shape", safe<d_input_shape>},
+                                    {"get", safe<d_get>},
+                                    {"describe", safe<d_tostring>},
+                                    {nullptr, nullptr}};
+const luaL_Reg kDatasetMeta[] = {
+    {"__tostring", safe<d_tostring>}, {"__len", safe<d_len>}, {nullptr, nullptr}};
+const luaL_Reg kLoaderMethods[] = {{"batches", safe<ld_batches>},
+                                   {"num_batches", safe<ld_len>},
+                                   {"num_samples", safe<ld_samples>},
+                                   {nullptr, nullptr}};
+const luaL_Reg kLoaderMeta[] = {{"__len", safe<ld_len>}, {nullptr, nullptr}};
+const luaL_Reg kFunctions[] = {
+    {"dataset", safe<l_dataset>}, {"loader", safe<l_loader>}, {nullptr, nullptr}};
+
+}  // namespace
+
+void open_data(lua_State* L) {
+  define_class<LuaDataset>(L, kDataset, kDatasetMethods, kDatasetMeta);
+  define_class<LoaderPtr>(L, kLoader, kLoaderMethods, kLoaderMeta);
+  set_functions(L, kFunctions);
+}
+
+}  // namespace gom::lua

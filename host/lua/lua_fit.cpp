@@ -1,0 +1,287 @@
+// gom.fit{...}: the trainer from Lua. It resolves its arguments (applying `--set fit.KEY=...` and
+// `--set optimizer.KEY=...`), records every hyperparameter of the run (the model's layers, the
+// loss, the optimizer, the data, the callbacks), runs gom::fit with the run recorder as its
+// metric sink, and returns the final metrics and the history per epoch.
+#include <algorithm>
+#include <cmath>
+
+#include "gom_core/data_loader.h"
+#include "gom_core/recorder.h"
+#include "gom_core/trainer.h"
+#include "lua_util.h"
+
+namespace gom::lua {
+namespace {
+
+const Schema& fit_schema() {
+  static const Schema s = [] {
+    Schema s;
+    s.integer("epochs", "passes over the training data").def(1).min(1);
+    s.integer("batch_size", "examples per training batch").def(64).min(1);
+    s.integer("valid_batch_size", "examples per validation batch (default: batch_size)").min(1);
+    s.integer("seed", "seed of the shuffling (default: the run's --seed)").min(0);
+    s.boolean("shuffle", "a new seeded order of the training data each epoch").def(true);
+    s.boolean("drop_last", "drop a last training batch smaller than batch_size").def(false);
+    s.integer("prefetch", "batches prepared ahead on a background thread").def(2).min(0);
+    s.string("backend", "backend to train on (default: the run's --backend)");
+    return s;
+  }();
+  return s;
+}
+// Arguments of gom.fit that are objects rather than hyperparameters.
+const std::vector<std::string> kObjectArgs = {"model", "loss",      "optimizer", "train",
+                                              "valid", "data",      "callbacks", "metrics"};
+
+// Logs into the run recorder with the epoch and step numbering continued across gom.fit calls,
+// and keeps the history for gom.fit's result.
+class FitSink : public MetricSink {
+ public:
+  explicit FitSink(RunContext& ctx) : ctx_(ctx) {}
+  void log(const std::string& key, int64_t step, int64_t epoch, double value) override {
+    const int64_t e = epoch + ctx_.epoch_offset;
+    last_step = std::max(last_step, step);
+    if (ctx_.recorder) ctx_.recorder->log(key, step + ctx_.step_offset, e, value);
+    ctx_.final_metrics[key] = value;
+    if (history.size() < size_t(epoch)) history.resize(size_t(epoch));
+    history[size_t(epoch - 1)][key] = value;
+  }
+  void flush() override {
+    if (ctx_.recorder) ctx_.recorder->flush();
+  }
+  std::vector<std::map<std::string, double>> history;
+  int64_t last_step = 0;
+
+ private:
+  RunContext& ctx_;
+};
+
+// The field `key` of the table at 1 (nil when absent).
+int field(lua_State* L, const char* key) {
+  return lua_getfield(L, 1, key);
+}
+
+// Applies `--set PREFIX.key=value` overrides to `config`, typed by `schema`.
+void apply_overrides(RunContext& ctx, const std::string& prefix, const Schema& schema,
+                     Config& config, const std::string& owner) {
+  for (const auto& [key, text] : ctx.overrides) {
+    if (key.rfind(prefix + ".", 0) != 0) continue;
+    const std::string name = key.substr(prefix.size() + 1);
+    const ParamSpec* spec = schema.find(name);
+    if (!spec) {
+      std::vector<std::string> names;
+      for (const auto& s : schema.specs()) names.push_back(s.name);
+      const auto hint = closest(name, names);
+      throw Error(fmt::format("--set {}={}: {} has no parameter '{}'{} (accepted: {})", key, text,
+                              owner, name,
+                              hint ? fmt::format(" (did you mean '{}.{}'?)", prefix, *hint) : "",
+                              fmt::join(names, ", ")));
+    }
+    config[name] = parse_override(key, text, spec->type);
+    ctx.used_overrides.insert(key);
+  }
+}
+
+void record(RunContext& ctx, const std::vector<std::pair<std::string, std::string>>& kv) {
+  for (const auto& [k, v] : kv) ctx.params[k] = v;
+}
+
+// model.0.type = linear, model.0.out = 256, ... for a module and its children.
+void record_module(RunContext& ctx, const std::string& prefix, const Module& m) {
+  ctx.params[prefix + ".type"] = m.type();
+  record(ctx, m.params().flatten(prefix));
+  for (const auto& [name, child] : m.children()) record_module(ctx, prefix + "." + name, *child);
+}
+
+std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit, bool training,
+                                        RunContext& ctx, const std::string& prefix) {
+  auto* dp = test_object<LuaDataset>(L, idx, kDataset);
+  if (!dp)
+    throw Error(fmt::format("gom.fit: '{}' must be a gom.dataset(...), not a {}",
+                            training ? "train" : "valid", luaL_typename(L, idx)));
+  auto& d = *dp;
+  LoaderOptions o;
+  o.batch_size = training || !fit.has("valid_batch_size") ? fit.i("batch_size")
+                                                           : fit.i("valid_batch_size");
+  o.shuffle = training && fit.b("shuffle");
+  o.drop_last = training && fit.b("drop_last");
+  o.seed = fit.has("seed") ? uint64_t(fit.i("seed")) : ctx.seed;
+  o.prefetch = int(fit.i("prefetch"));
+  o.device = ctx.device;
+  ctx.params[prefix + ".type"] = d.name;
+  record(ctx, d.params.flatten(prefix));
+  return std::make_shared<DataLoader>(d.ds, o);
+}
+
+int l_fit(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  RunContext& ctx = context(L);
+  const int n = ++ctx.fits;
+  const auto pre = [n](const std::string& base) {
+    return n == 1 ? base : base + std::to_string(n);
+  };
+
+  // Hyperparameters: the table's scalar entries, then the overrides.
+  Config config;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      throw Error("gom.fit: arguments are named (gom.fit{model = m, epochs = 10, ...})");
+    const std::string key = lua_tostring(L, -1);
+    if (std::find(kObjectArgs.begin(), kObjectArgs.end(), key) != kObjectArgs.end()) continue;
+    if (!fit_schema().find(key)) {
+      std::vector<std::string> all = kObjectArgs;
+      for (const auto& s : fit_schema().specs()) all.push_back(s.name);
+      const auto hint = closest(key, all);
+      throw Error(fmt::format("gom.fit: unknown argument '{}'{} (accepted: {})", key,
+                              hint ? fmt::format(" (did you mean '{}'?)", *hint) : "",
+                              fmt::join(all, ", ")));
+    }
+    lua_pushvalue(L, -1);
+    lua_gettable(L, 1);
+    config[key] = to_value(L, -1, "gom.fit: argument '" + key + "'");
+    lua_pop(L, 1);
+  }
+  apply_overrides(ctx, "fit", fit_schema(), config, "gom.fit");
+  const Params fit = validate("gom.fit", fit_schema(), config);
+  if (fit.has("backend") && fit.s("backend") != ctx.backend)
+    throw Error(fmt::format("gom.fit: backend '{}' was asked for, but this run uses '{}' (choose "
+                            "it with gom run --backend)",
+                            fit.s("backend"), ctx.backend));
+
+  // The objects, in stack slots: 2 model, 3 loss, 4 optimizer, then the data.
+  FitArgs args;
+  if (field(L, "model") == LUA_TNIL) throw Error("gom.fit: 'model' is required");
+  if (!test_object<std::shared_ptr<Module>>(L, 2, kModule))
+    throw Error(fmt::format("gom.fit: 'model' must be a module, not a {}", luaL_typename(L, 2)));
+  args.model = check_module(L, 2);
+  if (field(L, "loss") == LUA_TSTRING) {
+    push_module(L, create_layer(lua_tostring(L, 3)));
+    lua_replace(L, 3);
+  } else if (lua_isnil(L, 3)) {
+    throw Error("gom.fit: 'loss' is required (a loss layer such as gom.layer('cross_entropy'), "
+                "or its name)");
+  }
+  args.loss = check_module(L, 3);
+
+  field(L, "optimizer");
+  Params opt_params;
+  if (lua_type(L, 4) == LUA_TSTRING) {
+    push_object(L, kOptimizerSpec, OptimizerSpec{lua_tostring(L, 4), {}});
+    lua_replace(L, 4);
+  }
+  if (auto* spec = test_object<OptimizerSpec>(L, 4, kOptimizerSpec)) {
+    Config oc = spec->config;
+    apply_overrides(ctx, "optimizer", find_component(ComponentKind::Optimizer, spec->name).schema,
+                    oc, "optimizer '" + spec->name + "'");
+    opt_params = validated(ComponentKind::Optimizer, spec->name, oc);
+    push_object(L, kOptimizer,
+                LuaOptimizer{create_optimizer(spec->name, args.model->parameters(), oc),
+                             opt_params});
+    lua_replace(L, 4);
+  } else if (lua_isnil(L, 4)) {
+    throw Error("gom.fit: 'optimizer' is required (gom.optimizer('adam', {lr = 1e-3}), or a name)");
+  }
+  auto& opt = check_object<LuaOptimizer>(L, 4, kOptimizer);
+  args.optimizer = opt.opt;
+
+  int data_idx = 1;
+  if (field(L, "data") == LUA_TTABLE) data_idx = lua_gettop(L);
+  lua_getfield(L, data_idx, "train");
+  lua_getfield(L, data_idx, "valid");
+  const int train_idx = lua_gettop(L) - 1, valid_idx = lua_gettop(L);
+  if (lua_isnil(L, train_idx)) throw Error("gom.fit: 'train' data is required (a gom.dataset)");
+
+  // Every override must have found its hyperparameter by now, before the expensive part.
+  check_overrides(ctx, "before gom.fit");
+
+  auto train = make_loader(L, train_idx, fit, true, ctx, pre("data") + ".train");
+  std::shared_ptr<DataLoader> valid;
+  if (!lua_isnil(L, valid_idx)) valid = make_loader(L, valid_idx, fit, false, ctx, pre("data") + ".valid");
+  args.train = train.get();
+  args.valid = valid.get();
+
+  // Callbacks and metrics (metrics first, so early stopping sees this epoch's values).
+  std::vector<FitCallback> cbs;
+  for (const char* list : {"metrics", "callbacks"}) {
+    const int t = lua_getfield(L, 1, list) == LUA_TNIL ? 0 : lua_gettop(L);
+    if (t && !lua_istable(L, t)) throw Error(fmt::format("gom.fit: '{}' must be a list", list));
+    const lua_Integer count = t ? luaL_len(L, t) : 0;
+    for (lua_Integer i = 1; i <= count; ++i) {
+      lua_geti(L, t, i);
+      cbs.push_back(to_callback(L, -1, 2, 4));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  for (const auto& c : cbs) {
+    args.callbacks.push_back(c.cb);
+    record(ctx, c.params.flatten(pre("callbacks") + "." + c.name));
+  }
+
+  // The record of what this fit is.
+  record(ctx, fit.flatten(pre("fit")));
+  // What "default" meant for this run, rather than null.
+  ctx.params[pre("fit") + ".backend"] = ctx.backend;
+  ctx.params[pre("fit") + ".seed"] = std::to_string(train->options().seed);
+  ctx.params[pre("fit") + ".valid_batch_size"] =
+      std::to_string(valid ? valid->options().batch_size : fit.i("batch_size"));
+  record_module(ctx, pre("model"), *args.model);
+  record_module(ctx, pre("loss"), *args.loss);
+  ctx.params[pre("optimizer") + ".type"] = opt.opt->type();
+  record(ctx, opt.params.flatten(pre("optimizer")));
+  if (ctx.recorder)
+    ctx.recorder->log_params(ctx.run_id, {ctx.params.begin(), ctx.params.end()});
+
+  FitSink sink(ctx);
+  args.epochs = fit.i("epochs");
+  args.sink = &sink;
+  args.interrupt = ctx.interrupt;
+  FitResult r;
+  try {
+    r = gom::fit(args);
+  } catch (const DivergedError&) {
+    ctx.diverged = true;
+    throw;
+  }
+  ctx.epoch_offset += r.epochs_done;
+  ctx.step_offset += sink.last_step;
+  if (r.interrupted)
+    return luaL_error(L, "interrupted (Ctrl-C) during epoch %d; %d epoch(s) were recorded",
+                      int(r.epochs_done + 1), int(r.epochs_done));
+
+  lua_newtable(L);
+  lua_pushinteger(L, ctx.run_id);
+  lua_setfield(L, -2, "run_id");
+  lua_pushinteger(L, r.epochs_done);
+  lua_setfield(L, -2, "epochs");
+  lua_pushboolean(L, r.stopped_early);
+  lua_setfield(L, -2, "stopped_early");
+  lua_newtable(L);
+  for (const auto& [k, v] : r.final_metrics) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k.c_str());
+  }
+  lua_setfield(L, -2, "metrics");
+  lua_createtable(L, int(sink.history.size()), 0);
+  for (size_t e = 0; e < sink.history.size(); ++e) {
+    lua_newtable(L);
+    for (const auto& [k, v] : sink.history[e]) {
+      lua_pushnumber(L, v);
+      lua_setfield(L, -2, k.c_str());
+    }
+    lua_seti(L, -2, lua_Integer(e + 1));
+  }
+  lua_setfield(L, -2, "history");
+  return 1;
+}
+
+const luaL_Reg kFunctions[] = {{"fit", safe<l_fit>}, {nullptr, nullptr}};
+
+}  // namespace
+
+void open_fit(lua_State* L) {
+  set_functions(L, kFunctions);
+}
+
+}  // namespace gom::lua

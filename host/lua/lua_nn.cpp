@@ -1,0 +1,196 @@
+// Modules in Lua: gom.layer(name, {params}) makes any registered layer or loss, gom.sequential
+// chains them, and a module is called like a function: model(x), loss(pred, target).
+#include "lua_util.h"
+
+namespace gom::lua {
+
+std::shared_ptr<Module>& check_module(lua_State* L, int idx) {
+  return check_object<std::shared_ptr<Module>>(L, idx, kModule);
+}
+
+void push_module(lua_State* L, std::shared_ptr<Module> m) {
+  push_object(L, kModule, std::move(m));
+}
+
+std::vector<Tensor> check_parameters(lua_State* L, int idx) {
+  if (auto* m = test_object<std::shared_ptr<Module>>(L, idx, kModule)) return (*m)->parameters();
+  if (!lua_istable(L, idx))
+    luaL_error(L, "expected a module or a list of tensors, got a %s", luaL_typename(L, idx));
+  std::vector<Tensor> params;
+  const lua_Integer n = luaL_len(L, idx);
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_geti(L, idx, i);
+    if (!test_object<Tensor>(L, -1, kTensor))
+      luaL_error(L, "parameter list: element %d is a %s, not a tensor", int(i),
+                 luaL_typename(L, -1));
+    params.push_back(check_tensor(L, -1));
+    lua_pop(L, 1);
+  }
+  return params;
+}
+
+namespace {
+
+std::shared_ptr<Sequential> as_sequential(lua_State* L, int idx) {
+  auto seq = std::dynamic_pointer_cast<Sequential>(check_module(L, idx));
+  if (!seq)
+    luaL_error(L, "add: '%s' is not a container (gom.sequential{...} is)",
+               check_module(L, idx)->type().c_str());
+  return seq;
+}
+
+// gom.layer("linear", {["in"] = 784, out = 256})
+int l_layer(lua_State* L) {
+  const std::string name = luaL_checkstring(L, 1);
+  push_module(L, create_layer(name, to_config(L, 2, "layer '" + name + "'")));
+  return 1;
+}
+
+// gom.sequential{m1, m2, ...} or gom.sequential() then :add(m)
+int l_sequential(lua_State* L) {
+  auto seq = std::dynamic_pointer_cast<Sequential>(create_layer("sequential"));
+  if (!seq) return luaL_error(L, "the 'sequential' layer is not a gom::Sequential");
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const lua_Integer n = luaL_len(L, 1);
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_geti(L, 1, i);
+      if (!test_object<std::shared_ptr<Module>>(L, -1, kModule))
+        return luaL_error(L, "gom.sequential: element %d is a %s, not a module", int(i),
+                          luaL_typename(L, -1));
+      seq->add(check_module(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  push_module(L, seq);
+  return 1;
+}
+
+int m_forward(lua_State* L) {
+  const auto& m = check_module(L, 1);
+  if (lua_gettop(L) >= 3) push_tensor(L, m->forward(check_tensor(L, 2), check_tensor(L, 3)));
+  else push_tensor(L, m->forward(check_tensor(L, 2)));
+  return 1;
+}
+int m_call(lua_State* L) {
+  return m_forward(L);
+}
+int m_add(lua_State* L) {
+  as_sequential(L, 1)->add(check_module(L, 2));
+  lua_settop(L, 1);
+  return 1;
+}
+int m_parameters(lua_State* L) {
+  const auto ps = check_module(L, 1)->parameters();
+  lua_createtable(L, int(ps.size()), 0);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    push_tensor(L, ps[i]);
+    lua_seti(L, -2, lua_Integer(i + 1));
+  }
+  return 1;
+}
+// for name, p in model:named_parameters() do ... end (in registration order)
+int named_iter(lua_State* L) {
+  const lua_Integer i = lua_tointeger(L, lua_upvalueindex(2)) + 1;
+  lua_pushinteger(L, i);
+  lua_replace(L, lua_upvalueindex(2));
+  lua_geti(L, lua_upvalueindex(1), i);
+  if (lua_isnil(L, -1)) return 1;
+  lua_geti(L, -1, 1);
+  lua_geti(L, -2, 2);
+  return 2;
+}
+int m_named_parameters(lua_State* L) {
+  const auto ps = check_module(L, 1)->named_parameters();
+  lua_createtable(L, int(ps.size()), 0);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, ps[i].first.c_str());
+    lua_seti(L, -2, 1);
+    push_tensor(L, ps[i].second);
+    lua_seti(L, -2, 2);
+    lua_seti(L, -2, lua_Integer(i + 1));
+  }
+  lua_pushinteger(L, 0);
+  lua_pushcclosure(L, named_iter, 2);
+  return 1;
+}
+int m_num_parameters(lua_State* L) {
+  int64_t n = 0;
+  for (const auto& p : check_module(L, 1)->parameters()) n += p.numel();
+  lua_pushinteger(L, n);
+  return 1;
+}
+int m_children(lua_State* L) {
+  const auto& cs = check_module(L, 1)->children();
+  lua_createtable(L, int(cs.size()), 0);
+  for (size_t i = 0; i < cs.size(); ++i) {
+    push_module(L, cs[i].second);
+    lua_seti(L, -2, lua_Integer(i + 1));
+  }
+  return 1;
+}
+int m_train(lua_State* L) {
+  check_module(L, 1)->train(lua_isnoneornil(L, 2) ? true : lua_toboolean(L, 2));
+  lua_settop(L, 1);
+  return 1;
+}
+int m_eval(lua_State* L) {
+  check_module(L, 1)->eval();
+  lua_settop(L, 1);
+  return 1;
+}
+int m_training(lua_State* L) {
+  lua_pushboolean(L, check_module(L, 1)->is_training());
+  return 1;
+}
+int m_type(lua_State* L) {
+  lua_pushstring(L, check_module(L, 1)->type().c_str());
+  return 1;
+}
+int m_params(lua_State* L) {
+  const auto& values = check_module(L, 1)->params().values();
+  lua_createtable(L, 0, int(values.size()));
+  for (const auto& [k, v] : values) {
+    push_value(L, v);
+    lua_setfield(L, -2, k.c_str());
+  }
+  return 1;
+}
+int m_tostring(lua_State* L) {
+  const std::string s = check_module(L, 1)->repr();
+  lua_pushlstring(L, s.data(), s.size());
+  return 1;
+}
+int m_len(lua_State* L) {
+  lua_pushinteger(L, lua_Integer(check_module(L, 1)->children().size()));
+  return 1;
+}
+
+const luaL_Reg kMethods[] = {{"forward", safe<m_forward>},
+                             {"add", safe<m_add>},
+                             {"parameters", safe<m_parameters>},
+                             {"named_parameters", safe<m_named_parameters>},
+                             {"num_parameters", safe<m_num_parameters>},
+                             {"children", safe<m_children>},
+                             {"train", safe<m_train>},
+                             {"eval", safe<m_eval>},
+                             {"training", safe<m_training>},
+                             {"type", safe<m_type>},
+                             {"params", safe<m_params>},
+                             {nullptr, nullptr}};
+const luaL_Reg kMeta[] = {{"__call", safe<m_call>},
+                          {"__tostring", safe<m_tostring>},
+                          {"__len", safe<m_len>},
+                          {nullptr, nullptr}};
+const luaL_Reg kFunctions[] = {
+    {"layer", safe<l_layer>}, {"sequential", safe<l_sequential>}, {nullptr, nullptr}};
+
+}  // namespace
+
+void open_nn(lua_State* L) {
+  define_class<std::shared_ptr<Module>>(L, kModule, kMethods, kMeta);
+  set_functions(L, kFunctions);
+}
+
+}  // namespace gom::lua

@@ -1,0 +1,127 @@
+// A script's own hyperparameters and metrics: gom.params{...} declares values that `--set`
+// may override (typed by their defaults) and that the run records; gom.log records metrics
+// from a hand-written loop; gom.no_grad runs a function without recording a graph.
+#include "gom/autograd.h"
+#include "gom_core/recorder.h"
+#include "lua_util.h"
+
+namespace gom::lua {
+namespace {
+
+// Declares the entries of the table at idx under `prefix`, replacing each value by its override
+// if there is one; nested tables of key = value pairs declare dotted keys ("model.hidden").
+void declare(lua_State* L, int idx, const std::string& prefix, RunContext& ctx) {
+  idx = lua_absindex(L, idx);
+  std::vector<std::string> keys;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      throw Error("gom.params: hyperparameters are named (gom.params{lr = 1e-3, epochs = 10})");
+    keys.push_back(lua_tostring(L, -1));
+  }
+  for (const std::string& name : keys) {
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    lua_getfield(L, idx, name.c_str());
+    const bool nested = lua_istable(L, -1) && luaL_len(L, -1) == 0 && [&] {
+      lua_pushnil(L);
+      const bool any = lua_next(L, -2) != 0;
+      if (any) lua_pop(L, 2);
+      return any;
+    }();
+    if (nested) {
+      declare(L, -1, key, ctx);
+      lua_pop(L, 1);
+      continue;
+    }
+    Value v = to_value(L, -1, "gom.params: '" + key + "'");
+    lua_pop(L, 1);
+    if (auto it = ctx.overrides.find(key); it != ctx.overrides.end()) {
+      v = parse_override(key, it->second, type_of(v));
+      ctx.used_overrides.insert(key);
+      push_value(L, v);
+      lua_setfield(L, idx, name.c_str());
+    }
+    if (auto it = ctx.params.find(key); it != ctx.params.end() && it->second != v.str())
+      throw Error(fmt::format("gom.params: '{}' is declared twice ({} and {})", key, it->second,
+                              v.str()));
+    if (!ctx.params.count(key)) ctx.declared.push_back(key);
+    ctx.params[key] = v.str();
+    if (ctx.recorder) ctx.recorder->log_params(ctx.run_id, {{key, v.str()}});
+  }
+}
+
+// local P = gom.params{lr = 1e-3, epochs = 10, model = {hidden = 256}}
+int l_params(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  declare(L, 1, "", context(L));
+  lua_settop(L, 1);
+  return 1;
+}
+
+// gom.log(key, value [, epoch [, step]]) or gom.log({key = value, ...} [, epoch [, step]]).
+// epoch counts from 1; step defaults to the epoch. Rows are committed whenever the epoch moves
+// on, so an interrupted loop keeps what it logged.
+int l_log(lua_State* L) {
+  RunContext& ctx = context(L);
+  const int at = lua_istable(L, 1) ? 2 : 3;
+  const lua_Integer epoch = luaL_optinteger(L, at, 0);
+  const lua_Integer step = luaL_optinteger(L, at + 1, epoch);
+  std::vector<std::pair<std::string, double>> rows;
+  if (lua_istable(L, 1)) {
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER)
+        return luaL_error(L, "gom.log: give {key = number, ...}");
+      rows.emplace_back(lua_tostring(L, -2), lua_tonumber(L, -1));
+      lua_pop(L, 1);
+    }
+  } else {
+    rows.emplace_back(luaL_checkstring(L, 1), luaL_checknumber(L, 2));
+  }
+  for (const auto& [k, v] : rows) {
+    ctx.final_metrics[k] = v;
+    if (ctx.recorder) ctx.recorder->log_metric(ctx.run_id, k, step, epoch, v);
+  }
+  if (ctx.recorder && epoch != ctx.last_log_epoch) ctx.recorder->flush();
+  ctx.last_log_epoch = epoch;
+  return 0;
+}
+
+// gom.no_grad(fn, ...) → fn(...) with graph recording off (restored on error too).
+int l_no_grad(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  NoGrad guard;
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+const luaL_Reg kFunctions[] = {{"params", safe<l_params>},
+                               {"log", safe<l_log>},
+                               {"no_grad", safe<l_no_grad>},
+                               {nullptr, nullptr}};
+
+}  // namespace
+
+void check_overrides(RunContext& ctx, const std::string& when) {
+  const std::vector<std::string>& declared = ctx.declared;
+  for (const auto& [key, text] : ctx.overrides) {
+    if (ctx.used_overrides.count(key)) continue;
+    std::string why = "the script declares no such hyperparameter " + when;
+    if (key.rfind("optimizer.", 0) == 0)
+      why = "the optimizer was made by the script with its parameters; give gom.fit a spec, "
+            "gom.optimizer(name, {...}), for --set to reach it, or declare the value with "
+            "gom.params";
+    const auto hint = closest(key, declared);
+    throw Error(fmt::format("--set {}={}: {}{} (declare it with gom.params{{...}}; declared: {})",
+                            key, text, why,
+                            hint ? fmt::format("; did you mean '{}'?", *hint) : "",
+                            declared.empty() ? "none" : fmt::format("{}", fmt::join(declared, ", "))));
+  }
+}
+
+void open_params(lua_State* L) {
+  set_functions(L, kFunctions);
+}
+
+}  // namespace gom::lua
