@@ -3,16 +3,18 @@
 --   gom run experiments/fashion_mlp.lua
 --   gom run experiments/fashion_mlp.lua --set optimizer.lr=3e-3 --set hidden=512
 --   gom run experiments/fashion_mlp.lua --set fit.epochs=1 --set limit=2000   (a smoke test)
+-- smoke: --set fit.epochs=1 --set limit=2000
 local P = gom.params{
   hidden = 256,  -- units of each hidden layer
   dropout = 0,   -- dropout after each hidden layer (0: none)
   limit = 0,     -- use only the first N training and test images (0: all)
   dir = "/usr/share/datasets/fashion-mnist",  -- the IDX files (Debian's dataset-fashion-mnist)
+  normalize = "standardize",  -- pixels minus the training mean over the std (or unit: [0, 1])
 }
 
 local function fashion(split)
   return gom.dataset("idx", {dir = P.dir, split = split, valid_fraction = 0, flatten = true,
-                             limit = P.limit})
+                             normalize = P.normalize, limit = P.limit})
 end
 
 local layers = {}
