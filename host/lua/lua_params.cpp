@@ -60,12 +60,12 @@ int l_params(lua_State* L) {
 }
 
 // gom.log(key, value [, epoch [, step]]) or gom.log({key = value, ...} [, epoch [, step]]).
-// epoch counts from 1; step defaults to the epoch. Rows are committed whenever the epoch moves
-// on, so an interrupted loop keeps what it logged.
+// epoch counts from 1 (default: one more than the last epoch logged); step defaults to the
+// epoch. Rows are committed whenever the epoch moves on, so an interrupted loop keeps them.
 int l_log(lua_State* L) {
   RunContext& ctx = context(L);
   const int at = lua_istable(L, 1) ? 2 : 3;
-  const lua_Integer epoch = luaL_optinteger(L, at, 0);
+  const lua_Integer epoch = luaL_optinteger(L, at, ctx.last_log_epoch + 1);
   const lua_Integer step = luaL_optinteger(L, at + 1, epoch);
   std::vector<std::pair<std::string, double>> rows;
   if (lua_istable(L, 1)) {
