@@ -1,5 +1,6 @@
-// recorder.cpp — the run recorder: opening the database, recording runs and reading them back.
-// Schema and migrations are in recorder_schema.cpp, SHA-256 in recorder_sha256.cpp.
+// recorder.cpp — the run recorder: opening the database and recording runs. Reading them back is
+// in recorder_query.cpp, schema and migrations in recorder_schema.cpp, SHA-256 in
+// recorder_sha256.cpp.
 #include "gom_core/recorder.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -11,20 +12,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <limits>
-#include <set>
 #include <sstream>
-#include <thread>
 
 #include "gom/error.h"
+#include "recorder_internal.h"
 
 namespace gom {
 
-namespace recorder_detail {
-// recorder_schema.cpp
-void migrate(SQLite::Database& db, const std::string& path);
-int schema_version(SQLite::Database& db, const std::string& path);
-}  // namespace recorder_detail
+using recorder_detail::guarded;
 
 namespace {
 
@@ -32,22 +27,10 @@ namespace fs = std::filesystem;
 
 // All timestamps are written by SQLite itself so they share one format (see recorder.h).
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
-// Long enough for a queue of writers committing epochs; a writer never holds the lock for long.
-constexpr int kBusyTimeoutMs = 30000;
 
 double unix_now() {
   using namespace std::chrono;
   return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
-// Runs a SQLite call and turns its exception into a gom::Error that names the database.
-template <class F>
-auto guarded(const std::string& path, const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const SQLite::Exception& e) {
-    throw Error("run database " + path + ": " + what + ": " + e.what());
-  }
 }
 
 std::string shell_quote(const std::string& s) {
@@ -108,48 +91,6 @@ void bind_opt(SQLite::Statement& st, int i, const std::optional<T>& v) {
   }
 }
 
-std::string text(const SQLite::Column& c) {
-  return c.isNull() ? std::string() : c.getString();
-}
-std::optional<std::string> opt_text(const SQLite::Column& c) {
-  return c.isNull() ? std::nullopt : std::optional<std::string>(c.getString());
-}
-std::optional<int64_t> opt_int(const SQLite::Column& c) {
-  return c.isNull() ? std::nullopt : std::optional<int64_t>(c.getInt64());
-}
-
-constexpr const char* kRunColumns =
-    "SELECT r.id, e.name, r.name, r.status, r.started_at, r.ended_at, r.error, "
-    "(julianday(COALESCE(r.ended_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - "
-    "julianday(r.started_at)) * 86400.0, "
-    "r.script_path, r.script_sha256, r.seed, r.backend, r.device, r.threads, r.gom_version, "
-    "r.git_commit, r.git_dirty, r.command_line, r.parent_run_id "
-    "FROM runs r JOIN experiments e ON e.id = r.experiment_id ";
-
-RunRecord read_run(SQLite::Statement& q) {
-  RunRecord r;
-  r.id = q.getColumn(0).getInt64();
-  r.experiment = text(q.getColumn(1));
-  r.name = text(q.getColumn(2));
-  r.status = text(q.getColumn(3));
-  r.started_at = text(q.getColumn(4));
-  r.ended_at = opt_text(q.getColumn(5));
-  r.error = opt_text(q.getColumn(6));
-  if (!q.getColumn(7).isNull()) r.duration_s = q.getColumn(7).getDouble();
-  r.script_path = text(q.getColumn(8));
-  r.script_sha256 = text(q.getColumn(9));
-  r.seed = opt_int(q.getColumn(10));
-  r.backend = text(q.getColumn(11));
-  r.device = text(q.getColumn(12));
-  r.threads = opt_int(q.getColumn(13));
-  r.gom_version = text(q.getColumn(14));
-  r.git_commit = opt_text(q.getColumn(15));
-  if (auto d = opt_int(q.getColumn(16))) r.git_dirty = *d != 0;
-  r.command_line = text(q.getColumn(17));
-  r.parent_run_id = opt_int(q.getColumn(18));
-  return r;
-}
-
 }  // namespace
 
 const char* run_status_name(RunStatus s) {
@@ -176,13 +117,6 @@ RunStatus parse_run_status(std::string_view s) {
               "' (accepted: running, finished, failed, interrupted, diverged)");
 }
 
-struct RunRecorder::Impl {
-  explicit Impl(const std::string& path)
-      : db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs) {}
-  SQLite::Database db;
-  std::set<int64_t> known_runs;  // ids checked to exist, so log_metric fails early on a bad id
-};
-
 RunRecorder::RunRecorder(const std::string& path) : path_(path) {
   try {
     impl_ = std::make_unique<Impl>(path);
@@ -191,22 +125,14 @@ RunRecorder::RunRecorder(const std::string& path) : path_(path) {
   }
   SQLite::Database& db = impl_->db;
   try {
-    // Switching to WAL needs an exclusive lock; on a brand-new file raced by several processes it
-    // can report busy at once, so retry for as long as the busy timeout would have waited.
-    for (int attempt = 0;; ++attempt) {
-      try {
-        db.execAndGet("PRAGMA journal_mode = WAL");
-        break;
-      } catch (const SQLite::Exception& e) {
-        int code = e.getErrorCode();
-        if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt >= kBusyTimeoutMs / 10) throw;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
+    // Switching a new file to WAL upgrades a read lock to an exclusive one, which SQLite reports
+    // busy at once, without the busy handler, when another process races it: retry_busy waits.
+    recorder_detail::retry_busy([&] { db.execAndGet("PRAGMA journal_mode = WAL"); });
     // NORMAL is durable across crashes of the process in WAL mode (not across power loss).
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA foreign_keys = ON");
-    recorder_detail::migrate(db, path);
+    // Re-reads the version under BEGIN IMMEDIATE, so racing openers create the schema once.
+    recorder_detail::retry_busy([&] { recorder_detail::migrate(db, path); });
   } catch (const SQLite::Exception& e) {
     if (e.getErrorCode() == SQLITE_NOTADB)
       throw Error(path + " is not a gom run database: " + e.what());
@@ -450,102 +376,6 @@ void RunRecorder::add_artifact(int64_t run_id, const std::string& kind, const st
     ins.exec();
     tx.commit();
   });
-}
-
-std::vector<RunRecord> RunRecorder::list_runs(const RunFilter& filter) {
-  if (!filter.status.empty()) parse_run_status(filter.status);  // a typo is an error, not []
-  std::lock_guard<std::mutex> lock(mu_);
-  return guarded(path_, "listing runs", [&] {
-    SQLite::Statement q(impl_->db, std::string(kRunColumns) +
-                                       "WHERE (?1 = '' OR e.name = ?1) AND (?2 = '' OR "
-                                       "r.status = ?2) ORDER BY r.id DESC LIMIT ?3");
-    q.bind(1, filter.experiment);
-    q.bind(2, filter.status);
-    q.bind(3, filter.limit > 0 ? filter.limit : int64_t{-1});
-    std::vector<RunRecord> out;
-    while (q.executeStep()) out.push_back(read_run(q));
-    return out;
-  });
-}
-
-std::vector<std::pair<std::string, std::string>> RunRecorder::run_params(int64_t run_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return guarded(path_, "reading params", [&] {
-    SQLite::Statement q(impl_->db, "SELECT key, value FROM params WHERE run_id = ? ORDER BY key");
-    q.bind(1, run_id);
-    std::vector<std::pair<std::string, std::string>> out;
-    while (q.executeStep()) out.emplace_back(text(q.getColumn(0)), text(q.getColumn(1)));
-    return out;
-  });
-}
-
-std::vector<MetricRecord> RunRecorder::run_metrics(int64_t run_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return guarded(path_, "reading metrics", [&] {
-    SQLite::Statement q(impl_->db,
-                        "SELECT key, step, epoch, value, wall_time FROM metrics WHERE run_id = ? "
-                        "ORDER BY key, step, epoch, rowid");
-    q.bind(1, run_id);
-    std::vector<MetricRecord> out;
-    while (q.executeStep()) {
-      MetricRecord m;
-      m.key = text(q.getColumn(0));
-      m.step = q.getColumn(1).getInt64();
-      m.epoch = q.getColumn(2).getInt64();
-      m.value = q.getColumn(3).isNull() ? std::numeric_limits<double>::quiet_NaN()
-                                        : q.getColumn(3).getDouble();
-      m.wall_time = q.getColumn(4).getDouble();
-      out.push_back(std::move(m));
-    }
-    return out;
-  });
-}
-
-std::vector<std::vector<std::optional<std::string>>> RunRecorder::query(
-    const std::string& sql, const std::vector<std::string>& args) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return guarded(path_, "query", [&] {
-    SQLite::Statement q(impl_->db, sql);
-    for (size_t i = 0; i < args.size(); ++i) q.bind(static_cast<int>(i + 1), args[i]);
-    std::vector<std::vector<std::optional<std::string>>> rows;
-    while (q.executeStep()) {
-      std::vector<std::optional<std::string>>& row = rows.emplace_back();
-      for (int c = 0; c < q.getColumnCount(); ++c) row.push_back(opt_text(q.getColumn(c)));
-    }
-    return rows;
-  });
-}
-
-RunDetails RunRecorder::get_run(int64_t run_id) {
-  RunDetails d;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    bool found = guarded(path_, "reading a run", [&] {
-      SQLite::Statement q(impl_->db, std::string(kRunColumns) + "WHERE r.id = ?");
-      q.bind(1, run_id);
-      if (!q.executeStep()) return false;
-      d.run = read_run(q);
-      SQLite::Statement s(impl_->db, "SELECT script_text FROM runs WHERE id = ?");
-      s.bind(1, run_id);
-      if (s.executeStep()) d.script_text = text(s.getColumn(0));
-      SQLite::Statement t(impl_->db, "SELECT key, value FROM tags WHERE run_id = ? ORDER BY key");
-      t.bind(1, run_id);
-      while (t.executeStep()) d.tags.emplace_back(text(t.getColumn(0)), text(t.getColumn(1)));
-      SQLite::Statement a(impl_->db,
-                          "SELECT kind, path, sha256, bytes, created_at FROM artifacts "
-                          "WHERE run_id = ? ORDER BY id");
-      a.bind(1, run_id);
-      while (a.executeStep()) {
-        d.artifacts.push_back({text(a.getColumn(0)), text(a.getColumn(1)), text(a.getColumn(2)),
-                               opt_int(a.getColumn(3)).value_or(0), text(a.getColumn(4))});
-      }
-      return true;
-    });
-    if (!found) throw Error("run database " + path_ + ": no run " + std::to_string(run_id));
-  }
-  d.params = run_params(run_id);
-  d.metrics = run_metrics(run_id);
-  return d;
 }
 
 }  // namespace gom

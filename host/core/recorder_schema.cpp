@@ -8,6 +8,7 @@
 
 #include "gom/error.h"
 #include "gom_core/recorder.h"
+#include "recorder_internal.h"
 
 namespace gom::recorder_detail {
 namespace {
@@ -125,10 +126,20 @@ const std::vector<Migration>& migrations() {
 }
 
 // 0 for an empty file. A SQLite file with other tables but no schema_version is someone else's.
+// Whether schema_version exists and whether there are tables at all are read by one statement,
+// so from one snapshot: read apart, another process creating the schema between them would make
+// a new file look like someone else's. Once schema_version exists it stays, so its version can be
+// read by a second statement.
 int read_version(SQLite::Database& db, const std::string& path) {
-  if (!db.tableExists("schema_version")) {
-    int tables = db.execAndGet("SELECT count(*) FROM sqlite_master").getInt();
-    if (tables > 0)
+  SQLite::Statement q(db,
+                      "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                      "name = 'schema_version'), (SELECT count(*) FROM sqlite_master)");
+  q.executeStep();
+  const bool versioned = q.getColumn(0).getInt() > 0;
+  const int objects = q.getColumn(1).getInt();
+  q.reset();
+  if (!versioned) {
+    if (objects > 0)
       throw Error(path + " is not a gom run database: it has tables but no schema_version table");
     return 0;
   }

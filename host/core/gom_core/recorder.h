@@ -114,8 +114,8 @@ struct RunFilter {
 
 /// @brief Records runs into one SQLite file. Thread-safe (one mutex) within a process; several
 /// processes may record into the same file at once (WAL, a busy timeout, and BEGIN IMMEDIATE
-/// for every write so writers queue rather than fail). Every failure is a gom::Error naming the
-/// database path.
+/// for every write so writers queue rather than fail; a step SQLite reports busy without waiting
+/// is retried until the timeout). Every failure is a gom::Error naming the database path.
 ///
 /// As a MetricSink it logs to the current run (the one start_run or resume_run made current):
 /// rows are buffered and committed in one transaction by flush(), by finish_run, when the buffer

@@ -1,0 +1,90 @@
+// recorder_internal.h — what the recorder's sources share (not installed): the connection, error
+// wrapping, the retry on a busy database and column helpers. Opening and writing are in
+// recorder.cpp, reading in recorder_query.cpp, the schema in recorder_schema.cpp.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "gom/error.h"
+#include "gom_core/recorder.h"
+
+namespace gom {
+
+namespace recorder_detail {
+
+// Long enough for a queue of writers committing epochs; a writer never holds the lock for long.
+inline constexpr int kBusyTimeoutMs = 30000;
+
+// recorder_schema.cpp
+void migrate(SQLite::Database& db, const std::string& path);
+int schema_version(SQLite::Database& db, const std::string& path);
+
+inline bool is_busy(const SQLite::Exception& e) {
+  const int code = e.getErrorCode() & 0xff;  // the primary code of an extended one
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
+// The busy timeout makes SQLite wait for a lock, but in some cases SQLite reports SQLITE_BUSY at
+// once instead, where waiting could deadlock: PRAGMA journal_mode = WAL upgrading its read lock
+// to switch a fresh file, a read transaction upgrading to a write one (SQLITE_BUSY_SNAPSHOT in
+// WAL). So a step that failed busy is run again, with a randomised backoff, until the busy
+// timeout has passed. f must be safe to run again: one transaction (rolled back when it threw),
+// or reads whose results it builds afresh.
+template <class F>
+auto retry_busy(F&& f) -> decltype(f()) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  std::optional<std::minstd_rand> rng;  // seeded on the first retry: forked children differ
+  for (int cap_us = 1000;; cap_us = std::min(cap_us * 2, 100000)) {
+    try {
+      return f();
+    } catch (const SQLite::Exception& e) {
+      if (!is_busy(e) || Clock::now() >= deadline) throw;
+    }
+    if (!rng) rng.emplace(std::random_device{}());
+    std::uniform_int_distribution<int> wait_us(cap_us / 2, cap_us);
+    std::this_thread::sleep_for(std::chrono::microseconds(wait_us(*rng)));
+  }
+}
+
+// Runs a SQLite step (retried while busy) and turns its exception into a gom::Error that names
+// the database.
+template <class F>
+auto guarded(const std::string& path, const char* what, F&& f) -> decltype(f()) {
+  try {
+    return retry_busy(f);
+  } catch (const SQLite::Exception& e) {
+    throw Error("run database " + path + ": " + what + ": " + e.what());
+  }
+}
+
+inline std::string text(const SQLite::Column& c) {
+  return c.isNull() ? std::string() : c.getString();
+}
+inline std::optional<std::string> opt_text(const SQLite::Column& c) {
+  return c.isNull() ? std::nullopt : std::optional<std::string>(c.getString());
+}
+inline std::optional<int64_t> opt_int(const SQLite::Column& c) {
+  return c.isNull() ? std::nullopt : std::optional<int64_t>(c.getInt64());
+}
+
+}  // namespace recorder_detail
+
+struct RunRecorder::Impl {
+  explicit Impl(const std::string& path)
+      : db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, recorder_detail::kBusyTimeoutMs) {}
+  SQLite::Database db;
+  std::set<int64_t> known_runs;  // ids checked to exist, so log_metric fails early on a bad id
+};
+
+}  // namespace gom
