@@ -1,6 +1,7 @@
 -- The classic first autograd exercise: fit y = a x^2 + b x + c to noisy samples of a quadratic
 -- with a hand-written SGD loop — forward, loss, backward, update under no_grad, zero the grads.
 --   gom run experiments/quadratic.lua [--set lr=0.05] [--set steps=500]
+-- smoke: --set steps=20
 local P = gom.params{
   a = 3.0, b = -2.0, c = 0.5,  -- the true coefficients
   noise = 0.1,                 -- std of the noise on y

@@ -1,5 +1,6 @@
 -- Minsky and Papert's XOR: no single linear layer separates it; one hidden layer does.
 --   gom run experiments/xor.lua [--set hidden=8] [--set fit.epochs=50]
+-- smoke: --set fit.epochs=2 --set n=128
 local P = gom.params{
   hidden = 8,     -- units of the hidden layer
   lr = 0.1,       -- SGD learning rate

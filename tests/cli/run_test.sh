@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# `gom run` end to end: a Lua script is run and what it did is checked row by row in the run
+# database with the sqlite3 command. One case per ctest test (tests/sdk/CMakeLists.txt):
+#   run_test.sh CASE GOM_BINARY
+# The scripts are in tests/cli/scripts. Every run uses --threads 1: the test machines are small
+# and loaded, and OpenMP threads fighting for cores are far slower than one.
+set -uo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 CASE GOM_BINARY" >&2
+  exit 2
+fi
+case_name=$1 gom=$2
+unset GOM_PLUGIN_PATH GOM_DB
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+scripts=$here/scripts
+repo=$(cd "$here/../.." && pwd)
+
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$here/lib.sh"
+
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  echo "FAIL [$case_name]: the sqlite3 command is not installed (scripts/setup installs it)" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d)
+pids=()  # background gom processes, killed if the test ends early
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+db=$tmp/runs.db
+
+# sql QUERY: the rows of a query on $db, columns separated by '|', NULL as an empty string.
+sql() { sqlite3 -batch -noheader -cmd '.timeout 20000' "$db" "$1"; }
+# expect_sql EXPECTED QUERY: the query's whole output must be EXPECTED.
+expect_sql() {
+  local got
+  got=$(sql "$2") || fail "sqlite3 failed on: $2"
+  [ "$got" = "$1" ] || fail "$2"$'\n'"--- expected:"$'\n'"$1"$'\n'"--- got:"$'\n'"$got"
+}
+# gom_run ARGS...: `gom --db $db run --threads 1 ARGS...` (sets out, err, rc).
+gom_run() { run --db "$db" run --threads 1 "$@"; }
+# line_of FILE MARKER: the line number of the line of FILE that contains MARKER.
+line_of() { grep -nF -- "$2" "$1" | head -n 1 | cut -d: -f1; }
+# epochs RUN KEY: the epochs of a metric of a run, in order, comma-separated.
+epochs() {
+  sql "SELECT group_concat(epoch) FROM (SELECT epoch FROM metrics WHERE run_id = $1 AND key = '$2'
+       ORDER BY epoch)"
+}
+# param RUN KEY: a recorded hyperparameter.
+param() { sql "SELECT value FROM params WHERE run_id = $1 AND key = '$2'"; }
+# expect_params RUN KEY=VALUE...: each of them is recorded exactly so.
+expect_params() {
+  local run_id=$1 kv got
+  shift
+  for kv in "$@"; do
+    got=$(param "$run_id" "${kv%%=*}")
+    [ "$got" = "${kv#*=}" ] || fail "run $run_id: param ${kv%%=*} is '$got', expected '${kv#*=}'"
+  done
+}
+# expect_fit_metrics RUN EPOCHS: the metrics of a fit with validation and accuracy, one row per
+# epoch 1..EPOCHS and key, nothing else.
+fit_keys="accuracy epoch_seconds lr samples_per_sec train_loss valid_loss"
+expect_fit_metrics() {
+  local run_id=$1 n=$2 want key
+  want=$(seq -s, 1 "$n")
+  expect_sql "$(tr ' ' '\n' <<<"$fit_keys")" \
+    "SELECT DISTINCT key FROM metrics WHERE run_id = $run_id ORDER BY key"
+  for key in $fit_keys; do
+    [ "$(epochs "$run_id" "$key")" = "$want" ] ||
+      fail "run $run_id: $key has epochs '$(epochs "$run_id" "$key")', expected '$want'"
+  done
+}
+# expect_train_metrics RUN EPOCHS: the metrics of a fit without validation, EPOCHS as "1,2".
+expect_train_metrics() {
+  local key
+  expect_sql "epoch_seconds lr samples_per_sec train_loss" \
+    "SELECT group_concat(key, ' ') FROM (SELECT DISTINCT key FROM metrics WHERE run_id = $1
+     ORDER BY key)"
+  for key in epoch_seconds lr samples_per_sec train_loss; do
+    [ "$(epochs "$1" "$key")" = "$2" ] || fail "run $1: $key has epochs '$(epochs "$1" "$key")'"
+  done
+}
+# wait_for_row PID QUERY: polls until QUERY gives a number >= 1 (or PID ends; 60 s at most).
+wait_for_row() {
+  local pid=$1 query=$2 i n
+  for ((i = 0; i < 600; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if grep -q "recording into" "$tmp/err" 2>/dev/null; then
+      n=$(sql "$query" 2>/dev/null)
+      [ "${n:-0}" -ge 1 ] 2>/dev/null && return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+# start_bg ARGS...: `gom --db $db run --threads 1 ARGS...` in the background; sets pid.
+start_bg() {
+  "$gom" --db "$db" run --threads 1 "$@" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  pids+=("$pid")
+}
+# finish_bg: waits for the background gom; sets rc, out, err.
+finish_bg() {
+  wait "$pid"
+  rc=$?
+  out=$(<"$tmp/out") err=$(<"$tmp/err")
+}
+
+case $case_name in
+  recorded)  # one finished run with its provenance, every hyperparameter, 3 epochs of metrics
+    gom_run "$scripts/fit.lua"
+    expect_rc 0
+    expect_out "^fit\.lua: 3 epochs, accuracy [0-9.]+$"
+    expect_err "^gom: run 1 \(fit\) recording into $db$"
+    expect_err "^gom: run 1 finished in [0-9.]+ s: .*train_loss="
+    expect_sql 1 "SELECT count(*) FROM runs"
+    expect_sql "1|fit|finished|0|onednn|1|1|$scripts/fit.lua" \
+      "SELECT r.id, e.name, r.status, r.seed, r.backend, length(r.device) > 0, r.threads, r.script_path
+       FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+    expect_sql "$(sha256sum "$scripts/fit.lua" | cut -d' ' -f1)" "SELECT script_sha256 FROM runs"
+    [ "$(sql "SELECT script_text FROM runs")" = "$(<"$scripts/fit.lua")" ] ||
+      fail "runs.script_text is not the script"
+    # ended_at after started_at, no error, no name, the version, the command line
+    expect_sql "1|1|1|$("$gom" --version | cut -d' ' -f2)" \
+      "SELECT ended_at >= started_at, error IS NULL, name IS NULL, gom_version FROM runs"
+    expect_sql 1 "SELECT command_line LIKE '% run --threads 1 $scripts/fit.lua' FROM runs"
+    expect_sql 0 "SELECT count(*) FROM tags"
+    # The script's own params, and the defaults gom.fit resolved, each with its value.
+    expect_params 1 lr=0.1 hidden=4 n=64 \
+      fit.epochs=3 fit.batch_size=16 fit.valid_batch_size=16 fit.shuffle=true \
+      fit.drop_last=false fit.prefetch=2 fit.seed=0 fit.backend=onednn \
+      optimizer.type=sgd optimizer.lr=0.1 optimizer.momentum=0 optimizer.dampening=0 \
+      optimizer.weight_decay=0 \
+      model.type=sequential model.0.type=linear model.0.in=2 model.0.out=4 model.0.bias=true \
+      model.1.type=tanh model.2.type=linear model.2.in=4 model.2.out=2 \
+      loss.type=cross_entropy \
+      data.train.type=synthetic data.train.task=xor data.train.n=64 data.train.seed=1 \
+      data.valid.type=synthetic data.valid.task=xor data.valid.n=32 data.valid.seed=2 \
+      callbacks.accuracy.name=accuracy loss.reduction=mean
+    # 3 epochs of every key; 4 batches of 16 per epoch, so the steps are 4, 8, 12.
+    expect_fit_metrics 1 3
+    expect_sql 18 "SELECT count(*) FROM metrics"
+    expect_sql "4,8,12" \
+      "SELECT group_concat(step) FROM (SELECT step FROM metrics WHERE key = 'train_loss'
+       ORDER BY epoch)"
+    expect_sql "0.1|0.1|0.1" "SELECT group_concat(value, '|') FROM metrics WHERE key = 'lr'"
+    expect_sql 3 "SELECT count(*) FROM metrics WHERE key = 'accuracy' AND value BETWEEN 0 AND 1"
+    expect_sql 0 "SELECT count(*) FROM metrics WHERE value IS NULL OR wall_time <= 0
+                  OR (key <> 'accuracy' AND key <> 'lr' AND value <= 0)"
+    # The summary view sees the same run.
+    expect_sql "1|finished|3|0.1|16" \
+      "SELECT id, status, epochs, lr, batch_size FROM run_summary"
+    # And gom show reads it back.
+    run --db "$db" show 1
+    expect_rc 0
+    expect_out "^  status +finished$"
+    expect_out "^  optimizer\.momentum += +0$"
+    ;;
+  set_overrides)  # --set reaches gom.params, fit.* and optimizer.*; bad ones fail the run
+    gom_run "$scripts/fit.lua" --set fit.epochs=2 --set lr=0.05 --set optimizer.momentum=0.5 \
+      --set fit.shuffle=off --set n=32
+    expect_rc 0
+    expect_out "^fit\.lua: 2 epochs"
+    expect_sql "1|finished" "SELECT id, status FROM runs"
+    expect_params 1 fit.epochs=2 lr=0.05 optimizer.lr=0.05 optimizer.momentum=0.5 \
+      fit.shuffle=false n=32 data.train.n=32 fit.batch_size=16
+    expect_sql "overrides|fit.epochs=2 lr=0.05 optimizer.momentum=0.5 fit.shuffle=off n=32" \
+      "SELECT key, value FROM tags WHERE run_id = 1"
+    expect_fit_metrics 1 2
+    # 32 examples in batches of 16: 2 steps per epoch.
+    expect_sql "2,4" "SELECT group_concat(step) FROM (SELECT step FROM metrics
+                      WHERE run_id = 1 AND key = 'train_loss' ORDER BY epoch)"
+    expect_sql "0.05,0.05" "SELECT group_concat(value) FROM metrics WHERE key = 'lr'"
+
+    fit_line=$(line_of "$scripts/fit.lua" "local result = gom.fit{")
+    params_line=$(line_of "$scripts/fit.lua" "local P = gom.params{")
+    # Each bad override: exit 1, the message on stderr, the run recorded as failed with the
+    # message at the line of the call that took it (gom.params or gom.fit), no metrics.
+    id=1
+    while IFS='|' read -r set line message; do
+      id=$((id + 1))
+      gom_run "$scripts/fit.lua" --set "$set"
+      expect_rc 1
+      grep -qF -- "fit.lua:$line: $message" <<<"$err" ||
+        fail "stderr lacks 'fit.lua:$line: $message'"
+      expect_err "^gom: run $id failed in "
+      expect_sql "failed|1|1|0|overrides|$set" \
+        "SELECT status, ended_at IS NOT NULL,
+                instr(error, 'fit.lua:$line: ' || '${message//\'/\'\'}') > 0,
+                (SELECT count(*) FROM metrics WHERE run_id = $id), t.key, t.value
+         FROM runs JOIN tags t ON t.run_id = runs.id WHERE id = $id"
+    done <<EOF
+fit.epochs=abc|$fit_line|--set fit.epochs=abc: 'fit.epochs' takes an integer (such as 3)
+fit.epochs=2.5|$fit_line|--set fit.epochs=2.5: 'fit.epochs' takes an integer (such as 3)
+fit.epoch=2|$fit_line|--set fit.epoch=2: gom.fit has no parameter 'epoch' (did you mean 'fit.epochs'?)
+optimizer.lr=fast|$fit_line|--set optimizer.lr=fast: 'optimizer.lr' takes a number
+optimizer.momentun=0.5|$fit_line|--set optimizer.momentun=0.5: optimizer 'sgd' has no parameter 'momentun' (did you mean 'optimizer.momentum'?)
+lr=abc|$params_line|--set lr=abc: 'lr' takes a number
+hiden=8|$fit_line|--set hiden=8: the script declares no such hyperparameter before gom.fit; did you mean 'hidden'?
+EOF
+    # Not KEY=VALUE: a usage error (exit 2) before any run is recorded.
+    gom_run "$scripts/fit.lua" --set epochs
+    expect_rc 2
+    expect_err "--set epochs: expected KEY=VALUE"
+    expect_sql $id "SELECT count(*) FROM runs"
+    ;;
+  failing_script)  # errors carry file:line and a traceback; what was logged before stays
+    fail_lua=$scripts/fail.lua
+    # error() after a 2-epoch fit
+    gom_run "$fail_lua"
+    expect_rc 1
+    line=$(line_of "$fail_lua" "marker:boom")
+    expect_err "^gom: .*fail\.lua:$line: boom$"
+    expect_err "^gom: run 1 failed in "
+    expect_sql "failed|1" "SELECT status, ended_at IS NOT NULL FROM runs WHERE id = 1"
+    expect_sql 1 "SELECT instr(error, 'fail.lua:$line: boom') = 1 + length('$fail_lua')
+                         - length('fail.lua') FROM runs WHERE id = 1"
+    expect_sql 1 "SELECT error LIKE '%'||char(10)||'stack traceback:'||char(10)||'%' FROM runs
+                  WHERE id = 1"
+    expect_sql 1 "SELECT instr(error, 'fail.lua:$line: in main chunk') > 0 FROM runs WHERE id = 1"
+    expect_train_metrics 1 "1,2"
+
+    # An error of the C++ library called from Lua: at the line of the call.
+    gom_run "$fail_lua" -- matmul
+    expect_rc 1
+    line=$(line_of "$fail_lua" "marker:matmul")
+    expect_err "^gom: .*fail\.lua:$line: matmul: shapes \[2, 3\] and \[2, 3\] do not multiply"
+    expect_err "in function 'gom\.matmul'"
+    expect_sql "failed|1|1|0" \
+      "SELECT status, instr(error, 'fail.lua:$line: ') > 0,
+              error LIKE '%stack traceback:%', (SELECT count(*) FROM metrics WHERE run_id = 2)
+       FROM runs WHERE id = 2"
+    expect_sql 0 "SELECT count(*) FROM params WHERE run_id = 2"
+
+    # An error inside a Lua callback (after_epoch of epoch 2): the callback's line and the
+    # gom.fit call's; epoch 1 was recorded, epoch 2 (whose after_epoch failed) was not.
+    gom_run "$fail_lua" -- callback
+    expect_rc 1
+    line=$(line_of "$fail_lua" "marker:cb_error")
+    fit_line=$(line_of "$fail_lua" "marker:callback_fit")
+    expect_err "^gom: .*fail\.lua:$fit_line: callback 'lua:failing' failed in after_epoch: .*fail\.lua:$line: cb$"
+    expect_err "fail\.lua:$line: in function <.*fail\.lua:$((line - 1))>$"
+    expect_sql "failed|1|1" \
+      "SELECT status, instr(error, 'fail.lua:$line: cb') > 0, error LIKE '%stack traceback:%'
+       FROM runs WHERE id = 3"
+    expect_train_metrics 3 "1"
+
+    # A syntax error: the file and line, nothing run.
+    printf 'local x = 1\nlocal y = = 2\n' >"$tmp/syntax.lua"
+    gom_run "$tmp/syntax.lua"
+    expect_rc 1
+    expect_err "syntax\.lua:2: unexpected symbol near '='"
+    expect_sql "failed|1" "SELECT status, instr(error, 'syntax.lua:2:') > 0 FROM runs WHERE id = 4"
+    ;;
+  sigint)  # Ctrl-C mid-fit: the batch finishes, the epochs before are kept, exit 130
+    # 4096 examples in batches of 16: 256 steps an epoch, 1000 epochs: about a minute, it never gets
+    # to finish.
+    start_bg "$scripts/fit.lua" --set n=4096 --set fit.epochs=1000
+    wait_for_row "$pid" "SELECT count(*) FROM metrics WHERE key = 'train_loss'" ||
+      { finish_bg; fail "no epoch was recorded"; }
+    kill -INT "$pid"
+    finish_bg
+    expect_rc 130
+    expect_err "^gom: interrupted; finishing the batch and recording the run"
+    expect_err "^gom: run 1 interrupted in "
+    k=$(sql "SELECT count(*) FROM metrics WHERE key = 'train_loss'")
+    if [ "$k" -lt 1 ] || [ "$k" -ge 1000 ]; then fail "$k epochs recorded"; fi
+    expect_err "interrupted \(Ctrl-C\) during epoch $((k + 1)); $k epoch\(s\) were recorded"
+    expect_sql "interrupted|1|1" \
+      "SELECT status, ended_at >= started_at,
+              instr(error, 'during epoch $((k + 1)); $k epoch(s) were recorded') > 0
+       FROM runs"
+    expect_fit_metrics 1 "$k"
+    expect_sql "interrupted|$k" "SELECT status, epochs FROM run_summary"
+
+    # SIGTERM in a hand-written loop: the Lua hook stops it at once; every logged row is kept.
+    start_bg "$repo/experiments/quadratic.lua" --set steps=100000000 --set n=16
+    wait_for_row "$pid" "SELECT count(*) FROM metrics WHERE run_id = 2 AND key = 'loss'" ||
+      { finish_bg; fail "no loss was recorded"; }
+    kill -TERM "$pid"
+    finish_bg
+    expect_rc 130
+    expect_err "^gom: run 2 interrupted in "
+    expect_sql "interrupted|1|1" \
+      "SELECT status, ended_at IS NOT NULL, instr(error, 'interrupted (Ctrl-C)') > 0
+       FROM runs WHERE id = 2"
+    # loss, a, b, c at steps 10, 20, ..., 10k: none missing
+    expect_sql "a|b|c|loss" "SELECT group_concat(key, '|') FROM (SELECT DISTINCT key FROM metrics
+                             WHERE run_id = 2 ORDER BY key)"
+    expect_sql "10|1|1" \
+      "SELECT min(epoch), max(epoch) = 10 * count(*), count(*) * 4 = (SELECT count(*) FROM metrics
+       WHERE run_id = 2) FROM metrics WHERE run_id = 2 AND key = 'loss'"
+    ;;
+  concurrent)  # two gom run into one new database at once: no lost row, no "database is locked"
+    for round in 1 2 3; do
+      db=$tmp/concurrent$round.db
+      # 30 epochs of 32 batches each: long enough (~0.3 s) for the two to overlap.
+      "$gom" --db "$db" run --threads 1 "$scripts/fit.lua" --set fit.epochs=30 --set n=512 \
+        >"$tmp/out1" 2>"$tmp/err1" &
+      p1=$!
+      "$gom" --db "$db" run --threads 1 "$scripts/fit.lua" --set fit.epochs=30 --set n=512 \
+        >"$tmp/out2" 2>"$tmp/err2" &
+      p2=$!
+      pids+=("$p1" "$p2")
+      wait "$p1"
+      rc1=$?
+      wait "$p2"
+      rc2=$?
+      for i in 1 2; do
+        # shellcheck disable=SC2034  # rc, out and err are what lib.sh's expect_* read
+        rc=$((i == 1 ? rc1 : rc2)) out=$(<"$tmp/out$i") err=$(<"$tmp/err$i")
+        case_name="concurrent round $round process $i"
+        expect_rc 0
+        ! grep -Eiq "locked|busy" <<<"$err" || fail "stderr mentions a locked or busy database"
+        expect_err "^gom: run [12] finished in "
+      done
+      case_name=concurrent
+      expect_sql "1|finished
+2|finished" "SELECT id, status FROM runs ORDER BY id"
+      expect_sql 360 "SELECT count(*) FROM metrics"
+      expect_fit_metrics 1 30
+      expect_fit_metrics 2 30
+      expect_sql "1|1" "SELECT count(*), max(version) FROM schema_version"
+      expect_sql 1 "SELECT count(*) FROM experiments"
+      echo "round $round: the runs $(sql "SELECT CASE WHEN max(started_at) < min(ended_at)
+        THEN 'overlapped' ELSE 'did not overlap' END FROM runs")"
+    done
+    ;;
+  diverged)  # a non-finite loss: status diverged, exit 1, the epoch named, epoch 1 kept
+    gom_run "$scripts/diverge.lua"
+    expect_rc 1
+    expect_err "the loss is [-a-z]+ at epoch 2, training batch [0-9]+: training diverged"
+    expect_err "^gom: run 1 diverged in "
+    expect_sql "diverged|1|1" \
+      "SELECT status, ended_at IS NOT NULL,
+              instr(error, 'diverge.lua:$(line_of "$scripts/diverge.lua" "gom.fit{"): the loss is ') > 0
+       FROM runs"
+    expect_sql "1" "SELECT group_concat(epoch) FROM metrics WHERE key = 'train_loss'"
+    expect_sql "1|1|1" \
+      "SELECT count(*), min(value) > 0, max(value) < 1e6 FROM metrics WHERE key = 'train_loss'"
+    expect_params 1 loss.type=mse optimizer.lr=0.01 fit.shuffle=false data.train.task=quadratic
+    ;;
+  custom_loop)  # a hand-written loop logs with gom.log: loss, a, b, c every 10 steps
+    gom_run "$repo/experiments/quadratic.lua" --set steps=50
+    expect_rc 0
+    expect_out "^fitted y = "
+    expect_err "^gom: run 1 \(quadratic\) recording into "
+    expect_sql "1|quadratic|finished|1" \
+      "SELECT r.id, e.name, r.status, r.error IS NULL FROM runs r JOIN experiments e
+       ON e.id = r.experiment_id"
+    for key in loss a b c; do
+      expect_sql "10,20,30,40,50|10,20,30,40,50" \
+        "SELECT group_concat(epoch), group_concat(step) FROM (SELECT epoch, step FROM metrics
+         WHERE key = '$key' ORDER BY epoch)"
+    done
+    expect_sql 20 "SELECT count(*) FROM metrics"
+    # The loss goes down from its first logged value.
+    expect_sql 1 "SELECT (SELECT value FROM metrics WHERE key = 'loss' AND epoch = 50)
+                         < (SELECT value FROM metrics WHERE key = 'loss' AND epoch = 10)"
+    expect_params 1 steps=50 lr=0.05 log_every=10 n=256 a=3 b=-2 c=0.5
+    expect_sql "overrides|steps=50" "SELECT key, value FROM tags"
+    ;;
+  options)  # --name, --experiment, --seed, script arguments
+    gom_run "$scripts/fit.lua" --name first --experiment xor-tests --seed 7 --set fit.epochs=1
+    expect_rc 0
+    expect_sql "first|xor-tests|7|7" \
+      "SELECT r.name, e.name, r.seed, (SELECT value FROM params WHERE run_id = r.id
+       AND key = 'fit.seed') FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+    # The same seed gives the same losses; another seed other ones.
+    gom_run "$scripts/fit.lua" --seed 7 --set fit.epochs=1
+    expect_rc 0
+    gom_run "$scripts/fit.lua" --seed 8 --set fit.epochs=1
+    expect_rc 0
+    expect_sql "1|0" \
+      "SELECT (SELECT value FROM metrics WHERE run_id = 1 AND key = 'train_loss')
+              = (SELECT value FROM metrics WHERE run_id = 2 AND key = 'train_loss'),
+              (SELECT value FROM metrics WHERE run_id = 1 AND key = 'train_loss')
+              = (SELECT value FROM metrics WHERE run_id = 3 AND key = 'train_loss')"
+    run --db "$db" runs --experiment xor-tests
+    expect_rc 0
+    expect_out "^1 +xor-tests +first +finished "
+    # `arg`: arg[0] is the script, then the arguments after --.
+    printf 'print("args", #arg, arg[0], arg[1], arg[2])\n' >"$tmp/args.lua"
+    gom_run "$tmp/args.lua" -- one "two words"
+    expect_rc 0
+    [ "$out" = "args"$'\t'"2"$'\t'"$tmp/args.lua"$'\t'"one"$'\t'"two words" ] ||
+      fail "unexpected arg table"
+    # A backend that is not loaded is a usage error, before any run.
+    gom_run "$scripts/fit.lua" --backend nosuch
+    expect_rc 2
+    expect_err "--backend nosuch: no such backend \(loaded: .*onednn"
+    expect_sql 4 "SELECT count(*) FROM runs"
+    ;;
+  *)
+    echo "unknown case: $case_name" >&2
+    exit 2
+    ;;
+esac
+echo "ok [$case_name]"
