@@ -115,6 +115,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   ctx.device = Device{backend->device, 0};
   ctx.interrupt = &g_interrupt;
 
+  install_signal_handlers();  // before the run exists: a Ctrl-C from here on is recorded
   RunRecorder db(db_path(db_opt));
   RunInfo info;
   info.experiment = o.experiment.empty() ? std::filesystem::path(o.script).stem().string()
@@ -139,7 +140,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   try {
     lua::Runtime rt(ctx);
     g_runtime = &rt;
-    install_signal_handlers();
+    if (g_interrupt.load()) rt.request_interrupt();  // a signal before the runtime existed
     result = rt.run_file(o.script, o.script_args);
     g_runtime = nullptr;
   } catch (const std::exception& e) {  // the runtime itself failed: still record the run

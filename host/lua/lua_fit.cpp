@@ -238,7 +238,13 @@ int l_fit(lua_State* L) {
   args.sink = &sink;
   args.interrupt = ctx.interrupt;
   FitResult r;
+  struct InFit {  // see RunContext::in_fit
+    std::atomic<int>& n;
+    explicit InFit(std::atomic<int>& c) : n(c) { ++n; }
+    ~InFit() { --n; }
+  };
   try {
+    InFit in_fit(ctx.in_fit);
     r = gom::fit(args);
   } catch (const DivergedError&) {
     ctx.diverged = true;
@@ -246,7 +252,8 @@ int l_fit(lua_State* L) {
   }
   ctx.epoch_offset += r.epochs_done;
   ctx.step_offset += sink.last_step;
-  if (r.interrupted)
+  // Also when the signal came after the loop's last look at the flag: the hook was not armed.
+  if (r.interrupted || (ctx.interrupt && ctx.interrupt->load()))
     return luaL_error(L, "interrupted (Ctrl-C) during epoch %d; %d epoch(s) were recorded",
                       int(r.epochs_done + 1), int(r.epochs_done));
 

@@ -1,6 +1,8 @@
 // A script's own hyperparameters and metrics: gom.params{...} declares values that `--set`
 // may override (typed by their defaults) and that the run records; gom.log records metrics
 // from a hand-written loop; gom.no_grad runs a function without recording a graph.
+#include <algorithm>
+
 #include "gom/autograd.h"
 #include "gom_core/recorder.h"
 #include "lua_util.h"
@@ -20,6 +22,7 @@ void declare(lua_State* L, int idx, const std::string& prefix, RunContext& ctx) 
       throw Error("gom.params: hyperparameters are named (gom.params{lr = 1e-3, epochs = 10})");
     keys.push_back(lua_tostring(L, -1));
   }
+  std::sort(keys.begin(), keys.end());  // a table has no order: declare in a stable one
   for (const std::string& name : keys) {
     const std::string key = prefix.empty() ? name : prefix + "." + name;
     lua_getfield(L, idx, name.c_str());

@@ -78,9 +78,9 @@ Runtime::~Runtime() {
 }
 
 void Runtime::request_interrupt() {
-  // A count hook fires only on Lua instructions: inside gom.fit (C++) the loop's own flag stops
-  // it after the batch, and gom.fit then raises its own, more precise, error.
-  lua_sethook(L_, interrupt_hook, LUA_MASKCOUNT, 1);
+  // Inside gom.fit the loop's own flag stops it after the batch, and gom.fit then raises its
+  // own, more precise, error. Elsewhere a count hook stops the script at its next instruction.
+  if (ctx_.in_fit.load() == 0) lua_sethook(L_, interrupt_hook, LUA_MASKCOUNT, 1);
 }
 
 ScriptResult Runtime::finish(int status) {

@@ -38,12 +38,15 @@ struct RunContext {
   std::set<std::string> used_overrides;
   /// @brief Every hyperparameter declared or resolved so far, flat ("fit.epochs", "lr").
   std::map<std::string, std::string> params;
-  std::vector<std::string> declared;  ///< the keys gom.params declared, in order
+  std::vector<std::string> declared;  ///< the keys gom.params declared (sorted per call)
   std::map<std::string, double> final_metrics;  ///< the last values logged per key
   int fits = 0;                                 ///< gom.fit calls so far
   int64_t epoch_offset = 0, step_offset = 0;    ///< where the next fit's numbering starts
   bool diverged = false;                        ///< a fit stopped on a non-finite loss
   int64_t last_log_epoch = 0;                   ///< gom.log commits when the epoch moves on
+  /// @brief Non-zero while gom.fit runs: an interrupt then lets the fit finish its batch (and its
+  /// Lua callbacks run) instead of stopping the script at its next Lua instruction.
+  std::atomic<int> in_fit{0};
 };
 
 /// @brief How a script ended.
