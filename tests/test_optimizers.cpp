@@ -1,12 +1,14 @@
-// The sgd and adam optimizers of the gom_optimizers plugin, created through the registry as a
-// user would: steps worked by hand, PyTorch 1.13 step for step (fixtures/optimizers.json, from
-// gen_optimizer_fixtures.py), schema errors, lr changes, parameters without gradients.
+// The optimizers of the gom_optimizers plugin (sgd, adam, adamw, rmsprop, adagrad), created
+// through the registry as a user would: steps worked by hand, PyTorch 1.13 step for step
+// (fixtures/optimizers.json, from gen_optimizer_fixtures.py), schema errors, lr changes,
+// parameters without gradients. Saving and restoring state: test_optimizer_state.cpp.
 //
 // Most tests run twice: on contiguous parameters (the plugin's fused CPU kernels) and on strided
 // views (the fallback written with ops, which other devices use).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -130,6 +132,91 @@ TEST_CASE("adam's first steps by hand", "[optimizers]") {
   }
 }
 
+TEST_CASE("adamw by hand: the decay scales p, it does not go through the gradient",
+          "[optimizers]") {
+  const bool strided = GENERATE(false, true);
+  INFO(layout_name(strided));
+  // lr 0.1, weight_decay 0.5, w = 4, g = 1. AdamW: p = 4 * (1 - 0.1*0.5) = 3.8, then Adam's
+  // first step (m/sqrt(v) = g/|g|) takes 0.1 more: 3.7. Step 2, same g: 3.7 * 0.95 - 0.1 = 3.415.
+  Tensor w = param({4}, {1}, strided);
+  auto adamw = gom::create_optimizer("adamw", {w}, Config{{"lr", 0.1}, {"weight_decay", 0.5}});
+  set_grad(w, {1});
+  adamw->step();
+  CHECK(value(w) == Approx(3.7).margin(1e-6));
+  adamw->step();
+  CHECK(value(w) == Approx(3.415).margin(1e-6));
+  // Adam's L2 makes g = 1 + 0.5*4 = 3, and the normalised step is still 0.1: 3.9.
+  Tensor v = param({4}, {1}, strided);
+  auto adam = gom::create_optimizer("adam", {v}, Config{{"lr", 0.1}, {"weight_decay", 0.5}});
+  set_grad(v, {1});
+  adam->step();
+  CHECK(value(v) == Approx(3.9).margin(1e-6));
+  // A zero gradient leaves only the decay (m = 0): 4 * 0.95 = 3.8.
+  Tensor z = param({4}, {1}, strided);
+  auto decay = gom::create_optimizer("adamw", {z}, Config{{"lr", 0.1}, {"weight_decay", 0.5}});
+  set_grad(z, {0});
+  decay->step();
+  CHECK(value(z) == Approx(3.8).margin(1e-6));
+}
+
+TEST_CASE("rmsprop by hand: plain, centered and with momentum", "[optimizers]") {
+  const bool strided = GENERATE(false, true);
+  INFO(layout_name(strided));
+  auto run = [&](const Config& c, const std::vector<float>& grads) {
+    Tensor w = param({1}, {1}, strided);
+    auto opt = gom::create_optimizer("rmsprop", {w}, c);
+    std::vector<float> out;
+    for (float g : grads) {
+      set_grad(w, {g});
+      opt->step();
+      out.push_back(value(w));
+    }
+    return out;
+  };
+  // lr 0.01, alpha 0.99, w = 1. g = 2: v = 0.01*4 = 0.04, p = 1 - 0.01*2/0.2 = 0.9 (10 lr: no
+  // bias correction). g = 1: v = 0.99*0.04 + 0.01 = 0.0496, p = 0.9 - 0.01/0.222711 = 0.855099.
+  const auto plain = run({{"lr", 0.01}}, {2, 1});
+  CHECK(plain[0] == Approx(0.9).margin(1e-6));
+  CHECK(plain[1] == Approx(0.855099).margin(1e-6));
+  // Centered: a = 0.01*2 = 0.02, avg = sqrt(0.04 - 0.0004) = 0.198997, p = 1 - 0.02/0.198997
+  // = 0.899496.
+  CHECK(run({{"lr", 0.01}, {"centered", true}}, {2})[0] == Approx(0.899496).margin(1e-6));
+  // Momentum 0.9: buf = 2/0.2 = 10, p = 0.9; g = 2 again: v = 0.0796, buf = 9 + 2/0.282135 =
+  // 16.08882, p = 0.9 - 0.1608882 = 0.739112.
+  const auto momentum = run({{"lr", 0.01}, {"momentum", 0.9}}, {2, 2});
+  CHECK(momentum[0] == Approx(0.9).margin(1e-6));
+  CHECK(momentum[1] == Approx(0.739112).margin(1e-6));
+}
+
+TEST_CASE("adagrad by hand: lr_decay, initial accumulator, weight decay", "[optimizers]") {
+  const bool strided = GENERATE(false, true);
+  INFO(layout_name(strided));
+  // lr 0.1, lr_decay 0.5, w = 1. g = 3: sum = 9, p = 1 - 0.1*3/3 = 0.9 (the first step is lr
+  // against the gradient's sign). g = 4: sum = 25, clr = 0.1/(1 + 0.5) = 0.0666667,
+  // p = 0.9 - 0.0666667*4/5 = 0.846667.
+  Tensor w = param({1}, {1}, strided);
+  auto opt = gom::create_optimizer("adagrad", {w}, Config{{"lr", 0.1}, {"lr_decay", 0.5}});
+  set_grad(w, {3});
+  opt->step();
+  CHECK(value(w) == Approx(0.9).margin(1e-6));
+  set_grad(w, {4});
+  opt->step();
+  CHECK(value(w) == Approx(0.846667).margin(1e-6));
+  // initial_accumulator_value 16: sum = 16 + 9 = 25, p = 1 - 0.1*3/5 = 0.94.
+  Tensor u = param({1}, {1}, strided);
+  auto acc = gom::create_optimizer("adagrad", {u},
+                                   Config{{"lr", 0.1}, {"initial_accumulator_value", 16.0}});
+  set_grad(u, {3});
+  acc->step();
+  CHECK(value(u) == Approx(0.94).margin(1e-6));
+  // weight_decay 0.1: g = 3 + 0.1*1 = 3.1, sum = 9.61, p = 1 - 0.1*3.1/3.1 = 0.9 again.
+  Tensor d = param({1}, {1}, strided);
+  auto wd = gom::create_optimizer("adagrad", {d}, Config{{"lr", 0.1}, {"weight_decay", 0.1}});
+  set_grad(d, {3});
+  wd->step();
+  CHECK(value(d) == Approx(0.9).margin(1e-6));
+}
+
 // ---------------------------------------------------------------- PyTorch parity
 
 namespace {
@@ -161,10 +248,14 @@ Config config_of(const json& j) {
 
 }  // namespace
 
-TEST_CASE("sgd and adam match PyTorch 1.13 step by step", "[optimizers]") {
+TEST_CASE("optimizers match PyTorch 1.13 step by step", "[optimizers]") {
   const bool strided = GENERATE(false, true);
   INFO(layout_name(strided));
-  REQUIRE(optimizer_fixtures().size() >= 10);
+  REQUIRE(optimizer_fixtures().size() == 34);
+  std::map<std::string, int> cases;  // per optimizer
+  for (const json& c : optimizer_fixtures()) ++cases[c.at("optimizer")];
+  CHECK(cases == std::map<std::string, int>{
+                     {"sgd", 8}, {"adam", 7}, {"adamw", 6}, {"rmsprop", 7}, {"adagrad", 6}});
   for (const json& c : optimizer_fixtures()) {
     const std::string name = c.at("name");
     INFO("case " << name << " (" << c.at("config").dump() << ")");
@@ -224,6 +315,19 @@ TEST_CASE("optimizer configs are validated with useful messages", "[optimizers]"
   CHECK_THAT(create("adam", {{"betas", gom::Value{0.9, -0.1}}}),
              Contains("parameter 'betas' = -0.1 is out of range"));
   CHECK_THAT(create("adam", {{"amsgrad", 1}}), Contains("'amsgrad' has the wrong type"));
+  CHECK_THAT(create("adamw", {{"betas", gom::Value{0.9, 1.0}}}),
+             Contains("optimizer 'adamw': parameter 'betas' = [0.9, 1] is not accepted; "
+                      "expected a list of 2 numbers in [0, 1)"));
+  CHECK_THAT(create("adamw", {{"weight_decay", -0.1}}),
+             Contains("optimizer 'adamw': parameter 'weight_decay' = -0.1 is out of range"));
+  CHECK_THAT(create("rmsprop", {{"alpha", 1.5}}),
+             Contains("optimizer 'rmsprop': parameter 'alpha' = 1.5 is out of range; expected a "
+                      "number in [0, 1]"));
+  CHECK_THAT(create("rmsprop", {{"centered", 1}}), Contains("'centered' has the wrong type"));
+  CHECK_THAT(create("adagrad", {{"lr_decay", -1}}),
+             Contains("optimizer 'adagrad': parameter 'lr_decay' = -1 is out of range"));
+  CHECK_THAT(create("adagrad", {{"initial_accumulator", 0.1}}),
+             Contains("did you mean 'initial_accumulator_value'?"));
 
   // "learning_rate" is too far from "lr" by edit distance for a "did you mean"; the message
   // lists the accepted keys instead. A typo gets the suggestion.
@@ -244,7 +348,7 @@ TEST_CASE("optimizer configs are validated with useful messages", "[optimizers]"
 // as a guard for gradients placed by future code paths.
 TEST_CASE("a gradient that does not match its parameter is refused before any step",
           "[optimizers]") {
-  const char* name = GENERATE("sgd", "adam");
+  const char* name = GENERATE("sgd", "adam", "adamw", "rmsprop", "adagrad");
   Tensor w = param({1, 2, 3}, {3}, false);
   auto opt = gom::create_optimizer(name, {w});
   CHECK_THAT(error_of([&] { w.set_grad(gom::ones({4})); }),
@@ -255,16 +359,29 @@ TEST_CASE("a gradient that does not match its parameter is refused before any st
 }
 
 TEST_CASE("optimizers describe themselves", "[optimizers]") {
-  for (const char* name : {"sgd", "adam"}) {
+  for (const char* name : {"sgd", "adam", "adamw", "rmsprop", "adagrad"}) {
+    INFO(name);
     const auto& info = gom::find_component(gom::ComponentKind::Optimizer, name);
     CHECK_THAT(info.library, Catch::Contains("gom_optimizers"));
     CHECK(!info.doc.empty());
     for (const auto& spec : info.schema.specs()) CHECK(!spec.doc.empty());
   }
-  const auto& adam = gom::find_component(gom::ComponentKind::Optimizer, "adam").schema;
-  CHECK(adam.find("betas")->default_value == gom::Value({0.9, 0.999}));
-  CHECK(gom::kernel_provider("adam_update", gom::DeviceType::CPU) == "gom_optimizers");
-  CHECK(gom::kernel_provider("sgd_update", gom::DeviceType::CPU) == "gom_optimizers");
+  auto schema = [](const char* name) -> const gom::Schema& {
+    return gom::find_component(gom::ComponentKind::Optimizer, name).schema;
+  };
+  CHECK(schema("adam").find("betas")->default_value == gom::Value({0.9, 0.999}));
+  // PyTorch's defaults.
+  CHECK(schema("adamw").find("weight_decay")->default_value == gom::Value(1e-2));
+  CHECK(schema("adamw").find("lr")->default_value == gom::Value(1e-3));
+  CHECK(schema("rmsprop").find("lr")->default_value == gom::Value(1e-2));
+  CHECK(schema("rmsprop").find("alpha")->default_value == gom::Value(0.99));
+  CHECK(schema("rmsprop").find("eps")->default_value == gom::Value(1e-8));
+  CHECK(schema("adagrad").find("lr")->default_value == gom::Value(1e-2));
+  CHECK(schema("adagrad").find("eps")->default_value == gom::Value(1e-10));
+  CHECK(schema("adagrad").find("initial_accumulator_value")->default_value == gom::Value(0.0));
+  for (const char* op :
+       {"sgd_update", "adam_update", "adamw_update", "rmsprop_update", "adagrad_update"})
+    CHECK(gom::kernel_provider(op, gom::DeviceType::CPU) == "gom_optimizers");
 }
 
 // ---------------------------------------------------------------- lr, groups, missing grads
@@ -313,15 +430,21 @@ TEST_CASE("a group added later takes its missing options from the optimizer's", 
 }
 
 TEST_CASE("parameters without a gradient are skipped; zero_grad drops gradients", "[optimizers]") {
-  const char* name = GENERATE("sgd", "adam");
+  const char* name = GENERATE("sgd", "adam", "adamw", "rmsprop", "adagrad");
   const bool strided = GENERATE(false, true);
   INFO(name << ", " << layout_name(strided));
   Tensor w = param({1, 1}, {2}, strided), frozen = param({2, 2}, {2}, strided);
   // Dampening applies from a buffer's second step on, so a buffer made while the parameter was
-  // skipped would show (1.95 instead of 1.9 below); so would an Adam step count advanced then.
-  const Config c = std::string(name) == "sgd"
-                       ? Config{{"lr", 0.1}, {"momentum", 0.9}, {"dampening", 0.5}}
-                       : Config{{"lr", 0.1}};
+  // skipped would show (1.95 instead of 1.9 below); so would an Adam step count advanced then,
+  // or Adagrad's (its lr decays with the count). Every first step below moves p by 0.1:
+  // sgd lr*g, adam(w) lr*sign(g), rmsprop lr*g/sqrt(0.01 g^2), adagrad lr*g/|g|.
+  const std::map<std::string, Config> configs{
+      {"sgd", {{"lr", 0.1}, {"momentum", 0.9}, {"dampening", 0.5}}},
+      {"adam", {{"lr", 0.1}}},
+      {"adamw", {{"lr", 0.1}, {"weight_decay", 0.0}}},
+      {"rmsprop", {{"lr", 0.01}, {"momentum", 0.5}}},
+      {"adagrad", {{"lr", 0.1}, {"lr_decay", 0.5}}}};
+  const Config& c = configs.at(name);
   auto opt = gom::create_optimizer(name, {w, frozen}, c);
   set_grad(w, {1, 1});
   opt->step();
@@ -344,14 +467,34 @@ TEST_CASE("parameters without a gradient are skipped; zero_grad drops gradients"
 
 // ---------------------------------------------------------------- the fused kernels
 
+namespace {
+
+// Every flag of every fused kernel, each on at least once.
+std::string config_str(const Config& c) {
+  std::string out;
+  for (const auto& [k, v] : c) out += (out.empty() ? "" : ", ") + k + " = " + v.str();
+  return "{" + out + "}";
+}
+
+const std::vector<std::pair<const char*, Config>> kFusedCases{
+    {"sgd", {{"lr", 0.05}, {"momentum", 0.9}, {"dampening", 0.1}, {"weight_decay", 0.01}}},
+    {"sgd", {{"momentum", 0.9}, {"weight_decay", 1e-4}, {"nesterov", true}}},
+    {"adam", {{"lr", 0.01}, {"weight_decay", 0.01}, {"amsgrad", true}}},
+    {"adamw", {{"lr", 0.01}, {"weight_decay", 0.1}, {"amsgrad", true}}},
+    {"adamw", {{"lr", 0.01}}},
+    {"rmsprop", {{"weight_decay", 0.01}, {"momentum", 0.9}, {"centered", true}}},
+    {"rmsprop", {{"lr", 0.001}, {"centered", true}}},
+    {"rmsprop", {{"alpha", 0.9}, {"momentum", 0.5}}},
+    {"adagrad", {{"lr", 0.05}, {"lr_decay", 0.01}, {"weight_decay", 0.01}}},
+    {"adagrad", {{"initial_accumulator_value", 0.1}}}};
+
+}  // namespace
+
 TEST_CASE("fused steps allocate nothing once the state exists", "[optimizers]") {
-  const char* name = GENERATE("sgd", "adam");
-  INFO(name);
+  const auto& [name, c] = kFusedCases.at(GENERATE(range(size_t(0), kFusedCases.size())));
+  INFO(name << " " << config_str(c));
   gom::Generator gen(7);
   Tensor w = gom::randn({64, 32}, &gen).requires_grad_(), b = gom::zeros({32}).requires_grad_();
-  const Config c = std::string(name) == "sgd"
-                       ? Config{{"momentum", 0.9}, {"weight_decay", 1e-4}, {"nesterov", true}}
-                       : Config{{"weight_decay", 1e-4}, {"amsgrad", true}};
   auto opt = gom::create_optimizer(name, {w, b}, c);
   w.set_grad(gom::randn({64, 32}, &gen));
   b.set_grad(gom::randn({32}, &gen));
@@ -365,18 +508,14 @@ TEST_CASE("fused steps allocate nothing once the state exists", "[optimizers]") 
 }
 
 TEST_CASE("fused kernels agree with ops on large tensors, threaded", "[optimizers]") {
-  const char* name = GENERATE("sgd", "adam");
-  INFO(name);
+  const auto& [name, c] = kFusedCases.at(GENERATE(range(size_t(0), kFusedCases.size())));
+  INFO(name << " " << config_str(c));
   // Several threads and a size that is no multiple of the blocks, so the split is exercised.
   gom::set_num_threads(3);
   const int64_t n = 100003;
   gom::Generator gen(11);
   const std::vector<float> init = gom::randn({n}, &gen).to_vector<float>();
   Tensor fused = param(init, {n}, false), ops = param(init, {n}, true);
-  const Config c =
-      std::string(name) == "sgd"
-          ? Config{{"lr", 0.05}, {"momentum", 0.9}, {"dampening", 0.1}, {"weight_decay", 0.01}}
-          : Config{{"lr", 0.01}, {"weight_decay", 0.01}, {"amsgrad", true}};
   auto a = gom::create_optimizer(name, {fused}, c), b = gom::create_optimizer(name, {ops}, c);
   for (int t = 0; t < 4; ++t) {
     const std::vector<float> g = gom::randn({n}, &gen).to_vector<float>();

@@ -4,7 +4,10 @@
 //   v = beta2 * v + (1 - beta2) * g * g              (amsgrad: vmax = max(vmax, v), used for v)
 //   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // The bias corrections are computed in double, the elementwise part in float, as torch does.
+// The same class is adamw (adamw.cpp) when `decoupled`: weight decay then scales p by
+// (1 - lr * weight_decay) before the update, and the gradient is left alone.
 // Group options: lr, beta1, beta2, eps, weight_decay, amsgrad (0 or 1).
+// State per parameter: step, exp_avg, exp_avg_sq (from its first step), max_exp_avg_sq (amsgrad).
 #include <cmath>
 
 #include "optim.h"
@@ -15,12 +18,22 @@ namespace {
 struct AdamState {
   int64_t step = 0;
   Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;  // m, v, and vmax (amsgrad only)
+
+  template <class S, class F>
+  static void fields(S& s, F&& f) {
+    f("step", s.step, kRequired);
+    f("exp_avg", s.exp_avg, kRequired);
+    f("exp_avg_sq", s.exp_avg_sq, kRequired);
+    f("max_exp_avg_sq", s.max_exp_avg_sq, kOptional);
+  }
 };
 
 class Adam final : public OptimizerWithState<AdamState> {
  public:
-  Adam(std::vector<Tensor> params, Options defaults)
-      : OptimizerWithState("adam", std::move(params), std::move(defaults)) {}
+  Adam(std::string name, std::vector<Tensor> params, Options defaults, bool decoupled)
+      : OptimizerWithState(std::move(name), std::move(params), std::move(defaults)),
+        decoupled_(decoupled),
+        kernel_(decoupled ? "adamw_update" : "adam_update") {}
 
   void step() override {
     NoGrad no_grad;
@@ -47,25 +60,27 @@ class Adam final : public OptimizerWithState<AdamState> {
     const auto t = static_cast<double>(++s.step);
     const double step_size = lr / (1.0 - std::pow(b1, t));
     const double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, t));
+    const double decay = 1.0 - lr * wd;  // adamw's factor on p
     Tensor &m = s.exp_avg, &v = s.exp_avg_sq, &vmax = s.max_exp_avg_sq;
 
-    if (fusable("adam_update", {p, grad})) {
+    if (fusable(kernel_, {p, grad})) {
       const Tensor g = grad.contiguous();
-      const Attrs attrs{{"step_size", step_size},
-                        {"bias_correction2_sqrt", bc2_sqrt},
-                        {"beta1", b1},
-                        {"beta2", b2},
-                        {"eps", eps},
-                        {"weight_decay", wd}};
+      Attrs attrs{{"step_size", step_size},
+                  {"bias_correction2_sqrt", bc2_sqrt},
+                  {"beta1", b1},
+                  {"beta2", b2},
+                  {"eps", eps}};
+      attrs.set(decoupled_ ? "decay" : "weight_decay", decoupled_ ? decay : wd);
       if (amsgrad)
-        run_kernel("adam_update", {g}, {p, m, v, vmax}, attrs);
+        run_kernel(kernel_, {g}, {p, m, v, vmax}, attrs);
       else
-        run_kernel("adam_update", {g}, {p, m, v}, attrs);
+        run_kernel(kernel_, {g}, {p, m, v}, attrs);
       return;
     }
 
     // With ops, for any device and layout; the temporaries come from the caching allocator.
-    const Tensor g = wd != 0 ? add(grad, mul(p, wd)) : grad;
+    if (decoupled_ && wd != 0) mul_(p, decay);
+    const Tensor g = !decoupled_ && wd != 0 ? add(grad, mul(p, wd)) : grad;
     mul_(m, b1);
     add_(m, g, 1.0 - b1);
     mul_(v, b2);
@@ -74,9 +89,30 @@ class Adam final : public OptimizerWithState<AdamState> {
     const Tensor denom = affine(sqrt(amsgrad ? vmax : v), 1.0 / bc2_sqrt, eps);
     add_(p, div(m, denom), -step_size);
   }
+
+  bool decoupled_;
+  std::string kernel_;
 };
 
 }  // namespace
+
+std::shared_ptr<Optimizer> make_adam(const std::string& name, std::vector<Tensor> params,
+                                     const Params& p, bool decoupled) {
+  const std::vector<double> betas = p.list_f("betas");
+  // The schema checks each element is in [0, 1]; 1 would divide by zero at step 1.
+  if (betas.size() != 2 || betas[0] >= 1 || betas[1] >= 1)
+    throw Error(fmt::format(
+        "optimizer '{}': parameter 'betas' = {} is not accepted; expected a list of 2 numbers in "
+        "[0, 1) (beta1, beta2)",
+        name, p.get("betas").str()));
+  Options o{{"lr", p.f("lr")},
+            {"beta1", betas[0]},
+            {"beta2", betas[1]},
+            {"eps", p.f("eps")},
+            {"weight_decay", p.f("weight_decay")},
+            {"amsgrad", p.b("amsgrad") ? 1.0 : 0.0}};
+  return std::make_shared<Adam>(name, std::move(params), std::move(o), decoupled);
+}
 
 void register_adam(const PluginContext&) {
   Schema s;
@@ -93,21 +129,7 @@ void register_adam(const PluginContext&) {
   s.boolean("amsgrad", "use the running maximum of v (AMSGrad, Reddi et al. 2018)").def(false);
   register_optimizer("adam", "Adam with bias correction, L2 weight decay and AMSGrad (torch Adam)",
                      std::move(s), [](std::vector<Tensor> params, const Params& p) {
-                       const std::vector<double> betas = p.list_f("betas");
-                       // The schema checks each element is in [0, 1]; 1 would divide by zero at
-                       // step 1.
-                       if (betas.size() != 2 || betas[0] >= 1 || betas[1] >= 1)
-                         throw Error(fmt::format(
-                             "optimizer 'adam': parameter 'betas' = {} is not accepted; "
-                             "expected a list of 2 numbers in [0, 1) (beta1, beta2)",
-                             p.get("betas").str()));
-                       Options o{{"lr", p.f("lr")},
-                                 {"beta1", betas[0]},
-                                 {"beta2", betas[1]},
-                                 {"eps", p.f("eps")},
-                                 {"weight_decay", p.f("weight_decay")},
-                                 {"amsgrad", p.b("amsgrad") ? 1.0 : 0.0}};
-                       return std::make_shared<Adam>(std::move(params), std::move(o));
+                       return make_adam("adam", std::move(params), p, false);
                      });
 }
 

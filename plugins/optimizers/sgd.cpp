@@ -13,6 +13,11 @@ namespace {
 
 struct SgdState {
   Tensor momentum_buffer;  // undefined until the first step with momentum
+
+  template <class S, class F>
+  static void fields(S& s, F&& f) {
+    f("momentum_buffer", s.momentum_buffer, kOptional);
+  }
 };
 
 // Nesterov looks ahead along the momentum buffer, so it needs one that is not damped.

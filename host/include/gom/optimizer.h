@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gom/params.h"
@@ -18,6 +19,11 @@ struct ParamGroup {
   std::vector<Tensor> params;
   std::map<std::string, double> options;
 };
+
+/// @brief Named tensors of an optimizer's state, in a stable order. A key is "<index>.<name>",
+/// where index counts the parameters of every group in order (group 0's first): "0.exp_avg",
+/// "0.step", "3.momentum_buffer". Step counts are 0-d i64 tensors.
+using OptimizerState = std::vector<std::pair<std::string, Tensor>>;
 
 class BOOST_SYMBOL_VISIBLE Optimizer {
  public:
@@ -33,6 +39,23 @@ class BOOST_SYMBOL_VISIBLE Optimizer {
   void set_lr(double lr);
   const std::string& type() const { return type_; }
   void set_type(std::string t) { type_ = std::move(t); }
+
+  // Saving and restoring, for checkpoints: state() and every group's options, from which a new
+  // optimizer of the same type over parameters of the same shapes continues bit for bit.
+
+  /// @brief The per-parameter state (momentum buffers, moving averages, step counts) of the
+  /// parameters that have any. The buffers share storage with the optimizer, so the next step
+  /// changes them: clone to keep a snapshot. The default, for an optimizer without state, is
+  /// empty.
+  virtual OptimizerState state() const { return {}; }
+  /// @brief Replaces the whole state with copies of `state`'s tensors: a parameter without keys
+  /// starts afresh. Everything is checked before anything changes: an unexpected key, a missing
+  /// one, or a wrong shape or dtype is a gom::Error that names the key.
+  virtual void load_state(const OptimizerState& state);
+  /// @brief Every group's options (lr, ...), in group order.
+  std::vector<std::map<std::string, double>> group_options() const;
+  /// @brief Sets every group's options; the number of groups must match.
+  void load_group_options(const std::vector<std::map<std::string, double>>& options);
 
  protected:
   explicit Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {}

@@ -19,7 +19,8 @@
 namespace gom {
 
 /// @brief Bumped whenever a change to the SDK headers breaks compiled plugins.
-inline constexpr int kAbiVersion = 1;
+/// 2: Optimizer gained the virtual state() and load_state().
+inline constexpr int kAbiVersion = 2;
 
 /// @brief Handed to a plugin's registration entry.
 struct PluginContext {
