@@ -2,10 +2,28 @@
 // library's entry in plugin.cpp (nothing registers itself from a static initialiser).
 #pragma once
 
+#include <string>
+
+#include "gom/callback.h"
+
 namespace gom::callbacks {
 
 void register_accuracy();
 void register_early_stopping();
 void register_progress();
+// lr schedules (schedules/)
+void register_decay_schedules();  // step, multistep, exponential
+void register_cosine_schedule();
+void register_one_cycle_schedule();
+void register_cyclical_schedule();
+void register_linear_warmup();
+void register_reduce_on_plateau();
+
+// Shared by the callbacks that monitor a metric (early_stopping, reduce_on_plateau).
+/// @brief mode "min"/"max", or "auto": max when the name has acc, f1, precision, recall or auc
+/// (and not loss or err), else min.
+bool maximize_metric(const std::string& mode, const std::string& monitor);
+/// @brief state.metrics[monitor]; an error naming the metrics present when it is missing.
+double monitored_metric(const LoopState& s, const std::string& monitor);
 
 }  // namespace gom::callbacks

@@ -23,17 +23,6 @@ bool contains(const std::string& s, const char* part) {
   return s.find(part) != std::string::npos;
 }
 
-// mode=auto: a loss or an error falls; accuracy-like scores rise; anything else is taken to fall.
-bool maximize(const std::string& mode, const std::string& monitor) {
-  if (mode != "auto") return mode == "max";
-  std::string m = monitor;
-  for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (contains(m, "loss") || contains(m, "err")) return false;
-  for (const char* up : {"acc", "f1", "precision", "recall", "auc"})
-    if (contains(m, up)) return true;
-  return false;
-}
-
 // Parameters and buffers (running statistics belong to the best epoch too), by state_dict name.
 Named state_of(const Module& m) {
   Named all = m.named_parameters();
@@ -48,7 +37,7 @@ class EarlyStopping : public Callback {
         patience_(p.i("patience")),
         min_delta_(p.f("min_delta")),
         restore_(p.b("restore_best")),
-        max_(maximize(p.s("mode"), monitor_)) {}
+        max_(maximize_metric(p.s("mode"), monitor_)) {}
 
   // After the metrics (0) have reported at after_validate/after_epoch.
   int order() const override { return 100; }
@@ -68,18 +57,7 @@ class EarlyStopping : public Callback {
   }
 
   void after_epoch(LoopState& s) {
-    auto it = s.metrics.find(monitor_);
-    if (it == s.metrics.end()) {
-      std::vector<std::string> present;
-      for (const auto& [k, v] : s.metrics) present.push_back(k);
-      auto near = closest(monitor_, present);
-      throw Error(fmt::format(
-          "the monitored metric '{}' (parameter 'monitor') is not among the metrics of epoch "
-          "{}{}; present: {}. Add the callback that reports it, or monitor another metric",
-          monitor_, s.epoch + 1, near ? " (did you mean '" + *near + "'?)" : "",
-          present.empty() ? "none" : fmt::format("{}", fmt::join(present, ", "))));
-    }
-    const double v = it->second;
+    const double v = monitored_metric(s, monitor_);
     last_ = v;
     last_epoch_ = s.epoch;
     // NaN never improves: a diverged run counts towards patience.
@@ -180,6 +158,30 @@ class EarlyStopping : public Callback {
 };
 
 }  // namespace
+
+// mode=auto: a loss or an error falls; accuracy-like scores rise; anything else is taken to fall.
+bool maximize_metric(const std::string& mode, const std::string& monitor) {
+  if (mode != "auto") return mode == "max";
+  std::string m = monitor;
+  for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (contains(m, "loss") || contains(m, "err")) return false;
+  for (const char* up : {"acc", "f1", "precision", "recall", "auc"})
+    if (contains(m, up)) return true;
+  return false;
+}
+
+double monitored_metric(const LoopState& s, const std::string& monitor) {
+  auto it = s.metrics.find(monitor);
+  if (it != s.metrics.end()) return it->second;
+  std::vector<std::string> present;
+  for (const auto& [k, v] : s.metrics) present.push_back(k);
+  auto near = closest(monitor, present);
+  throw Error(fmt::format(
+      "the monitored metric '{}' (parameter 'monitor') is not among the metrics of epoch "
+      "{}{}; present: {}. Add the callback that reports it, or monitor another metric",
+      monitor, s.epoch + 1, near ? " (did you mean '" + *near + "'?)" : "",
+      present.empty() ? "none" : fmt::format("{}", fmt::join(present, ", "))));
+}
 
 void register_early_stopping() {
   Schema s;
