@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <map>
+
 #include "gom/autograd.h"
+#include "gom/ops.h"
 #include "gom/callback.h"
 #include "gom/layer.h"
 #include "gom/optimizer.h"
@@ -67,6 +70,46 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return out;
 }
 
+std::vector<std::pair<std::string, Tensor>> Module::state_dict() const {
+  Named out = named_parameters();
+  for (auto& b : named_buffers()) out.push_back(std::move(b));
+  return out;
+}
+
+std::string Module::LoadReport::str() const {
+  std::string s;
+  for (const auto& m : missing) s += fmt::format("missing from the source: {}\n", m);
+  for (const auto& u : unexpected) s += fmt::format("not in the model: {}\n", u);
+  for (const auto& m : mismatched) s += fmt::format("wrong shape: {}\n", m);
+  return s;
+}
+
+Module::LoadReport Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& source,
+                                           bool strict) {
+  LoadReport r;
+  std::map<std::string, Tensor> src(source.begin(), source.end());
+  std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source)
+  for (auto& [name, t] : state_dict()) {
+    auto it = src.find(name);
+    if (it == src.end()) {
+      r.missing.push_back(name);
+      continue;
+    }
+    if (it->second.shape() != t.shape())
+      r.mismatched.push_back(fmt::format("{}: {} in the source, {} in the model", name,
+                                         shape_str(it->second.shape()), shape_str(t.shape())));
+    else
+      copies.emplace_back(t, it->second);
+    src.erase(it);
+  }
+  for (const auto& [name, t] : src) r.unexpected.push_back(name);
+  if (strict && !r.ok())
+    throw Error(fmt::format("layer '{}': cannot load the weights:\n{}", type_, r.str()));
+  NoGrad ng;
+  for (auto& [dst, from] : copies) copy_(dst, from.to(dst.device()));
+  return r;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);
@@ -120,6 +163,29 @@ double Optimizer::lr() const {
 
 void Optimizer::set_lr(double lr) {
   for (auto& g : groups_) g.options["lr"] = lr;
+}
+
+void Optimizer::load_state(const OptimizerState& state) {
+  if (!state.empty())
+    throw Error(
+        fmt::format("optimizer '{}': load_state: unexpected key '{}' (this optimizer keeps "
+                    "no state)",
+                    type_, state.front().first));
+}
+
+std::vector<std::map<std::string, double>> Optimizer::group_options() const {
+  std::vector<std::map<std::string, double>> out;
+  for (const auto& g : groups_) out.push_back(g.options);
+  return out;
+}
+
+void Optimizer::load_group_options(const std::vector<std::map<std::string, double>>& options) {
+  if (options.size() != groups_.size())
+    throw Error(
+        fmt::format("optimizer '{}': load_group_options: got options for {} group(s), "
+                    "the optimizer has {}",
+                    type_, options.size(), groups_.size()));
+  for (size_t i = 0; i < groups_.size(); ++i) groups_[i].options = options[i];
 }
 
 const char* event_name(Event e) {

@@ -11,4 +11,5 @@
 #include "gom/optimizer.h"
 #include "gom/params.h"
 #include "gom/plugin.h"
+#include "gom/safetensors.h"
 #include "gom/tensor.h"

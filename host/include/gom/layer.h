@@ -48,6 +48,22 @@ class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> 
     return children_;
   }
 
+  /// @brief Parameters then buffers by name: PyTorch's state_dict, what a weights file holds.
+  std::vector<std::pair<std::string, Tensor>> state_dict() const;
+  /// @brief What load_state_dict found: names the model has but the source lacks, names the
+  /// source has but the model lacks, and tensors of the wrong shape ("0.weight: [10, 784] in the
+  /// source, [256, 784] in the model").
+  struct LoadReport {
+    std::vector<std::string> missing, unexpected, mismatched;
+    bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+    std::string str() const;  ///< one line per problem; empty when ok()
+  };
+  /// @brief Copies the source's tensors into the parameters and buffers of the same name (cast
+  /// to their dtype, without recording a graph). strict: any problem is a gom::Error listing
+  /// every one, and nothing is copied; otherwise what matches is copied and the report returned.
+  LoadReport load_state_dict(const std::vector<std::pair<std::string, Tensor>>& source,
+                             bool strict = true);
+
   /// @brief Training mode (dropout active, batch statistics) for it and every child.
   virtual void train(bool on = true);
   void eval() { train(false); }
