@@ -131,6 +131,10 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   info.command_line = command_line;
   ctx.recorder = &db;
   ctx.run_id = db.start_run(info);
+  // Files of the run (checkpoints) go beside the database: <db folder>/artifacts/run-<id>.
+  ctx.run_dir = (std::filesystem::absolute(db.path()).parent_path() / "artifacts" /
+                 fmt::format("run-{}", ctx.run_id))
+                    .string();
   if (!o.sets.empty()) db.add_tag(ctx.run_id, "overrides", fmt::format("{}", fmt::join(o.sets, " ")));
   fmt::print(stderr, "gom: run {} ({}) recording into {}\n", ctx.run_id, info.experiment,
              db.path());

@@ -288,6 +288,18 @@ void RunRecorder::log(const std::string& key, int64_t step, int64_t epoch, doubl
   log_metric(*run, key, step, epoch, value);
 }
 
+void RunRecorder::record(const std::string& key, const std::string& value) {
+  std::optional<int64_t> run = current_run();
+  if (!run) throw Error("run recorder (" + path_ + "): record '" + key + "' before start_run");
+  add_tag(*run, key, value);
+}
+
+void RunRecorder::artifact(const std::string& kind, const std::string& path) {
+  std::optional<int64_t> run = current_run();
+  if (!run) throw Error("run recorder (" + path_ + "): artifact " + path + " before start_run");
+  add_artifact(*run, kind, path);
+}
+
 void RunRecorder::flush() {
   std::lock_guard<std::mutex> lock(mu_);
   flush_locked();

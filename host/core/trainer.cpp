@@ -33,6 +33,8 @@ class Loop {
     s_.model = a.model.get();
     s_.optimizer = a.optimizer.get();
     s_.epochs = a.epochs;
+    s_.step = a.first_step;
+    s_.run_dir = a.run_dir;
   }
 
   FitResult run() {
@@ -77,6 +79,19 @@ class Loop {
             fmt::format("callback '{}' failed in {}: {}", cb->type(), event_name(e), ex.what()));
       }
     }
+    if (!s_.step_metrics.empty() || !s_.records.empty() || !s_.artifacts.empty()) hand_over();
+  }
+
+  // Passes what callbacks added for the run record on to the sink.
+  void hand_over() {
+    if (a_.sink) {
+      for (const auto& [k, v] : s_.step_metrics) a_.sink->log(k, s_.step, s_.epoch + 1, v);
+      for (const auto& [k, v] : s_.records) a_.sink->record(k, v);
+      for (const auto& [kind, path] : s_.artifacts) a_.sink->artifact(kind, path);
+    }
+    s_.step_metrics.clear();
+    s_.records.clear();
+    s_.artifacts.clear();
   }
 
   // One pass over the training or validation data; returns its seconds.

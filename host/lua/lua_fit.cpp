@@ -48,6 +48,12 @@ class FitSink : public MetricSink {
   void flush() override {
     if (ctx_.recorder) ctx_.recorder->flush();
   }
+  void record(const std::string& key, const std::string& value) override {
+    if (ctx_.recorder) ctx_.recorder->add_tag(ctx_.run_id, key, value);
+  }
+  void artifact(const std::string& kind, const std::string& path) override {
+    if (ctx_.recorder) ctx_.recorder->add_artifact(ctx_.run_id, kind, path);
+  }
   std::vector<std::map<std::string, double>> history;
   int64_t last_step = 0;
 
@@ -237,6 +243,7 @@ int l_fit(lua_State* L) {
   args.epochs = fit.i("epochs");
   args.sink = &sink;
   args.interrupt = ctx.interrupt;
+  args.run_dir = ctx.run_dir;
   FitResult r;
   struct InFit {  // see RunContext::in_fit
     std::atomic<int>& n;

@@ -149,6 +149,9 @@ class RunRecorder : public MetricSink {
   void log(const std::string& key, int64_t step, int64_t epoch, double value) override;
   /// @brief Commits the buffered metric rows in one transaction. On failure they stay buffered.
   void flush() override;
+  /// @brief MetricSink: add_tag / add_artifact for the current run.
+  void record(const std::string& key, const std::string& value) override;
+  void artifact(const std::string& kind, const std::string& path) override;
   /// @brief Flushes, then sets status, ended_at and the error text (empty → NULL).
   void finish_run(int64_t run_id, RunStatus status, const std::string& error = "");
   /// @brief Sets a tag (a run has one value per tag key).

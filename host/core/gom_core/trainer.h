@@ -23,6 +23,10 @@ class MetricSink {
   virtual void log(const std::string& key, int64_t step, int64_t epoch, double value) = 0;
   /// @brief End of an epoch: a good moment to commit.
   virtual void flush() {}
+  /// @brief A text record of the run (LoopState::records).
+  virtual void record(const std::string& /*key*/, const std::string& /*value*/) {}
+  /// @brief A file written for the run (LoopState::artifacts).
+  virtual void artifact(const std::string& /*kind*/, const std::string& /*path*/) {}
 };
 
 /// @brief What fit throws when the loss stops being finite (the run recorder's "diverged").
@@ -40,6 +44,8 @@ struct FitArgs {
   std::vector<std::shared_ptr<Callback>> callbacks;
   int64_t epochs = 1;
   int64_t first_epoch = 0;  ///< >0 when resuming
+  int64_t first_step = 0;   ///< optimizer steps already taken, when resuming
+  std::string run_dir;      ///< LoopState::run_dir
   MetricSink* sink = nullptr;
   /// @brief Set (by a SIGINT handler) to stop after the current batch.
   const std::atomic<bool>* interrupt = nullptr;

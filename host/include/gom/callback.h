@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gom/params.h"
 #include "gom/tensor.h"
@@ -54,6 +56,19 @@ struct LoopState {
   /// @brief Values reported this epoch ("train_loss", "valid_loss", "accuracy", ...); the trainer
   /// records them and clears them at the start of each epoch.
   std::map<std::string, double> metrics;
+
+  // What callbacks hand to the run record; the trainer passes each on after the event that
+  // added it, and clears it.
+  /// @brief Values at the current step (per-batch curves: an lr sweep, activation statistics).
+  std::vector<std::pair<std::string, double>> step_metrics;
+  /// @brief Text records of the run by key (a confusion matrix as JSON), kept as run tags.
+  std::map<std::string, std::string> records;
+  /// @brief Files written for the run, as (kind, path): "checkpoint", "csv", ...
+  std::vector<std::pair<std::string, std::string>> artifacts;
+  /// @brief The folder for the run's files (checkpoints), given by the host; a callback creates
+  /// it when it first writes there. Empty when the run has none (a callback that writes files
+  /// then needs a folder parameter).
+  std::string run_dir;
 };
 
 class BOOST_SYMBOL_VISIBLE Callback {
@@ -62,6 +77,11 @@ class BOOST_SYMBOL_VISIBLE Callback {
   virtual void on(Event e, LoopState& state) = 0;
   /// @brief Callbacks run in increasing order; metrics (0) before early stopping (100), say.
   virtual int order() const { return 0; }
+  /// @brief What a checkpoint keeps of the callback (its counters, as JSON text) so a resumed
+  /// fit continues exactly; empty for a callback without state.
+  virtual std::string state() const { return {}; }
+  /// @brief Restores what state() returned; gom::Error for text it cannot use.
+  virtual void load_state(const std::string& /*state*/) {}
   const std::string& type() const { return type_; }
   void set_type(std::string t) { type_ = std::move(t); }
 

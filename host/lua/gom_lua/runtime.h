@@ -31,6 +31,8 @@ struct RunContext {
   uint64_t seed = 0;
   std::string backend = "onednn";
   Device device = kCPU;
+  /// @brief The folder for the run's files (checkpoints): LoopState::run_dir.
+  std::string run_dir;
   /// @brief Set by the host's SIGINT handler: fit stops after the batch, a Lua loop at once.
   std::atomic<bool>* interrupt = nullptr;
 
