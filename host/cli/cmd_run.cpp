@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -33,6 +34,7 @@ struct RunOptions {
   uint64_t seed = 0;
   int threads = 0;
   std::string name, experiment;
+  int64_t resume = 0;
 };
 
 std::atomic<bool> g_interrupt{false};
@@ -95,49 +97,116 @@ int exit_code(RunStatus s) {
   }
 }
 
-int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
-  const BackendInfo* backend = find_backend_named(o.backend);
+const BackendInfo& check_backend(const std::string& name) {
+  const BackendInfo* backend = find_backend_named(name);
   if (!backend) {
     std::vector<std::string> names;
     for (const auto& c : components(ComponentKind::Backend)) names.push_back(c.name);
-    throw UsageError(fmt::format("--backend {}: no such backend (loaded: {})", o.backend,
+    throw UsageError(fmt::format("--backend {}: no such backend (loaded: {})", name,
                                  fmt::join(names, ", ")));
   }
-  const std::string text = read_file(o.script);
-  const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  set_num_threads(threads);
-  manual_seed(o.seed);
+  return *backend;
+}
 
-  lua::RunContext ctx;
-  ctx.overrides = parse_sets(o.sets);
-  ctx.seed = o.seed;
-  ctx.backend = o.backend;
-  ctx.device = Device{backend->device, 0};
-  ctx.interrupt = &g_interrupt;
+// The overrides tag ("fit.epochs=1 lr=3e-3") back into KEY=VALUE items: a value may hold
+// spaces, so an item starts only where a space is followed by KEY=.
+std::vector<std::string> split_overrides(const std::string& tag) {
+  static const std::regex item_start(R"( (?=[A-Za-z_][A-Za-z0-9_.]*=))");
+  std::vector<std::string> items;
+  for (std::sregex_token_iterator it(tag.begin(), tag.end(), item_start, -1), end; it != end; ++it)
+    if (it->length() > 0) items.push_back(*it);
+  return items;
+}
 
+// The newest "last" checkpoint recorded for the run, else the one in its folder.
+std::string find_checkpoint(const RunDetails& d, const std::string& run_dir) {
+  for (auto it = d.artifacts.rbegin(); it != d.artifacts.rend(); ++it)
+    if (it->kind == "checkpoint" && std::filesystem::path(it->path).filename() == "last.safetensors" &&
+        std::filesystem::is_regular_file(it->path))
+      return it->path;
+  const auto fallback = std::filesystem::path(run_dir) / "last.safetensors";
+  if (std::filesystem::is_regular_file(fallback)) return fallback.string();
+  throw UsageError(fmt::format("run {} has no checkpoint to resume from (give its gom.fit the "
+                               "callback \"checkpoint\")",
+                               d.run.id));
+}
+
+int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
+  if (o.resume == 0 && o.script.empty())
+    throw UsageError("gom run: give an EXPERIMENT.lua, or --resume RUN");
+  if (o.resume != 0 && (!o.script.empty() || !o.sets.empty()))
+    throw UsageError("--resume RUN continues the run's own script with its recorded overrides: "
+                     "give no EXPERIMENT and no --set");
+  const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
   install_signal_handlers();  // before the run exists: a Ctrl-C from here on is recorded
   RunRecorder db(db_path(db_opt));
-  RunInfo info;
-  info.experiment = o.experiment.empty() ? std::filesystem::path(o.script).stem().string()
-                                         : o.experiment;
-  info.name = o.name;
-  info.script_path = o.script;
-  info.script_text = text;
-  info.seed = int64_t(o.seed);
-  info.backend = o.backend;
-  info.device = backend->device_name ? backend->device_name(0) : ctx.device.str();
-  info.threads = threads;
-  info.gom_version = GOM_VERSION;
-  info.command_line = command_line;
+  const auto run_dir = [&](int64_t id) {
+    // Files of the run (checkpoints) go beside the database: <db folder>/artifacts/run-<id>.
+    return (std::filesystem::absolute(db.path()).parent_path() / "artifacts" /
+            fmt::format("run-{}", id))
+        .string();
+  };
+
+  lua::RunContext ctx;
+  ctx.interrupt = &g_interrupt;
   ctx.recorder = &db;
-  ctx.run_id = db.start_run(info);
-  // Files of the run (checkpoints) go beside the database: <db folder>/artifacts/run-<id>.
-  ctx.run_dir = (std::filesystem::absolute(db.path()).parent_path() / "artifacts" /
-                 fmt::format("run-{}", ctx.run_id))
-                    .string();
-  if (!o.sets.empty()) db.add_tag(ctx.run_id, "overrides", fmt::format("{}", fmt::join(o.sets, " ")));
-  fmt::print(stderr, "gom: run {} ({}) recording into {}\n", ctx.run_id, info.experiment,
-             db.path());
+  std::string script_path, source, experiment;
+  uint64_t seed = o.seed;
+  int threads = o.threads > 0 ? o.threads : hw;
+  std::string backend_name = o.backend;
+  if (o.resume != 0) {
+    if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(o.resume)}).empty())
+      throw UsageError(fmt::format("--resume {}: no run {} in {}", o.resume, o.resume, db.path()));
+    const RunDetails d = db.get_run(o.resume);
+    if (d.run.status == "finished")
+      throw UsageError(fmt::format("--resume {}: the run finished; there is nothing to resume",
+                                   o.resume));
+    script_path = d.run.script_path;
+    source = d.script_text;  // the script as it ran, whatever the file holds now
+    experiment = d.run.experiment;
+    seed = uint64_t(d.run.seed.value_or(0));
+    if (o.threads <= 0 && d.run.threads) threads = int(*d.run.threads);
+    backend_name = d.run.backend.empty() ? o.backend : d.run.backend;
+    std::vector<std::string> sets;
+    for (const auto& [k, v] : d.tags)
+      if (k == "overrides") sets = split_overrides(v);
+    ctx.overrides = parse_sets(sets);
+    ctx.run_id = o.resume;
+    ctx.run_dir = run_dir(ctx.run_id);
+    ctx.resume_checkpoint = find_checkpoint(d, ctx.run_dir);
+    db.resume_run(ctx.run_id);
+  }
+  const BackendInfo& backend = check_backend(backend_name);
+  set_num_threads(threads);
+  manual_seed(seed);
+  ctx.seed = seed;
+  ctx.backend = backend_name;
+  ctx.device = Device{backend.device, 0};
+
+  if (o.resume == 0) {
+    script_path = o.script;
+    source = read_file(o.script);
+    ctx.overrides = parse_sets(o.sets);
+    RunInfo info;
+    info.experiment = experiment = o.experiment.empty()
+                                       ? std::filesystem::path(o.script).stem().string()
+                                       : o.experiment;
+    info.name = o.name;
+    info.script_path = o.script;
+    info.script_text = source;
+    info.seed = int64_t(seed);
+    info.backend = backend_name;
+    info.device = backend.device_name ? backend.device_name(0) : ctx.device.str();
+    info.threads = threads;
+    info.gom_version = GOM_VERSION;
+    info.command_line = command_line;
+    ctx.run_id = db.start_run(info);
+    ctx.run_dir = run_dir(ctx.run_id);
+    if (!o.sets.empty())
+      db.add_tag(ctx.run_id, "overrides", fmt::format("{}", fmt::join(o.sets, " ")));
+  }
+  fmt::print(stderr, "gom: run {} ({}) {} {}\n", ctx.run_id, experiment,
+             o.resume ? "resumed, recording into" : "recording into", db.path());
 
   const auto t0 = std::chrono::steady_clock::now();
   lua::ScriptResult result;
@@ -145,7 +214,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     lua::Runtime rt(ctx);
     g_runtime = &rt;
     if (g_interrupt.load()) rt.request_interrupt();  // a signal before the runtime existed
-    result = rt.run_file(o.script, o.script_args);
+    result = rt.run_file(script_path, o.script_args, source);
     g_runtime = nullptr;
   } catch (const std::exception& e) {  // the runtime itself failed: still record the run
     g_runtime = nullptr;
@@ -173,8 +242,11 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
   CLI::App* run = app.add_subcommand(
       "run", "Run a Lua experiment and record it (params, metrics, status) in the run database");
   run->add_option("EXPERIMENT", o->script, "the experiment script (.lua)")
-      ->required()
       ->check(CLI::ExistingFile);
+  run->add_option("--resume", o->resume,
+                  "Continue an unfinished run (killed, failed, interrupted) from its last "
+                  "checkpoint, with its own script, seed and overrides, into the same record")
+      ->type_name("RUN");
   run->add_option("--set", o->sets,
                   "Override a hyperparameter the script declares: KEY=VALUE (repeatable), e.g. "
                   "fit.epochs=1, optimizer.lr=3e-3, or a key of its gom.params{...}")

@@ -3,6 +3,7 @@
 // recorder_sha256.cpp.
 #include "gom_core/recorder.h"
 
+#include <algorithm>
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
@@ -356,6 +357,23 @@ void RunRecorder::add_tag(int64_t run_id, const std::string& key, const std::str
     ins.bind(2, key);
     ins.bind(3, value);
     ins.exec();
+    tx.commit();
+  });
+}
+
+void RunRecorder::delete_metrics_after(int64_t run_id, int64_t epoch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  buffer_.erase(std::remove_if(buffer_.begin(), buffer_.end(),
+                               [&](const PendingMetric& m) {
+                                 return m.run_id == run_id && m.epoch > epoch;
+                               }),
+                buffer_.end());
+  guarded(path_, "deleting metrics", [&] {
+    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement del(impl_->db, "DELETE FROM metrics WHERE run_id = ? AND epoch > ?");
+    del.bind(1, run_id);
+    del.bind(2, epoch);
+    del.exec();
     tx.commit();
   });
 }

@@ -35,6 +35,7 @@ class Loop {
     s_.epochs = a.epochs;
     s_.step = a.first_step;
     s_.run_dir = a.run_dir;
+    s_.callbacks = &callbacks_;
   }
 
   FitResult run() {
@@ -75,8 +76,13 @@ class Loop {
       try {
         cb->on(e, s_);
       } catch (const std::exception& ex) {
-        throw Error(
-            fmt::format("callback '{}' failed in {}: {}", cb->type(), event_name(e), ex.what()));
+        // What the event added is handed over first: a callback that stops a diverged fit
+        // records where, and that record belongs to the run.
+        hand_over();
+        const std::string what =
+            fmt::format("callback '{}' failed in {}: {}", cb->type(), event_name(e), ex.what());
+        if (dynamic_cast<const DivergedError*>(&ex)) throw DivergedError(what);
+        throw Error(what);
       }
     }
     if (!s_.step_metrics.empty() || !s_.records.empty() || !s_.artifacts.empty()) hand_over();
@@ -113,7 +119,7 @@ class Loop {
       const int64_t n = b.input.shape().empty() ? 1 : b.input.shape()[0];
       s_.input = b.input;
       s_.target = b.target;
-      s_.skip_batch = false;
+      s_.skip_batch = s_.accumulate = false;
       fire(Event::BeforeBatch);
       if (!s_.skip_batch) {
         const double l = training ? train_batch() : valid_batch();
@@ -128,6 +134,10 @@ class Loop {
       ++s_.batch;
       if (s_.stop && training) break;
     }
+    // A window of accumulated gradients that no step closed (the phase ended or was stopped
+    // inside it) is dropped: it must not leak into the next epoch's first step.
+    if (grads_kept_) a_.optimizer->zero_grad();
+    grads_kept_ = s_.accumulate = false;
     const double secs = seconds_since(t0);
     if (seen > 0) s_.metrics[training ? "train_loss" : "valid_loss"] = loss_sum / double(seen);
     if (training) train_samples_ = double(s_.samples);
@@ -156,6 +166,8 @@ class Loop {
     if (s_.skip_batch) return l;
     s_.loss.backward();
     fire(Event::AfterBackward);
+    grads_kept_ = s_.accumulate;
+    if (s_.accumulate) return l;  // the gradients wait for the next batch's: no step, no zero
     if (!s_.skip_batch) {
       a_.optimizer->step();
       ++s_.step;
@@ -178,6 +190,7 @@ class Loop {
   LoopState s_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   double train_samples_ = 0;
+  bool grads_kept_ = false;  ///< the last batch set accumulate: its gradients wait for a step
 };
 
 }  // namespace

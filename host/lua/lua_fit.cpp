@@ -4,7 +4,9 @@
 // metric sink, and returns the final metrics and the history per epoch.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
+#include "gom/checkpoint.h"
 #include "gom_core/data_loader.h"
 #include "gom_core/recorder.h"
 #include "gom_core/trainer.h"
@@ -116,6 +118,28 @@ std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit
   ctx.params[prefix + ".type"] = d.name;
   record(ctx, d.params.flatten(prefix));
   return std::make_shared<DataLoader>(d.ds, o);
+}
+
+// Continues the fit from ctx.resume_checkpoint (gom run --resume): weights, optimizer, callback
+// states and the random stream come back, the epochs it holds are skipped, and metric rows of
+// later epochs (an epoch cut short by the kill) are dropped, to be logged again.
+void resume(RunContext& ctx, FitArgs& args, int fit_index) {
+  const std::string path = std::exchange(ctx.resume_checkpoint, "");
+  if (fit_index != 1)
+    throw Error("gom run --resume continues a script's first gom.fit only");
+  // The trainer runs callbacks in this order; the checkpoint saved them in it.
+  auto cbs = args.callbacks;
+  std::stable_sort(cbs.begin(), cbs.end(),
+                   [](auto& x, auto& y) { return x->order() < y->order(); });
+  const CheckpointInfo info = load_checkpoint(path, *args.model, *args.optimizer, cbs);
+  if (info.epoch > args.epochs)
+    throw Error(fmt::format("{}: holds {} epochs, but this fit has {}", path, info.epoch,
+                            args.epochs));
+  args.first_epoch = info.epoch;
+  args.first_step = info.step;
+  if (ctx.recorder) ctx.recorder->delete_metrics_after(ctx.run_id, ctx.epoch_offset + info.epoch);
+  fmt::print(stderr, "gom: resuming from {} after epoch {} (step {})\n", path, info.epoch,
+             info.step);
 }
 
 int l_fit(lua_State* L) {
@@ -239,8 +263,10 @@ int l_fit(lua_State* L) {
   if (ctx.recorder)
     ctx.recorder->log_params(ctx.run_id, {ctx.params.begin(), ctx.params.end()});
 
-  FitSink sink(ctx);
   args.epochs = fit.i("epochs");
+  if (!ctx.resume_checkpoint.empty()) resume(ctx, args, n);
+
+  FitSink sink(ctx);
   args.sink = &sink;
   args.interrupt = ctx.interrupt;
   args.run_dir = ctx.run_dir;

@@ -38,6 +38,8 @@ void push_run_info(lua_State* L, const RunContext& ctx) {
   lua_setfield(L, -2, "device");
   lua_pushboolean(L, ctx.recorder != nullptr);
   lua_setfield(L, -2, "recorded");
+  lua_pushstring(L, ctx.run_dir.c_str());
+  lua_setfield(L, -2, "dir");
 }
 
 int open_gom(lua_State* L) {
@@ -50,6 +52,7 @@ int open_gom(lua_State* L) {
   open_callbacks(L);
   open_fit(L);
   open_params(L);
+  open_io(L);
   lua_pushcfunction(L, l_version);
   lua_setfield(L, -2, "version");
   push_run_info(L, context(L));
@@ -104,7 +107,8 @@ ScriptResult Runtime::finish(int status) {
   return r;
 }
 
-ScriptResult Runtime::run_file(const std::string& path, const std::vector<std::string>& args) {
+ScriptResult Runtime::run_file(const std::string& path, const std::vector<std::string>& args,
+                               const std::string& source) {
   // require() finds modules beside the script first.
   const std::string dir = std::filesystem::path(path).parent_path().string();
   lua_getglobal(L_, "package");
@@ -127,7 +131,10 @@ ScriptResult Runtime::run_file(const std::string& path, const std::vector<std::s
 
   lua_pushcfunction(L_, traceback);
   // Text mode only: a precompiled chunk can crash the VM.
-  if (luaL_loadfilex(L_, path.c_str(), "t") != LUA_OK) {
+  const int loaded = source.empty()
+                       ? luaL_loadfilex(L_, path.c_str(), "t")
+                       : luaL_loadbufferx(L_, source.data(), source.size(), ("@" + path).c_str(), "t");
+  if (loaded != LUA_OK) {
     ScriptResult r = finish(LUA_ERRSYNTAX);
     lua_pop(L_, 1);
     return r;

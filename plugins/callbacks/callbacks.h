@@ -11,6 +11,20 @@ namespace gom::callbacks {
 void register_accuracy();
 void register_early_stopping();
 void register_progress();
+// metrics (metric.h): top_k_accuracy; precision, recall, f1, confusion_matrix; rmse, mae;
+// perplexity
+void register_top_k_accuracy();
+void register_classification_metrics();
+void register_regression_metrics();
+void register_perplexity();
+// the training toolkit
+void register_gradient_clipping();
+void register_gradient_accumulation();
+void register_terminate_on_nan();
+void register_activation_stats();
+void register_csv_logger();
+void register_lr_finder();
+void register_checkpoint();
 // lr schedules (schedules/)
 void register_decay_schedules();  // step, multistep, exponential
 void register_cosine_schedule();

@@ -154,6 +154,9 @@ class RunRecorder : public MetricSink {
   void artifact(const std::string& kind, const std::string& path) override;
   /// @brief Flushes, then sets status, ended_at and the error text (empty → NULL).
   void finish_run(int64_t run_id, RunStatus status, const std::string& error = "");
+  /// @brief Drops a run's metric rows of epochs after `epoch` (buffered or committed): what a
+  /// resumed run will log again from its checkpoint.
+  void delete_metrics_after(int64_t run_id, int64_t epoch);
   /// @brief Sets a tag (a run has one value per tag key).
   void add_tag(int64_t run_id, const std::string& key, const std::string& value);
   /// @brief Records an artifact; sha256 and bytes are computed from the file when sha256 is empty

@@ -29,11 +29,8 @@ class MetricSink {
   virtual void artifact(const std::string& /*kind*/, const std::string& /*path*/) {}
 };
 
-/// @brief What fit throws when the loss stops being finite (the run recorder's "diverged").
-class DivergedError : public Error {
- public:
-  using Error::Error;
-};
+// DivergedError, what fit throws when the loss stops being finite (the run recorder's
+// "diverged"), is in the SDK (gom/error.h) so that a callback plugin can throw it too.
 
 struct FitArgs {
   std::shared_ptr<Module> model;
@@ -58,9 +55,10 @@ struct FitResult {
   bool interrupted = false;
 };
 
-/// @brief Runs the loop. A non-finite loss throws DivergedError naming the epoch and batch; so does
-/// a failing callback (with its name and the event). Metrics logged before any failure are
-/// already in the sink.
+/// @brief Runs the loop. A non-finite loss throws DivergedError naming the epoch and batch. A
+/// failing callback throws gom::Error with its name and the event (a DivergedError when it threw
+/// one). Metrics, records and artifacts handed over before any failure, including those the
+/// failing event added, are already in the sink.
 FitResult fit(FitArgs& args);
 
 }  // namespace gom

@@ -19,6 +19,7 @@ namespace gom {
 
 class Module;
 class Optimizer;
+class Callback;
 
 enum class Event {
   BeforeFit,
@@ -53,6 +54,10 @@ struct LoopState {
   Tensor input, target, pred, loss;
   bool stop = false;        ///< set to end the fit after this epoch (or batch)
   bool skip_batch = false;  ///< set in before_batch/after_forward/after_loss to skip the update
+  /// @brief Set at after_backward to keep the gradients for the next batch: no optimizer step
+  /// (so no after_step, and `step` does not count it) and no zero_grad (gradient accumulation).
+  /// Reset before each batch; gradients still kept when the training phase ends are dropped.
+  bool accumulate = false;
   /// @brief Values reported this epoch ("train_loss", "valid_loss", "accuracy", ...); the trainer
   /// records them and clears them at the start of each epoch.
   std::map<std::string, double> metrics;
@@ -69,6 +74,8 @@ struct LoopState {
   /// it when it first writes there. Empty when the run has none (a callback that writes files
   /// then needs a folder parameter).
   std::string run_dir;
+  /// @brief The fit's callbacks in the order they run (a checkpoint saves their state()).
+  const std::vector<std::shared_ptr<Callback>>* callbacks = nullptr;
 };
 
 class BOOST_SYMBOL_VISIBLE Callback {

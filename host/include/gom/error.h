@@ -1,4 +1,4 @@
-// gom/error.h — the one exception type of the SDK.
+// gom/error.h — the exception types of the SDK: Error, and DivergedError for a diverged fit.
 #pragma once
 
 #include <boost/config.hpp>  // BOOST_SYMBOL_VISIBLE
@@ -13,6 +13,14 @@ namespace gom {
 class BOOST_SYMBOL_VISIBLE Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// @brief Training diverged (a non-finite loss or gradient). The fit loop throws it, and a
+/// callback may too (terminate_on_nan): the fit passes it on as a DivergedError, and the run is
+/// recorded as "diverged" instead of "failed".
+class BOOST_SYMBOL_VISIBLE DivergedError : public Error {
+ public:
+  using Error::Error;
 };
 
 }  // namespace gom

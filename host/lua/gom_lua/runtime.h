@@ -31,6 +31,8 @@ struct RunContext {
   uint64_t seed = 0;
   std::string backend = "onednn";
   Device device = kCPU;
+  /// @brief `gom run --resume`: the checkpoint the script's first gom.fit continues from.
+  std::string resume_checkpoint;
   /// @brief The folder for the run's files (checkpoints): LoopState::run_dir.
   std::string run_dir;
   /// @brief Set by the host's SIGINT handler: fit stops after the batch, a Lua loop at once.
@@ -66,7 +68,10 @@ class Runtime {
 
   /// @brief Loads `path` in text mode and runs it with `args` as the global `arg` table. Never
   /// throws for a script's error: it comes back in the result, with file:line and a traceback.
-  ScriptResult run_file(const std::string& path, const std::vector<std::string>& args = {});
+  /// A non-empty `source` is run instead of the file's content, named as the file (a resumed
+  /// run runs the script it recorded).
+  ScriptResult run_file(const std::string& path, const std::vector<std::string>& args = {},
+                        const std::string& source = "");
   /// @brief Runs a chunk of Lua source (tests, `gom run -e`); `name` appears in messages.
   ScriptResult run_string(const std::string& code, const std::string& name = "=(string)");
 

@@ -1,0 +1,98 @@
+// gradient_clipping: bounds the gradients before the optimizer steps, at after_backward.
+//   mode=norm   torch.nn.utils.clip_grad_norm_ (norm_type 2): the total L2 norm over the
+//               gradients of every parameter the optimizer steps, and when it exceeds max_norm
+//               each gradient is multiplied by max_norm / (total + 1e-6)
+//   mode=value  torch.nn.utils.clip_grad_value_: each element clamped to [-clip_value, clip_value]
+// With log_every = N it reports the norm before clipping as the step metric `grad_norm` every N
+// optimizer steps (0, N, 2N, ... steps taken). A batch whose gradients are kept for the next one
+// (state.accumulate, gradient accumulation) is not clipped: the window's sum is, before its step.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <vector>
+
+#include "callbacks.h"
+#include "gom/autograd.h"
+#include "gom/ops.h"
+#include "gom/optimizer.h"
+
+namespace gom::callbacks {
+namespace {
+
+class GradientClipping : public Callback {
+ public:
+  explicit GradientClipping(const Params& p)
+      : norm_(p.s("mode") == "norm"),
+        max_norm_(p.f("max_norm")),
+        clip_value_(p.f("clip_value")),
+        log_every_(p.i("log_every")),
+        key_(p.s("name")) {}
+
+  // After gradient_accumulation (10), which scales the window's gradients, and terminate_on_nan
+  // (15), which should see them unclipped.
+  int order() const override { return 20; }
+
+  void on(Event e, LoopState& s) override {
+    if (e != Event::AfterBackward || !s.training || s.accumulate) return;
+    if (!s.optimizer) throw Error("state.optimizer is not set at after_backward");
+    NoGrad ng;
+    std::vector<Tensor> grads;
+    for (const ParamGroup& g : s.optimizer->param_groups())
+      for (const Tensor& p : g.params)
+        if (p.grad().defined()) grads.push_back(p.grad());
+    if (grads.empty()) return;
+    const bool log = log_every_ > 0 && s.step % log_every_ == 0;
+    double total = 0;
+    if (norm_ || log) {
+      Tensor sq;  // the sum of squares on the device, then one scalar read
+      for (const Tensor& g : grads) {
+        const Tensor part = sum(mul(g, g));
+        sq = sq.defined() ? add(sq, part) : part;
+      }
+      total = std::sqrt(sq.item());
+    }
+    if (log) s.step_metrics.emplace_back(key_, total);
+    if (norm_) {
+      const double coef = max_norm_ / (total + 1e-6);
+      // A NaN norm makes every gradient NaN, as torch's (error_if_nonfinite=False).
+      if (!(coef >= 1))
+        for (Tensor& g : grads) mul_(g, coef);
+      return;
+    }
+    const Tensor hi = scalar(clip_value_, {grads[0].dtype(), grads[0].device()});
+    const Tensor lo = scalar(-clip_value_, {grads[0].dtype(), grads[0].device()});
+    for (Tensor& g : grads) copy_(g, maximum(minimum(g, hi), lo));
+  }
+
+ private:
+  bool norm_;
+  double max_norm_, clip_value_;
+  int64_t log_every_;
+  std::string key_;
+};
+
+}  // namespace
+
+void register_gradient_clipping() {
+  Schema s;
+  s.choice("mode", {"norm", "value"},
+           "norm: scale all gradients so that their total L2 norm is at most max_norm "
+           "(clip_grad_norm_); value: clamp each element to [-clip_value, clip_value]")
+      .def("norm");
+  s.number("max_norm", "largest total L2 norm of the gradients (mode=norm)").def(1.0).min(0);
+  s.number("clip_value", "largest absolute value of a gradient element (mode=value)")
+      .def(1.0)
+      .min(0);
+  s.integer("log_every",
+            "report the norm before clipping as a step metric every N steps (0: never)")
+      .def(0)
+      .min(0);
+  s.string("name", "the step metric's key").def("grad_norm");
+  register_callback("gradient_clipping",
+                    "clips the gradients at after_backward: by their total L2 norm "
+                    "(torch's clip_grad_norm_) or elementwise (clip_grad_value_)",
+                    std::move(s),
+                    [](const Params& p) { return std::make_shared<GradientClipping>(p); });
+}
+
+}  // namespace gom::callbacks

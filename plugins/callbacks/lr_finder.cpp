@@ -1,0 +1,168 @@
+// lr_finder: the learning-rate range test (Smith; fastai's lr_find) inside gom.fit. Training
+// batch i runs at lr = start_lr * (end_lr / start_lr)^(i / (num_steps - 1)) on every group; the
+// loss is smoothed as fastai does (an exponential moving average, bias-corrected). After
+// num_steps recorded steps, or when the smoothed loss exceeds diverge x its best (or the loss is
+// not finite), it stops the fit and puts the model (parameters and buffers) and the optimizer
+// (state and every group's options) back bit for bit as they were at before_fit; a fit that ends
+// sooner is restored at after_fit. The suggestion is fastai's "steep" rule: the lr at the start
+// of the steepest descent of the smoothed loss against log(lr), over the steps left when the
+// first num_steps/10 and the last 5 are dropped (all of them when fewer than 2 would be left).
+// Not restored: the random streams (dropout, the loader's shuffle) and the loop's step count.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <vector>
+
+#include "callbacks.h"
+#include "gom/autograd.h"
+#include "gom/layer.h"
+#include "gom/ops.h"
+#include "gom/optimizer.h"
+
+namespace gom::callbacks {
+namespace {
+
+using Named = std::vector<std::pair<std::string, Tensor>>;  // a state_dict, an OptimizerState
+
+Named clones(const Named& ts) {
+  NoGrad ng;
+  Named out;
+  for (const auto& [k, t] : ts) out.emplace_back(k, t.detach().clone());
+  return out;
+}
+
+class LrFinder : public Callback {
+ public:
+  explicit LrFinder(const Params& p)
+      : start_(p.f("start_lr")),
+        end_(p.f("end_lr")),
+        steps_(p.i("num_steps")),
+        beta_(p.f("smooth")),
+        diverge_(p.f("diverge")) {
+    if (!(start_ > 0) || !(end_ > start_))
+      throw Error(
+          fmt::format("need 0 < start_lr < end_lr, got start_lr {} and end_lr {}", start_, end_));
+    if (!(beta_ < 1)) throw Error(fmt::format("parameter 'smooth' must be < 1, got {}", beta_));
+  }
+
+  // After the lr schedules (-20), whose lr it overrides, and before the metrics (-10).
+  int order() const override { return -15; }
+
+  void on(Event e, LoopState& s) override {
+    if (e == Event::BeforeFit) return before_fit(s);
+    if (e == Event::AfterFit && active_) return finish(s);
+    if (!active_ || !s.training) return;
+    if (e == Event::BeforeBatch) {
+      const double lr = start_ * std::pow(end_ / start_, double(lrs_.size()) / double(steps_ - 1));
+      for (auto& g : s.optimizer->param_groups()) g.options["lr"] = lr;
+    } else if (e == Event::AfterLoss) {
+      after_loss(s);
+    } else if (e == Event::AfterBatch && (diverged_ || int64_t(lrs_.size()) >= steps_)) {
+      s.stop = true;
+      finish(s);
+    }
+  }
+
+ private:
+  void before_fit(LoopState& s) {
+    if (!s.model || !s.optimizer) throw Error("lr_finder needs the fit's model and optimizer");
+    model_ = clones(s.model->state_dict());
+    opt_ = clones(s.optimizer->state());
+    groups_ = s.optimizer->group_options();
+    lrs_.clear();
+    smooth_.clear();
+    avg_ = best_ = last_ = 0;
+    active_ = true;
+    diverged_ = false;
+  }
+
+  void after_loss(LoopState& s) {
+    const double loss = s.loss.item(), lr = s.optimizer->lr();
+    if (!std::isfinite(loss)) {
+      // The trainer refuses a non-finite loss after this event (DivergedError): the batch is
+      // skipped, and state.loss replaced by the last finite loss, so that the fit ends here and
+      // the weights are put back.
+      diverged_ = s.skip_batch = true;
+      s.loss = scalar(last_, {s.loss.dtype(), s.loss.device()});
+      return;
+    }
+    last_ = loss;
+    avg_ = beta_ * avg_ + (1 - beta_) * loss;
+    const double sm = avg_ / (1 - std::pow(beta_, double(lrs_.size() + 1)));
+    if (lrs_.empty() || sm < best_) best_ = sm;
+    if (diverge_ > 0 && best_ > 0 && sm > diverge_ * best_) diverged_ = true;  // a ratio of > 0
+    lrs_.push_back(lr);
+    smooth_.push_back(sm);
+    s.step_metrics.emplace_back("lr_finder.lr", lr);
+    s.step_metrics.emplace_back("lr_finder.loss", loss);
+    s.step_metrics.emplace_back("lr_finder.smooth_loss", sm);
+  }
+
+  void finish(LoopState& s) {
+    active_ = false;
+    s.model->load_state_dict(model_);  // copies in place: the optimizer's tensors stay its own
+    s.optimizer->load_state(opt_);
+    s.optimizer->load_group_options(groups_);
+    s.optimizer->zero_grad();
+    model_ = opt_ = {};
+    const size_t n = lrs_.size();
+    std::string text =
+        fmt::format("lr_finder: {} steps, lr {:.1e} to {:.1e}{}\n", n, n ? lrs_.front() : start_,
+                    n ? lrs_.back() : start_, diverged_ ? ", stopped as the loss diverged" : "");
+    if (n < 2) {
+      text += "lr_finder: no suggestion (fewer than 2 steps)\n";
+    } else {
+      const double lr = suggestion();
+      s.records["lr_finder.suggested_lr"] = fmt::format("{}", lr);
+      text += fmt::format(
+          "lr_finder: suggested lr {:.1e} (steepest descent of the smoothed loss)\n", lr);
+    }
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+  }
+
+  // fastai's "steep": argmin of the slope between consecutive points, on the trimmed curve.
+  double suggestion() const {
+    const size_t n = lrs_.size(), skip = size_t(steps_ / 10);
+    const bool trim = n >= skip + 7;  // at least 2 points left
+    const size_t a = trim ? skip : 0, b = trim ? n - 5 : n;
+    size_t best = a;
+    double steepest = std::numeric_limits<double>::infinity();
+    for (size_t i = a; i + 1 < b; ++i) {
+      const double g = (smooth_[i + 1] - smooth_[i]) / (std::log(lrs_[i + 1]) - std::log(lrs_[i]));
+      if (g < steepest) steepest = g, best = i;
+    }
+    return lrs_[best];
+  }
+
+  double start_, end_;
+  int64_t steps_;
+  double beta_, diverge_;
+  bool active_ = false, diverged_ = false;
+  double avg_ = 0, best_ = 0, last_ = 0;
+  std::vector<double> lrs_, smooth_;  // per recorded step
+  Named model_, opt_;                 // at before_fit
+  std::vector<std::map<std::string, double>> groups_;
+};
+
+}  // namespace
+
+void register_lr_finder() {
+  Schema s;
+  s.number("start_lr", "the lr of the first step").def(1e-7).min(0);
+  s.number("end_lr", "the lr of the last step (exponential in between)").def(10.0).min(0);
+  s.integer("num_steps", "training batches in the sweep (it may span epochs)").def(100).min(2);
+  s.number("smooth", "weight of the past in the smoothed loss (< 1)").def(0.98).range(0, 1);
+  s.number("diverge", "stop when the smoothed loss > diverge x its best (0: never)")
+      .def(4.0)
+      .min(0);
+  register_callback(
+      "lr_finder",
+      "lr range test: raises the lr exponentially each batch, records the loss, stops and "
+      "restores the model and optimizer, and suggests the lr of the steepest loss descent",
+      std::move(s), [](const Params& p) { return std::make_shared<LrFinder>(p); });
+}
+
+}  // namespace gom::callbacks
