@@ -397,6 +397,50 @@ EOF
     expect_err "--backend nosuch: no such backend \(loaded: .*onednn"
     expect_sql 4 "SELECT count(*) FROM runs"
     ;;
+  kill_resume)  # killed with SIGKILL at a random moment, resumed: the same weights and metrics
+    # resume.lua: spirals, dropout, Adam, a step schedule and a checkpoint every epoch.
+    gom_run "$scripts/resume.lua" --set n=4096 --set epochs=24
+    expect_rc 0
+    rows() {
+      sql "SELECT key, step, epoch, value FROM metrics WHERE run_id = $1
+           AND key NOT IN ('epoch_seconds', 'samples_per_sec') ORDER BY key, epoch, step"
+    }
+    for run_id in 2 3 4; do
+      # The kill lands in a random epoch (1-20), at a random point of it.
+      target=$((RANDOM % 20 + 1))
+      start_bg "$scripts/resume.lua" --set n=4096 --set epochs=24
+      wait_for_row "$pid" "SELECT count(*) >= $target FROM metrics
+                           WHERE run_id = $run_id AND key = 'train_loss'" ||
+        fail "run $run_id recorded fewer than $target epochs before the kill"
+      sleep "0.0$((RANDOM % 10))"
+      kill -KILL "$pid"
+      finish_bg
+      [ "$(sql "SELECT status FROM runs WHERE id = $run_id")" = running ] ||
+        fail "run $run_id finished before the kill (at epoch $target)"
+      killed_at=$(sql "SELECT max(epoch) FROM metrics WHERE run_id = $run_id")
+      run --db "$db" run --resume "$run_id"
+      expect_rc 0
+      expect_err "^gom: resuming from .*/artifacts/run-$run_id/last\.safetensors after epoch [0-9]+ "
+      expect_err "^gom: run $run_id finished in "
+      cmp -s "$tmp/artifacts/run-1/final.safetensors" "$tmp/artifacts/run-$run_id/final.safetensors" ||
+        fail "run $run_id (killed after epoch $killed_at, resumed): its final weights differ"
+      [ "$(rows 1)" = "$(rows "$run_id")" ] ||
+        fail "run $run_id (killed after epoch $killed_at, resumed): its metric rows differ"
+    done
+    # A finished run has nothing to resume; a run without checkpoints cannot be resumed.
+    run --db "$db" run --resume 1
+    expect_rc 2
+    expect_err "^gom: --resume 1: the run finished; there is nothing to resume$"
+    start_bg "$scripts/fit.lua"
+    wait_for_row "$pid" "SELECT count(*) FROM metrics WHERE run_id = 5" || true
+    kill -KILL "$pid"
+    finish_bg
+    if [ "$(sql "SELECT status FROM runs WHERE id = 5")" = running ]; then
+      run --db "$db" run --resume 5
+      expect_rc 2
+      expect_err "run 5 has no checkpoint to resume from"
+    fi
+    ;;
   *)
     echo "unknown case: $case_name" >&2
     exit 2
