@@ -304,3 +304,49 @@ TEST_CASE("lua: an interrupt stops a running Lua loop with status interrupted", 
   REQUIRE(r.status == ScriptResult::Status::Interrupted);
   CHECK_THAT(r.error, Catch::Contains("interrupted"));
 }
+
+TEST_CASE("lua: parameter groups, freezing and weights by name", "[lua]") {
+  require_ok(run(R"(
+    local body = gom.layer("linear", {["in"] = 2, out = 2})
+    local head = gom.layer("linear", {["in"] = 2, out = 1})
+    local opt = gom.optimizer("sgd", {{params = body, lr = 0.01}, {params = head}}, {lr = 0.1})
+    local g = opt:groups()
+    assert(#g == 2 and g[1].lr == 0.01 and g[2].lr == 0.1 and g[1].params == 2 and g[2].params == 2)
+    local ok, err = pcall(gom.optimizer, "sgd", {{params = body, lrr = 1}}, {})
+    assert(not ok and err:find("'lrr' is not a per%-group option"), err)
+
+    -- One step: each group moves by its own lr; a frozen module gets no gradient and stays.
+    local x = gom.ones({1, 2})
+    local w0 = body:parameters()[1]:clone()
+    local hw0 = head:parameters()[1]:clone()
+    head(body(x)):sum():backward()
+    local gw = body:parameters()[1].grad:clone()
+    opt:step()
+    assert(gom.allclose(body:parameters()[1], w0 - gw * 0.01))
+    opt:zero_grad()
+    body:freeze()
+    head(body(x)):sum():backward()
+    assert(body:parameters()[1].grad == nil and head:parameters()[1].grad ~= nil)
+    local frozen = body:parameters()[1]:clone()
+    opt:step()
+    assert(gom.allclose(body:parameters()[1], frozen, 0, 0))
+    assert(not gom.allclose(head:parameters()[1], hw0, 0, 0))
+    body:unfreeze()
+    assert(body:parameters()[1].requires_grad)
+
+    -- Weights by name through a file, with the report of what did not fit.
+    local path = os.tmpname()
+    gom.save(path, body)
+    local other = gom.layer("linear", {["in"] = 2, out = 2})
+    local r = other:load_state_dict(path)
+    assert(#r.missing == 0 and gom.allclose(other:parameters()[1], body:parameters()[1], 0, 0))
+    local t, meta = gom.load(path)
+    assert(t.weight ~= nil and t.bias ~= nil)
+    local wide = gom.layer("linear", {["in"] = 2, out = 3})
+    local ok2, err2 = pcall(wide.load_state_dict, wide, path)
+    assert(not ok2 and err2:find("wrong shape: weight: %[2, 2%] in the source, %[3, 2%] in the model"), err2)
+    local loose = wide:load_state_dict({weight = gom.zeros({3, 2}), extra = gom.zeros({1})}, {strict = false})
+    assert(#loose.missing == 1 and loose.missing[1] == "bias" and loose.unexpected[1] == "extra")
+    os.remove(path)
+  )"));
+}

@@ -17,9 +17,71 @@ bool is_parameters(lua_State* L, int idx) {
   return tensor;
 }
 
+// Whether the argument is a list of parameter groups: {{params = m1, lr = 1e-4}, {params = m2}}.
+bool is_groups(lua_State* L, int idx) {
+  if (!lua_istable(L, idx)) return false;
+  lua_geti(L, idx, 1);
+  bool groups = false;
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "params");
+    groups = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return groups;
+}
+
+// gom.optimizer(name, {{params = body, lr = 1e-4}, {params = head}}, {lr = 1e-3}): PyTorch's
+// parameter groups. Each group takes the optimizer's options and overrides some of them
+// (discriminative learning rates; lr = 0 freezes a group).
+int make_grouped(lua_State* L, const std::string& name) {
+  const std::string owner = "optimizer '" + name + "'";
+  const Config config = to_config(L, 3, owner);
+  Params params = validated(ComponentKind::Optimizer, name, config);
+  std::vector<std::vector<Tensor>> group_params;
+  std::vector<Config> group_overrides;
+  std::vector<Tensor> all;
+  const lua_Integer n = luaL_len(L, 2);
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_geti(L, 2, i);
+    const int g = lua_gettop(L);
+    if (!lua_istable(L, g)) return luaL_error(L, "%s: group %d is not a table", owner.c_str(), int(i));
+    lua_getfield(L, g, "params");  // kept at g + 1
+    group_params.push_back(check_parameters(L, g + 1));
+    // The other fields are option overrides: read them without params, then put it back.
+    lua_pushnil(L);
+    lua_setfield(L, g, "params");
+    group_overrides.push_back(to_config(L, g, fmt::format("{}: group {}", owner, i)));
+    lua_pushvalue(L, g + 1);
+    lua_setfield(L, g, "params");
+    for (const Tensor& t : group_params.back()) all.push_back(t);
+    lua_settop(L, g - 1);
+  }
+  auto opt = create_optimizer(name, all, config);
+  const std::map<std::string, double> base = opt->param_groups().at(0).options;
+  std::vector<ParamGroup> groups;
+  for (size_t i = 0; i < group_params.size(); ++i) {
+    ParamGroup g{group_params[i], base};
+    for (const auto& [k, v] : group_overrides[i]) {
+      if (!base.count(k)) {
+        std::vector<std::string> keys;
+        for (const auto& [bk, bv] : base) keys.push_back(bk);
+        return luaL_error(L, "%s: group %d: '%s' is not a per-group option (accepted: %s)",
+                          owner.c_str(), int(i + 1), k.c_str(), fmt::format("{}", fmt::join(keys, ", ")).c_str());
+      }
+      g.options[k] = v.as_number();
+    }
+    groups.push_back(std::move(g));
+  }
+  opt->param_groups() = std::move(groups);
+  push_object(L, kOptimizer, LuaOptimizer{opt, params});
+  return 1;
+}
+
 int l_optimizer(lua_State* L) {
   const std::string name = luaL_checkstring(L, 1);
   const std::string owner = "optimizer '" + name + "'";
+  if (is_groups(L, 2)) return make_grouped(L, name);
   if (!is_parameters(L, 2)) {
     Config config = to_config(L, 2, owner);
     validated(ComponentKind::Optimizer, name, config);  // fail here, at the script's line
