@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "gom/checkpoint.h"
 #include "gom/ops.h"
 #include "gom/plugin.h"
 #include "gom_core/recorder.h"
@@ -158,9 +159,18 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(o.resume)}).empty())
       throw UsageError(fmt::format("--resume {}: no run {} in {}", o.resume, o.resume, db.path()));
     const RunDetails d = db.get_run(o.resume);
-    if (d.run.status == "finished")
-      throw UsageError(fmt::format("--resume {}: the run finished; there is nothing to resume",
-                                   o.resume));
+    ctx.run_dir = run_dir(o.resume);
+    ctx.resume_checkpoint = find_checkpoint(d, ctx.run_dir);
+    // A finished run may have stopped early (early stopping): it goes on if its checkpoint
+    // holds fewer epochs than its fit asked for.
+    if (d.run.status == "finished") {
+      int64_t epochs = 0;
+      for (const auto& [k, v] : d.params)
+        if (k == "fit.epochs") epochs = std::stoll(v);
+      if (read_checkpoint_info(ctx.resume_checkpoint).epoch >= epochs)
+        throw UsageError(fmt::format("--resume {}: the run finished; there is nothing to resume",
+                                     o.resume));
+    }
     script_path = d.run.script_path;
     source = d.script_text;  // the script as it ran, whatever the file holds now
     experiment = d.run.experiment;
@@ -172,8 +182,6 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
       if (k == "overrides") sets = split_overrides(v);
     ctx.overrides = parse_sets(sets);
     ctx.run_id = o.resume;
-    ctx.run_dir = run_dir(ctx.run_id);
-    ctx.resume_checkpoint = find_checkpoint(d, ctx.run_dir);
     db.resume_run(ctx.run_id);
   }
   const BackendInfo& backend = check_backend(backend_name);

@@ -174,20 +174,16 @@ int l_linear(lua_State* L) {
   push_tensor(L, linear(check_tensor(L, 1), check_tensor(L, 2), b));
   return 1;
 }
-int l_mse_loss(lua_State* L) {
-  push_tensor(L, mse_loss(check_tensor(L, 1), check_tensor(L, 2), check_reduction(L, 3)));
-  return 1;
+// gom.mse_loss(pred, target [, reduction]) and the other losses of (input, target, reduction).
+Tensor ce_loss(const Tensor& a, const Tensor& b, Reduction r) {
+  return cross_entropy(a, b, r);
 }
-int l_cross_entropy(lua_State* L) {
-  push_tensor(L, cross_entropy(check_tensor(L, 1), check_tensor(L, 2), check_reduction(L, 3)));
-  return 1;
+Tensor nll(const Tensor& a, const Tensor& b, Reduction r) {
+  return nll_loss(a, b, r);
 }
-int l_nll_loss(lua_State* L) {
-  push_tensor(L, nll_loss(check_tensor(L, 1), check_tensor(L, 2), check_reduction(L, 3)));
-  return 1;
-}
-int l_bce_with_logits(lua_State* L) {
-  push_tensor(L, bce_with_logits(check_tensor(L, 1), check_tensor(L, 2), check_reduction(L, 3)));
+template <Tensor (*F)(const Tensor&, const Tensor&, Reduction)>
+int loss(lua_State* L) {
+  push_tensor(L, F(check_tensor(L, 1), check_tensor(L, 2), check_reduction(L, 3)));
   return 1;
 }
 int l_dropout(lua_State* L) {
@@ -262,10 +258,10 @@ const luaL_Reg kFunctions[] = {{"matmul", safe<binary<matmul>>},
                                {"softmax", safe<m_softmax>},
                                {"log_softmax", safe<m_log_softmax>},
                                {"linear", safe<l_linear>},
-                               {"mse_loss", safe<l_mse_loss>},
-                               {"cross_entropy", safe<l_cross_entropy>},
-                               {"nll_loss", safe<l_nll_loss>},
-                               {"bce_with_logits", safe<l_bce_with_logits>},
+                               {"mse_loss", safe<loss<mse_loss>>},
+                               {"cross_entropy", safe<loss<ce_loss>>},
+                               {"nll_loss", safe<loss<nll>>},
+                               {"bce_with_logits", safe<loss<bce_with_logits>>},
                                {"dropout", safe<l_dropout>},
                                {"gather", safe<l_gather>},
                                {"index_select", safe<l_index_select>},

@@ -23,13 +23,6 @@ bool contains(const std::string& s, const char* part) {
   return s.find(part) != std::string::npos;
 }
 
-// Parameters and buffers (running statistics belong to the best epoch too), by state_dict name.
-Named state_of(const Module& m) {
-  Named all = m.named_parameters();
-  for (auto& nb : m.named_buffers()) all.push_back(std::move(nb));
-  return all;
-}
-
 class EarlyStopping : public Callback {
  public:
   explicit EarlyStopping(const Params& p)
@@ -112,7 +105,7 @@ class EarlyStopping : public Callback {
   // A copy on the host: it does not take accelerator memory, and copy_ moves it back.
   void snapshot(const Module& m) {
     NoGrad ng;
-    Named now = state_of(m);
+    Named now = m.state_dict();  // buffers too: running statistics belong to the best epoch
     const bool reuse = same_layout(now);
     if (!reuse) snap_.clear();
     for (size_t i = 0; i < now.size(); ++i) {
@@ -127,7 +120,7 @@ class EarlyStopping : public Callback {
   bool restore(const Module& m) {
     if (snap_.empty()) return false;
     NoGrad ng;
-    Named now = state_of(m);
+    Named now = m.state_dict();  // buffers too: running statistics belong to the best epoch
     if (!same_layout(now))
       throw Error(
           fmt::format("cannot restore the weights of epoch {}: the model's "
