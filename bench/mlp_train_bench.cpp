@@ -88,7 +88,8 @@ Options parse_args(int argc, char** argv) {
     }
   }
   if (o.threads < 1 || o.epochs < 1 || !(o.seconds > 0)) {
-    std::fprintf(stderr, "gom_mlp_train_bench: --threads and --epochs must be >= 1, --seconds > 0\n");
+    std::fprintf(stderr,
+                 "gom_mlp_train_bench: --threads and --epochs must be >= 1, --seconds > 0\n");
     usage(2);
   }
   return o;
@@ -175,8 +176,9 @@ int main(int argc, char** argv) {
     std::sort(times.begin(), times.end());
     const size_t k = times.size();
     const double median = k % 2 ? times[k / 2] : (times[k / 2 - 1] + times[k / 2]) / 2;
-    fmt::print("mlp train: gom {:.0f} samples/s (median of {} epochs of {} samples, {:.0f}..{:.0f})\n",
-               n / median, k, train.num_samples(), n / times.back(), n / times.front());
+    fmt::print(
+        "mlp train: gom {:.0f} samples/s (median of {} epochs of {} samples, {:.0f}..{:.0f})\n",
+        n / median, k, train.num_samples(), n / times.back(), n / times.front());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gom_mlp_train_bench: error: %s\n", e.what());

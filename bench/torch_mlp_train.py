@@ -6,8 +6,13 @@ from the same IDX .gz files, decoded once into in-memory tensors (pixels scaled 
 nn.Sequential(Linear 784->256, ReLU, Linear 256->256, ReLU, Linear 256->10) with PyTorch's
 default init; CrossEntropyLoss; Adam lr 1e-3; batch 128, shuffled every epoch, the last batch
 kept; the loss read every batch (as gom's fit does, to check it is finite). One untimed warm-up
-epoch, then up to --epochs timed epochs (stopping after the one that passes --seconds). Prints:
+epoch, then up to --epochs timed epochs (stopping after the one that passes --seconds); the
+median epoch's samples/s is reported. Prints:
   torch mlp train: X samples/s (...)
+
+Adam runs with foreach=True: the same update as the default per-tensor loop, and PyTorch 1.13's
+fastest Adam on the CPU (about 20% more samples/s here), so the ratio is against PyTorch at its
+best rather than at its default.
 """
 import argparse
 import gzip
@@ -45,7 +50,7 @@ model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
                             torch.nn.Linear(256, 256), torch.nn.ReLU(),
                             torch.nn.Linear(256, 10))
 loss_fn = torch.nn.CrossEntropyLoss()
-opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
 gen = torch.Generator().manual_seed(1)
 
 
