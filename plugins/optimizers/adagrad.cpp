@@ -29,19 +29,8 @@ class Adagrad final : public OptimizerWithState<AdagradState> {
   Adagrad(std::vector<Tensor> params, Options defaults)
       : OptimizerWithState("adagrad", std::move(params), std::move(defaults)) {}
 
-  void step() override {
-    NoGrad no_grad;
-    for (ParamGroup& group : groups_) {
-      const Options& o = options(group);
-      for (Tensor& p : group.params) {
-        const Tensor g = grad_of(p);
-        if (g.defined()) update(p, g, o);
-      }
-    }
-  }
-
  private:
-  void update(Tensor& p, const Tensor& grad, const Options& o) {
+  void update(Tensor& p, const Tensor& grad, const Options& o) override {
     const double lr = o.at("lr"), lr_decay = o.at("lr_decay"), wd = o.at("weight_decay");
     const double eps = o.at("eps");
     AdagradState& s = state(p);

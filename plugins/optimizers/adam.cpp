@@ -35,19 +35,8 @@ class Adam final : public OptimizerWithState<AdamState> {
         decoupled_(decoupled),
         kernel_(decoupled ? "adamw_update" : "adam_update") {}
 
-  void step() override {
-    NoGrad no_grad;
-    for (ParamGroup& group : groups_) {
-      const Options& o = options(group);
-      for (Tensor& p : group.params) {
-        const Tensor g = grad_of(p);
-        if (g.defined()) update(p, g, o);
-      }
-    }
-  }
-
  private:
-  void update(Tensor& p, const Tensor& grad, const Options& o) {
+  void update(Tensor& p, const Tensor& grad, const Options& o) override {
     const double lr = o.at("lr"), b1 = o.at("beta1"), b2 = o.at("beta2"), eps = o.at("eps");
     const double wd = o.at("weight_decay");
     const bool amsgrad = o.at("amsgrad") != 0;

@@ -71,7 +71,26 @@ inline bool fusable(std::string_view op, std::initializer_list<Tensor> ts) {
 
 template <class State>
 class OptimizerWithState : public Optimizer {
+ public:
+  /// One update of every parameter that has a gradient, group by group, under NoGrad.
+  void step() final {
+    NoGrad no_grad;
+    for (ParamGroup& group : groups_) {
+      const Options& o = options(group);
+      check_group(o);  // again at every step: a group's options may have changed since
+      for (Tensor& p : group.params) {
+        const Tensor g = grad_of(p);
+        if (g.defined()) update(p, g, o);
+      }
+    }
+  }
+
  protected:
+  /// The update of one parameter with its group's options.
+  virtual void update(Tensor& p, const Tensor& grad, const Options& o) = 0;
+  /// Refuses a group's options that cannot work together; by default every combination can.
+  virtual void check_group(const Options& /*o*/) const {}
+
   OptimizerWithState(std::string name, std::vector<Tensor> params, Options defaults)
       : Optimizer({ParamGroup{std::move(params), defaults}}),
         owner_("optimizer '" + name + "'"),

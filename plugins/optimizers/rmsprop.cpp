@@ -33,19 +33,8 @@ class Rmsprop final : public OptimizerWithState<RmspropState> {
   Rmsprop(std::vector<Tensor> params, Options defaults)
       : OptimizerWithState("rmsprop", std::move(params), std::move(defaults)) {}
 
-  void step() override {
-    NoGrad no_grad;
-    for (ParamGroup& group : groups_) {
-      const Options& o = options(group);
-      for (Tensor& p : group.params) {
-        const Tensor g = grad_of(p);
-        if (g.defined()) update(p, g, o);
-      }
-    }
-  }
-
  private:
-  void update(Tensor& p, const Tensor& grad, const Options& o) {
+  void update(Tensor& p, const Tensor& grad, const Options& o) override {
     const double lr = o.at("lr"), alpha = o.at("alpha"), eps = o.at("eps");
     const double wd = o.at("weight_decay"), momentum = o.at("momentum");
     const bool centered = o.at("centered") != 0;

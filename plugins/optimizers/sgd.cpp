@@ -35,20 +35,9 @@ class Sgd final : public OptimizerWithState<SgdState> {
   Sgd(std::vector<Tensor> params, Options defaults)
       : OptimizerWithState("sgd", std::move(params), std::move(defaults)) {}
 
-  void step() override {
-    NoGrad no_grad;
-    for (ParamGroup& group : groups_) {
-      const Options& o = options(group);
-      check_nesterov(o);  // again: a group's options may have changed since construction
-      for (Tensor& p : group.params) {
-        const Tensor g = grad_of(p);
-        if (g.defined()) update(p, g, o);
-      }
-    }
-  }
-
  private:
-  void update(Tensor& p, const Tensor& grad, const Options& o) {
+  void check_group(const Options& o) const override { check_nesterov(o); }
+  void update(Tensor& p, const Tensor& grad, const Options& o) override {
     const double lr = o.at("lr"), wd = o.at("weight_decay"), momentum = o.at("momentum");
     const double dampening = o.at("dampening");
     const bool nesterov = o.at("nesterov") != 0;
