@@ -182,15 +182,15 @@ FitCallback to_callback(lua_State* L, int idx, int model_idx, int opt_idx) {
     order = int(luaL_optinteger(L, -1, 0));
     lua_pop(L, 2);
     // Catch a misspelt event at the script's line rather than never calling it.
+    std::vector<std::string> events;
+    for (int e = int(Event::BeforeFit); e <= int(Event::AfterStep); ++e)
+      events.push_back(event_name(Event(e)));
     lua_pushnil(L);
     while (lua_next(L, idx)) {
       lua_pop(L, 1);
       if (lua_type(L, -1) != LUA_TSTRING) continue;
       const std::string key = lua_tostring(L, -1);
       if (key == "name" || key == "order") continue;
-      std::vector<std::string> events;
-      for (int e = int(Event::BeforeFit); e <= int(Event::AfterStep); ++e)
-        events.push_back(event_name(Event(e)));
       if (std::find(events.begin(), events.end(), key) == events.end()) {
         lua_pop(L, 1);
         const auto hint = closest(key, events);
