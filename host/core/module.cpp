@@ -110,6 +110,10 @@ Module::LoadReport Module::load_state_dict(const std::vector<std::pair<std::stri
   return r;
 }
 
+void Module::reset_state() {
+  for (auto& [name, child] : children_) child->reset_state();
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);

@@ -109,6 +109,7 @@ class Loop {
     s_.samples = 0;
     a_.model->train(training);
     a_.loss->train(training);
+    a_.model->reset_state();  // a stateful recurrent layer starts each pass from zeros
     fire(training ? Event::BeforeTrain : Event::BeforeValidate);
     const auto t0 = Clock::now();
     dl.begin_epoch(s_.epoch);

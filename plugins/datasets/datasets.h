@@ -5,5 +5,8 @@ namespace gom::datasets {
 
 void register_idx();        // idx_dataset.cpp
 void register_synthetic();  // synthetic_dataset.cpp
+void register_text();       // text_dataset.cpp
+void register_csv();        // csv_dataset.cpp
+void register_ratings();    // ratings_dataset.cpp
 
 }  // namespace gom::datasets

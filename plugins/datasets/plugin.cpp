@@ -1,4 +1,5 @@
-// Plugin entry of gom_datasets: the IDX (MNIST / Fashion-MNIST) and synthetic datasets.
+// Plugin entry of gom_datasets: the IDX (MNIST / Fashion-MNIST), synthetic, text, csv
+// and ratings datasets.
 #include "gom/plugin.h"
 
 #include "datasets.h"
@@ -6,5 +7,8 @@
 static void register_all(const gom::PluginContext&) {
   gom::datasets::register_idx();
   gom::datasets::register_synthetic();
+  gom::datasets::register_text();
+  gom::datasets::register_csv();
+  gom::datasets::register_ratings();
 }
 GOM_PLUGIN(register_all)

@@ -8,4 +8,14 @@ void register_flatten();
 void register_dropout();
 void register_sequential();
 void register_losses();
+void register_conv();
+void register_pooling();
+void register_batchnorm();
+void register_containers();
+void register_layernorm();
+void register_attention();
+void register_embedding();
+void register_recurrent();
+void register_collab();
+void register_tabular();
 }  // namespace gom_layers

@@ -1,4 +1,6 @@
-// Plugin entry of the basic layers: linear, activations, flatten, dropout, sequential, losses.
+// Plugin entry of the layers: linear, activations, flatten, dropout, sequential, losses,
+// convolution and pooling, normalisation, containers, attention, embeddings, recurrent nets,
+// collaborative filtering and tabular models.
 #include "gom/plugin.h"
 
 #include "layers.h"
@@ -10,5 +12,15 @@ static void register_all(const gom::PluginContext&) {
   gom_layers::register_dropout();
   gom_layers::register_sequential();
   gom_layers::register_losses();
+  gom_layers::register_conv();
+  gom_layers::register_pooling();
+  gom_layers::register_batchnorm();
+  gom_layers::register_containers();
+  gom_layers::register_layernorm();
+  gom_layers::register_attention();
+  gom_layers::register_embedding();
+  gom_layers::register_recurrent();
+  gom_layers::register_collab();
+  gom_layers::register_tabular();
 }
 GOM_PLUGIN(register_all)

@@ -15,7 +15,7 @@
 namespace gom {
 
 struct Batch {
-  Tensor input;   ///< [B, ...] f32
+  Tensor input;   ///< [B, ...] f32, or i64 indices (tokens, user/item ids)
   Tensor target;  ///< [B] i64 class indices, or [B, ...] f32 for regression
 };
 
@@ -31,6 +31,23 @@ class BOOST_SYMBOL_VISIBLE Dataset {
   virtual int64_t num_classes() const { return 0; }
   /// @brief One line for logs: what it is and how big.
   virtual std::string describe() const = 0;
+  /// @brief What was derived from the data and a model or a reader of the run needs to know
+  /// (vocabulary size, category cardinalities, fill values of missing cells, standardisation
+  /// statistics). Recorded with the run as params data.<split>.info.<key>; ds:info() in Lua.
+  virtual Config info() const { return {}; }
+};
+
+/// @brief A dataset of token ids with a vocabulary (the text dataset): what a script needs to
+/// turn a prompt into ids and generated ids back into text.
+class BOOST_SYMBOL_VISIBLE TextDataset : public Dataset {
+ public:
+  /// @brief The tokens by id.
+  virtual const std::vector<std::string>& vocabulary() const = 0;
+  /// @brief Tokenises `text` as the corpus was; an unknown token is a gom::Error naming it
+  /// (or maps to the unknown token where the vocabulary has one).
+  virtual std::vector<int64_t> encode(const std::string& text) const = 0;
+  /// @brief Joins the tokens of `ids` (characters as they are, words with spaces).
+  virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
 };
 
 using DatasetFactory = std::function<std::shared_ptr<Dataset>(const Params&)>;

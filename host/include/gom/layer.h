@@ -67,6 +67,9 @@ class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> 
   /// @brief Training mode (dropout active, batch statistics) for it and every child.
   virtual void train(bool on = true);
   void eval() { train(false); }
+  /// @brief Forgets state carried between batches (a stateful recurrent layer's hidden state),
+  /// here and in every child. fit calls it at the start of each training and validation pass.
+  virtual void reset_state();
   bool is_training() const { return training_; }
 
   /// @brief One line: "linear(in=784, out=256, bias=true)"; containers list their children.
@@ -93,6 +96,18 @@ class BOOST_SYMBOL_VISIBLE Sequential : public Module {
   Tensor forward(const Tensor& x) override;
   std::shared_ptr<Sequential> add(std::shared_ptr<Module> m);
   std::string repr() const override;
+};
+
+/// @brief A recurrent layer (rnn, lstm, gru). forward(x) runs from a zero state, or, when the
+/// layer is stateful, from the final state of the previous batch with its graph cut (truncated
+/// backpropagation through time); reset_state() goes back to zeros.
+class BOOST_SYMBOL_VISIBLE Recurrent : public Module {
+ public:
+  /// @brief Runs the sequence from `state` ({h0} for rnn and gru, {h0, c0} for lstm, each
+  /// [layers, B, hidden]; empty: zeros) and returns the output sequence and the final state in
+  /// the same form. Gradients flow into `state` and out of the returned state.
+  virtual std::pair<Tensor, std::vector<Tensor>> forward_state(const Tensor& x,
+                                                               const std::vector<Tensor>& state) = 0;
 };
 
 using LayerFactory = std::function<std::shared_ptr<Module>(const Params&)>;

@@ -20,7 +20,7 @@ namespace gom {
 
 /// @brief Bumped whenever a change to the SDK headers breaks compiled plugins.
 /// 2: Optimizer gained the virtual state() and load_state().
-inline constexpr int kAbiVersion = 2;
+inline constexpr int kAbiVersion = 3;
 
 /// @brief Handed to a plugin's registration entry.
 struct PluginContext {

@@ -96,6 +96,10 @@ void register_all(const PluginContext& ctx) {
   register_softmax_loss(ctx.name);
   register_index(ctx.name);
   register_random(ctx.name);
+  register_conv(ctx.name);
+  register_batch_norm(ctx.name);
+  register_layer_norm(ctx.name);
+  register_rnn(ctx.name);
 }
 
 }  // namespace

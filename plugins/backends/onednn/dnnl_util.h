@@ -176,5 +176,9 @@ void register_reduce(const std::string& provider);
 void register_softmax_loss(const std::string& provider);
 void register_index(const std::string& provider);
 void register_random(const std::string& provider);
+void register_conv(const std::string& provider);        // kernels_conv.cpp: conv2d, pooling
+void register_batch_norm(const std::string& provider);  // kernels_batch_norm.cpp
+void register_layer_norm(const std::string& provider);  // kernels_layer_norm.cpp
+void register_rnn(const std::string& provider);         // kernels_rnn.cpp: rnn, lstm, gru
 
 }  // namespace gom::onednn

@@ -1,0 +1,7 @@
+#include "datasets.h"
+
+namespace gom::datasets {
+
+void register_csv() {}
+
+}  // namespace gom::datasets
