@@ -140,14 +140,18 @@ Tensor Sequential::forward(const Tensor& x) {
 }
 
 std::shared_ptr<Sequential> Sequential::add(std::shared_ptr<Module> m) {
-  register_module(std::to_string(children().size()), std::move(m));
+  add_child(std::move(m));
   return std::static_pointer_cast<Sequential>(shared_from_this());
 }
 
-std::string Sequential::repr() const {
+void Container::add_child(std::shared_ptr<Module> m) {
+  register_module(std::to_string(children().size()), std::move(m));
+}
+
+std::string Container::repr() const {
   std::vector<std::string> parts;
   for (const auto& [n, c] : children()) parts.push_back(n + ": " + c->repr());
-  return fmt::format("sequential({})", fmt::join(parts, ", "));
+  return fmt::format("{}({})", type().empty() ? "sequential" : type(), fmt::join(parts, ", "));
 }
 
 // ---------------------------------------------------------------- optimizer basics

@@ -31,18 +31,42 @@ std::vector<Tensor> check_parameters(lua_State* L, int idx) {
 
 namespace {
 
-std::shared_ptr<Sequential> as_sequential(lua_State* L, int idx) {
-  auto seq = std::dynamic_pointer_cast<Sequential>(check_module(L, idx));
-  if (!seq)
-    luaL_error(L, "add: '%s' is not a container (gom.sequential{...} is)",
-               check_module(L, idx)->type().c_str());
-  return seq;
+std::shared_ptr<Container> as_container(lua_State* L, int idx, const char* what) {
+  auto c = std::dynamic_pointer_cast<Container>(check_module(L, idx));
+  if (!c)
+    luaL_error(L, "%s: '%s' is not a container (sequential, residual, parallel, concat are)",
+               what, check_module(L, idx)->type().c_str());
+  return c;
 }
 
-// gom.layer("linear", {["in"] = 784, out = 256})
+// Adds the modules of the table at `idx` to `c` in order.
+void add_children(lua_State* L, int idx, Container& c, const std::string& what) {
+  luaL_checktype(L, idx, LUA_TTABLE);
+  const lua_Integer n = luaL_len(L, idx);
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_geti(L, idx, i);
+    if (!test_object<std::shared_ptr<Module>>(L, -1, kModule))
+      luaL_error(L, "%s: element %d is a %s, not a module", what.c_str(), int(i),
+                 luaL_typename(L, -1));
+    c.add_child(check_module(L, -1));
+    lua_pop(L, 1);
+  }
+  c.check_children();
+}
+
+// gom.layer("linear", {["in"] = 784, out = 256}); a container takes its children third:
+// gom.layer("residual", {}, {body, shortcut})
 int l_layer(lua_State* L) {
   const std::string name = luaL_checkstring(L, 1);
-  push_module(L, create_layer(name, to_config(L, 2, "layer '" + name + "'")));
+  auto m = create_layer(name, to_config(L, 2, "layer '" + name + "'"));
+  if (!lua_isnoneornil(L, 3)) {
+    auto c = std::dynamic_pointer_cast<Container>(m);
+    if (!c)
+      return luaL_error(L, "gom.layer: '%s' is not a container and takes no children",
+                        name.c_str());
+    add_children(L, 3, *c, "gom.layer('" + name + "')");
+  }
+  push_module(L, m);
   return 1;
 }
 
@@ -50,18 +74,7 @@ int l_layer(lua_State* L) {
 int l_sequential(lua_State* L) {
   auto seq = std::dynamic_pointer_cast<Sequential>(create_layer("sequential"));
   if (!seq) return luaL_error(L, "the 'sequential' layer is not a gom::Sequential");
-  if (!lua_isnoneornil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    const lua_Integer n = luaL_len(L, 1);
-    for (lua_Integer i = 1; i <= n; ++i) {
-      lua_geti(L, 1, i);
-      if (!test_object<std::shared_ptr<Module>>(L, -1, kModule))
-        return luaL_error(L, "gom.sequential: element %d is a %s, not a module", int(i),
-                          luaL_typename(L, -1));
-      seq->add(check_module(L, -1));
-      lua_pop(L, 1);
-    }
-  }
+  if (!lua_isnoneornil(L, 1)) add_children(L, 1, *seq, "gom.sequential");
   push_module(L, seq);
   return 1;
 }
@@ -76,7 +89,7 @@ int m_call(lua_State* L) {
   return m_forward(L);
 }
 int m_add(lua_State* L) {
-  as_sequential(L, 1)->add(check_module(L, 2));
+  as_container(L, 1, "add")->add_child(check_module(L, 2));
   lua_settop(L, 1);
   return 1;
 }

@@ -89,13 +89,25 @@ class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
+/// @brief A module made of children given after creation (sequential, residual, parallel,
+/// concat): children are named "0", "1", ... in the order added. From Lua:
+/// gom.layer("residual", {}, {body, shortcut}) or container:add(m).
+class BOOST_SYMBOL_VISIBLE Container : public Module {
+ public:
+  /// @brief Adds a child. A container that takes a fixed number of children throws a gom::Error
+  /// saying how many it takes when given one too many.
+  virtual void add_child(std::shared_ptr<Module> m);
+  /// @brief Throws a gom::Error naming the container when it has too few children to run.
+  virtual void check_children() const {}
+  std::string repr() const override;  ///< "type(0: child, 1: child)"
+};
+
 /// @brief A container whose children run one after another. add() returns itself for chaining:
 /// seq->add(a)->add(b).
-class BOOST_SYMBOL_VISIBLE Sequential : public Module {
+class BOOST_SYMBOL_VISIBLE Sequential : public Container {
  public:
   Tensor forward(const Tensor& x) override;
   std::shared_ptr<Sequential> add(std::shared_ptr<Module> m);
-  std::string repr() const override;
 };
 
 /// @brief A recurrent layer (rnn, lstm, gru). forward(x) runs from a zero state, or, when the
