@@ -337,6 +337,31 @@ TEST_CASE("early_stopping: min_delta, patience 0 and NaN", "[callbacks]") {
                 metric_script("valid_loss", {1.0, nan, 0.5})) == 2);
 }
 
+TEST_CASE("accuracy: language-model logits [B, T, C] with targets [B, T] count every position",
+          "[callbacks]") {
+  auto acc = create_callback("accuracy");
+  LoopState s;
+  s.training = false;
+  acc->on(Event::BeforeValidate, s);
+  acc->on(Event::BeforeBatch, s);
+  // B = 2, T = 3, C = 4 (class dim last): arg-max per position {1, 3, 0 | 2, 2, 1}.
+  s.pred = scores_for({1, 3, 0, 2, 2, 1}, 4).reshape({2, 3, 4});
+  s.target = tensor_i64({1, 3, 3, 2, 0, 1}, {2, 3});  // 4 of 6 right
+  acc->on(Event::AfterForward, s);
+  acc->on(Event::AfterBatch, s);
+  acc->on(Event::AfterValidate, s);
+  CHECK(s.metrics.at("accuracy") == Approx(4.0 / 6.0));
+  // Class dim 1 still wins where the target drops dim 1: [N, C, L] scores, [N, L] targets.
+  acc->on(Event::BeforeValidate, s);
+  acc->on(Event::BeforeBatch, s);
+  s.pred = scores_for({1, 0, 2, 2}, 3).reshape({2, 2, 3}).transpose(1, 2).contiguous();
+  s.target = tensor_i64({1, 0, 2, 0}, {2, 2});  // class-dim-1 arg-max {1, 0 | 2, 2}: 3 of 4
+  acc->on(Event::AfterForward, s);
+  acc->on(Event::AfterBatch, s);
+  acc->on(Event::AfterValidate, s);
+  CHECK(s.metrics.at("accuracy") == Approx(3.0 / 4.0));
+}
+
 TEST_CASE("early_stopping: mode auto maximises accuracy-like metrics", "[callbacks]") {
   LoopState s;
   Capture out(2);

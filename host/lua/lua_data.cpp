@@ -51,6 +51,53 @@ int d_get(lua_State* L) {
   push_tensor(L, b.target);
   return 2;
 }
+// ds:info() → the facts the dataset derived from its data (vocab_size, cardinalities, ...)
+int d_info(lua_State* L) {
+  const Config info = check_dataset(L, 1).ds->info();
+  lua_createtable(L, 0, int(info.size()));
+  for (const auto& [k, v] : info) {
+    push_value(L, v);
+    lua_setfield(L, -2, k.c_str());
+  }
+  return 1;
+}
+const TextDataset& check_text(lua_State* L, const char* what) {
+  const LuaDataset& d = check_dataset(L, 1);
+  auto* t = dynamic_cast<const TextDataset*>(d.ds.get());
+  if (!t)
+    luaL_error(L, "%s: dataset '%s' has no vocabulary (a text dataset has)", what,
+               d.name.c_str());
+  return *t;
+}
+// ds:vocab() → {token0, token1, ...} (Lua index i holds id i-1)
+int d_vocab(lua_State* L) {
+  const auto& v = check_text(L, "vocab").vocabulary();
+  lua_createtable(L, int(v.size()), 0);
+  for (size_t i = 0; i < v.size(); ++i) {
+    lua_pushlstring(L, v[i].data(), v[i].size());
+    lua_seti(L, -2, lua_Integer(i + 1));
+  }
+  return 1;
+}
+// ds:encode("ROMEO:") → i64 tensor of ids
+int d_encode(lua_State* L) {
+  const std::vector<int64_t> ids = check_text(L, "encode").encode(luaL_checkstring(L, 2));
+  push_tensor(L, tensor_i64(ids, {int64_t(ids.size())}));
+  return 1;
+}
+// ds:decode(ids) → string; ids is a tensor (any shape, read in order) or a Lua list
+int d_decode(lua_State* L) {
+  const TextDataset& t = check_text(L, "decode");
+  std::vector<int64_t> ids;
+  if (lua_istable(L, 2)) {
+    ids = check_shape(L, 2);
+  } else {
+    ids = check_tensor(L, 2).to(DType::I64).to_vector<int64_t>();
+  }
+  const std::string s = t.decode(ids);
+  lua_pushlstring(L, s.data(), s.size());
+  return 1;
+}
 int d_tostring(lua_State* L) {
   const std::string s = check_dataset(L, 1).ds->describe();
   lua_pushlstring(L, s.data(), s.size());
@@ -76,6 +123,11 @@ int l_loader(lua_State* L) {
   o.seed = p.has("seed") ? uint64_t(p.i("seed")) : context(L).seed;
   o.prefetch = int(p.i("prefetch"));
   o.device = context(L).device;
+  const Config info = d.ds->info();
+  if (auto it = info.find("batch_size"); it != info.end() && info.count("bptt")) {
+    o.batch_size = it->second.as_int();  // language-model streams: see lua_fit.cpp
+    o.shuffle = false;
+  }
   push_object(L, kLoader, std::make_shared<DataLoader>(d.ds, o));
   return 1;
 }
@@ -117,6 +169,10 @@ const luaL_Reg kDatasetMethods[] = {{"size", safe<d_size>},
                                     {"input_shape", safe<d_input_shape>},
                                     {"get", safe<d_get>},
                                     {"describe", safe<d_tostring>},
+                                    {"info", safe<d_info>},
+                                    {"vocab", safe<d_vocab>},
+                                    {"encode", safe<d_encode>},
+                                    {"decode", safe<d_decode>},
                                     {nullptr, nullptr}};
 const luaL_Reg kDatasetMeta[] = {
     {"__tostring", safe<d_tostring>}, {"__len", safe<d_len>}, {nullptr, nullptr}};

@@ -115,8 +115,16 @@ std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit
   o.seed = fit.has("seed") ? uint64_t(fit.i("seed")) : ctx.seed;
   o.prefetch = int(fit.i("prefetch"));
   o.device = ctx.device;
+  const Config info = d.ds->info();
+  // A language-model dataset lays its examples out as batch_size parallel streams: only
+  // unshuffled batches of that size continue each stream from one batch to the next.
+  if (auto it = info.find("batch_size"); it != info.end() && info.count("bptt")) {
+    o.batch_size = it->second.as_int();
+    o.shuffle = o.drop_last = false;
+  }
   ctx.params[prefix + ".type"] = d.name;
   record(ctx, d.params.flatten(prefix));
+  for (const auto& [k, v] : info) ctx.params[prefix + ".info." + k] = v.str();
   return std::make_shared<DataLoader>(d.ds, o);
 }
 
@@ -256,6 +264,9 @@ int l_fit(lua_State* L) {
   ctx.params[pre("fit") + ".seed"] = std::to_string(train->options().seed);
   ctx.params[pre("fit") + ".valid_batch_size"] =
       std::to_string(valid ? valid->options().batch_size : fit.i("batch_size"));
+  // What the loaders do, where the data decided (a language model's streams).
+  ctx.params[pre("fit") + ".batch_size"] = std::to_string(train->options().batch_size);
+  ctx.params[pre("fit") + ".shuffle"] = train->options().shuffle ? "true" : "false";
   record_module(ctx, pre("model"), *args.model);
   record_module(ctx, pre("loss"), *args.loss);
   ctx.params[pre("optimizer") + ".type"] = opt.opt->type();

@@ -88,6 +88,36 @@ int m_forward(lua_State* L) {
 int m_call(lua_State* L) {
   return m_forward(L);
 }
+// out, state = lstm:forward_state(x [, state]): state is a list of tensors ({h} for rnn and
+// gru, {h, c} for lstm, each [layers, B, hidden]); nil or {} starts from zeros.
+int m_forward_state(lua_State* L) {
+  auto rec = std::dynamic_pointer_cast<Recurrent>(check_module(L, 1));
+  if (!rec)
+    return luaL_error(L, "forward_state: '%s' is not a recurrent layer (rnn, lstm, gru are)",
+                      check_module(L, 1)->type().c_str());
+  std::vector<Tensor> state;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    for (lua_Integer i = 1; i <= luaL_len(L, 3); ++i) {
+      lua_geti(L, 3, i);
+      state.push_back(check_tensor(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  auto [out, final_state] = rec->forward_state(check_tensor(L, 2), state);
+  push_tensor(L, out);
+  lua_createtable(L, int(final_state.size()), 0);
+  for (size_t i = 0; i < final_state.size(); ++i) {
+    push_tensor(L, final_state[i]);
+    lua_seti(L, -2, lua_Integer(i + 1));
+  }
+  return 2;
+}
+int m_reset_state(lua_State* L) {
+  check_module(L, 1)->reset_state();
+  lua_settop(L, 1);
+  return 1;
+}
 int m_add(lua_State* L) {
   as_container(L, 1, "add")->add_child(check_module(L, 2));
   lua_settop(L, 1);
@@ -181,6 +211,8 @@ int m_len(lua_State* L) {
 }
 
 const luaL_Reg kMethods[] = {{"forward", safe<m_forward>},
+                             {"forward_state", safe<m_forward_state>},
+                             {"reset_state", safe<m_reset_state>},
                              {"add", safe<m_add>},
                              {"parameters", safe<m_parameters>},
                              {"named_parameters", safe<m_named_parameters>},

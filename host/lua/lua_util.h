@@ -170,6 +170,7 @@ void open_data(lua_State* L);
 void open_callbacks(lua_State* L);
 void open_fit(lua_State* L);
 void open_params(lua_State* L);
+void open_sample(lua_State* L);
 void open_io(lua_State* L);  ///< after open_nn: adds methods to modules
 
 }  // namespace gom::lua

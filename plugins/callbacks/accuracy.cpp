@@ -1,5 +1,6 @@
 // accuracy: the fraction of samples whose highest-scoring class is the target class, accumulated
-// over a phase and reported once at its end (fastai's accuracy metric).
+// over a phase and reported once at its end (fastai's accuracy metric). A language model's
+// logits [B, T, C] with targets [B, T] count every position (class dim last).
 #include <fmt/format.h>
 
 #include "callbacks.h"
@@ -59,8 +60,15 @@ class Accuracy : public Callback {
           "the prediction must hold class scores [N, C, ...] with C >= 2 classes, got shape "
           "{}; a single-logit (binary) output is not supported: emit two logits, one per class",
           shape_str(pred.shape())));
-    const Tensor guess = argmax(pred, 1);
     Tensor truth = s.target.detach();
+    // Class scores [N, C, ...] (PyTorch), or [B, T, C] with targets [B, T]: a language model's
+    // logits, class dim last (fastai's flattened loss).
+    Shape class_last(pred.shape().begin(), pred.shape().end() - 1);
+    Shape class_second = pred.shape();
+    class_second.erase(class_second.begin() + 1);
+    const bool last = pred.dim() >= 3 && truth.dim() == pred.dim() - 1 &&
+                      truth.shape() == class_last && truth.shape() != class_second;
+    const Tensor guess = argmax(pred, last ? -1 : 1);
     if (truth.dtype() == DType::F32 && truth.shape() == pred.shape())
       truth = argmax(truth, 1);  // one-hot or soft labels: the most likely class is the target
     else if (truth.dtype() == DType::I32)

@@ -8,5 +8,6 @@ void register_synthetic();  // synthetic_dataset.cpp
 void register_text();       // text_dataset.cpp
 void register_csv();        // csv_dataset.cpp
 void register_ratings();    // ratings_dataset.cpp
+void register_sequence_task();  // sequence_task_dataset.cpp
 
 }  // namespace gom::datasets

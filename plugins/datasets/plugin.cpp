@@ -1,5 +1,5 @@
-// Plugin entry of gom_datasets: the IDX (MNIST / Fashion-MNIST), synthetic, text, csv
-// and ratings datasets.
+// Plugin entry of gom_datasets: the IDX (MNIST / Fashion-MNIST), synthetic, text, csv,
+// ratings and sequence_task datasets.
 #include "gom/plugin.h"
 
 #include "datasets.h"
@@ -10,5 +10,6 @@ static void register_all(const gom::PluginContext&) {
   gom::datasets::register_text();
   gom::datasets::register_csv();
   gom::datasets::register_ratings();
+  gom::datasets::register_sequence_task();
 }
 GOM_PLUGIN(register_all)

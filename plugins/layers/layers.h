@@ -18,4 +18,5 @@ void register_embedding();
 void register_recurrent();
 void register_collab();
 void register_tabular();
+void register_select();
 }  // namespace gom_layers

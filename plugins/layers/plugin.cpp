@@ -22,5 +22,6 @@ static void register_all(const gom::PluginContext&) {
   gom_layers::register_recurrent();
   gom_layers::register_collab();
   gom_layers::register_tabular();
+  gom_layers::register_select();
 }
 GOM_PLUGIN(register_all)
