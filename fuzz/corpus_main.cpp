@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
     LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
   }
-  std::printf("ran the IDX fuzz harness on %zu inputs: no crash\n", inputs.size());
+  std::printf("ran the fuzz harness %s on %zu inputs: no crash\n",
+              fs::path(argv[0]).filename().c_str(), inputs.size());
   return 0;
 }

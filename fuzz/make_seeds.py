@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the IDX fuzz target, fuzz/corpus/idx/: small valid files and one
-file for each error the parser reports (raw and gzip). Run it again after changing the cases;
-the files are committed so that the ctest run of the harness needs no Python."""
+"""Writes the seed corpora of the fuzz targets: fuzz/corpus/idx/ (small valid IDX files and one
+file for each error the parser reports, raw and gzip), and fuzz/corpus/csv/, text/ and ratings/
+(valid files and one for each error of those readers). Run it again after changing the cases;
+the files are committed so that the ctest runs of the harnesses need no Python."""
 import gzip
 import os
 import struct
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "idx")
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+OUT = os.path.join(CORPUS, "idx")
 
 
 def idx(magic, dims, data=b""):
@@ -53,8 +55,66 @@ CASES = {
     "gz_of_gz.gz": gz(gz(images)),
 }
 
-os.makedirs(OUT, exist_ok=True)
-for name, data in CASES.items():
-    with open(os.path.join(OUT, name), "wb") as f:
-        f.write(data)
-print(f"wrote {len(CASES)} seeds to {OUT}")
+CSV_CASES = {
+    "valid_pets.csv": b"name,color,size,weight,label\na,red,S,1.0,yes\nb,blue,M,,no\n"
+                      b"c,red,?,3.0,yes\nd,,L,5.0,no\ne,green,M,NA,yes\n",
+    "valid_quoted_crlf.csv": b'\xef\xbb\xbfid,label\r\n1,"x, y"\r\n\r\n2,"line1\r\nline2"\r\n'
+                             b'3,"say ""hi"""\r\n4,plain',
+    "valid_semicolon.csv": b"junk line\n1.5;10\n2.5;9\n3.5;10\n",
+    "valid_tabs.tsv": b"a\tb\n1\t2\n",
+    "valid_numbers.csv": b"x,y\n+1.5,-2e3\n nan ,NaN\n1e400,0x10\n.5,5.\n",
+    "valid_unnamed_header.csv": b",a,\n1,2,3\n",
+    "valid_lone_cr.csv": b"a,b\r1,2\r3,4",
+    "ragged.csv": b"a,b,c,d,e,label\n1,2,3,4,5,6\n1,2,3,4,5\n",
+    "ragged_after_multiline.csv": b'a,b,label\n1,"two\nlines",3\n4,5\n',
+    "unterminated_quote.csv": b'a,label\n1,2\n3,"open\nmore\n',
+    "text_after_quote.csv": b'a,label\n1,"x"y\n',
+    "quote_in_unquoted.csv": b'a,label\n1,x"y\n',
+    "duplicate_header.csv": b"a,label,a\n1,2,3\n",
+    "empty.csv": b"",
+    "blank_lines.csv": b"\n\r\n\r",
+    "header_only.csv": b"a,label\n",
+}
+
+TEXT_CASES = {
+    "valid_ascii.txt": b"First Citizen:\nBefore we proceed any further, hear me speak.\n",
+    "valid_words.txt": b"The cat sat.\nThe dog  sat!\r\n don't _x_ 42\t\x00\x7f\n",
+    "valid_utf8.txt": "h\u00e9llo w\u20ac! \U0001f600 \ud7ff\ue000\U0010ffff".encode(),
+    "invalid_truncated.txt": b"ab\xc3",
+    "invalid_continuation.txt": b"ab\xc3\x28xyz",
+    "invalid_overlong.txt": b"\xc0\x80 overlong \xe0\x80\x80",
+    "invalid_surrogate.txt": b"abc\xed\xa0\x80",
+    "invalid_above_max.txt": b"abcd\xf4\x90\x80\x80",
+    "invalid_stray.txt": b"abcde\x80",
+    "invalid_f5.txt": b"\xf5\x80\x80\x80",
+    "empty.txt": b"",
+}
+
+RATINGS_CASES = {
+    "valid_u.data": b"196\t242\t3\t881250949\n186\t302\t3\t891717742\r\n\n22\t377\t1",
+    "valid_three_fields.data": b"1\t2\t3.5\n",
+    "valid.csv": b"user,item,rating\n10,b,4\n2,a,3.5\n33,b,5\n",
+    "valid_semicolon.csv": b"user;item;rating\n1;2;3\n",
+    "bad_rating.data": b"196\t242\t3\t1\n186\t302\tx\t2\n",
+    "wrong_fields.data": b"196\t242\t3\t1\n196\t242\n",
+    "empty_user.csv": b"user,item,rating\n1,2,3\n\n,2,3\n",
+    "missing_column.csv": b"u,i,r\n1,2,3\n",
+    "ragged.csv": b"user,item,rating\n1,2,3\n1,2\n",
+    "inf_rating.csv": b"user,item,rating\n1,2,inf\n",
+    "empty": b"",
+}
+
+
+def write(folder, cases):
+    out = os.path.join(CORPUS, folder)
+    os.makedirs(out, exist_ok=True)
+    for name, data in cases.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(cases)} seeds to {out}")
+
+
+write("idx", CASES)
+write("csv", CSV_CASES)
+write("text", TEXT_CASES)
+write("ratings", RATINGS_CASES)

@@ -187,6 +187,14 @@ Tensor sqrt(const Tensor& a) {
 Tensor abs(const Tensor& a) {
   return unary(a, UnaryOp::Abs, "abs", false);
 }
+// Both backward passes read the input: gelu's derivative needs x, and a negative slope would
+// flip the sign of the output that leaky_relu's could otherwise read.
+Tensor gelu(const Tensor& a, bool approximate_tanh) {
+  return unary(a, approximate_tanh ? UnaryOp::GeluTanh : UnaryOp::Gelu, "gelu", false);
+}
+Tensor leaky_relu(const Tensor& a, double negative_slope) {
+  return unary(a, UnaryOp::LeakyRelu, "leaky_relu", false, negative_slope);
+}
 
 // ---------------------------------------------------------------- in place
 

@@ -137,15 +137,32 @@ static Tensor reduce_loss(const Tensor& per, Reduction r, const Tensor& count = 
   return per;
 }
 
+// The accepted (input, target) shapes of nll_loss and cross_entropy: [N, C] with [N], as torch,
+// or [..., C] of rank >= 3 with [...], the class dim last (a language model's [B, T, C] logits
+// with [B, T] targets). Throws naming the op, both shapes and what is accepted.
+static void check_class_shapes(const Tensor& in, const Tensor& target, const char* op) {
+  bool ok = in.dim() >= 2 && target.dim() == in.dim() - 1;
+  for (int64_t d = 0; ok && d < target.dim(); ++d) ok = target.shape()[d] == in.shape()[d];
+  if (!ok)
+    throw Error(fmt::format(
+        "{}: input {} and target {} do not fit; expected input [N, C] with target [N], or "
+        "input [..., C] of rank >= 3 with target [...] of the same leading shape (the class "
+        "dim last, unlike torch's class dim 1)",
+        op, shape_str(in.shape()), shape_str(target.shape())));
+}
+
 Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction r, int64_t ignore_index) {
   check_float(logp, "nll_loss", "input");
   check_same_device(logp, target, "nll_loss");
   if (target.dtype() != DType::I64)
     throw Error(fmt::format("nll_loss: target must be i64 class indices, got {}",
                             dtype_name(target.dtype())));
-  if (logp.dim() != 2 || target.dim() != 1 || target.shape()[0] != logp.shape()[0])
-    throw Error(fmt::format("nll_loss: expected input [N, C] and target [N], got {} and {}",
-                            shape_str(logp.shape()), shape_str(target.shape())));
+  check_class_shapes(logp, target, "nll_loss");
+  if (logp.dim() > 2) {  // class dim last: flatten the leading dims
+    Tensor per =
+        nll_loss(reshape(logp, {-1, logp.shape().back()}), reshape(target, {-1}), r, ignore_index);
+    return r == Reduction::None ? reshape(per, target.shape()) : per;
+  }
   const int64_t n = logp.shape()[0];
   Tensor per = Tensor::empty({n}, logp.options());
   Tensor count = Tensor::empty({}, logp.options());  // targets not ignored
@@ -163,7 +180,8 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction r, int64_t i
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r,
                      int64_t ignore_index) {
-  return nll_loss(log_softmax(logits, 1), target, r, ignore_index);
+  check_class_shapes(logits, target, "cross_entropy");
+  return nll_loss(log_softmax(logits, logits.dim() > 2 ? -1 : 1), target, r, ignore_index);
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r) {
@@ -174,6 +192,13 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r) {
                     shape_str(pred.shape()), shape_str(target.shape())));
   Tensor d = sub(pred, target);
   return reduce_loss(mul(d, d), r);
+}
+
+Tensor l1_loss(const Tensor& pred, const Tensor& target, Reduction r) {
+  if (pred.shape() != target.shape())
+    throw Error(fmt::format("l1_loss: prediction {} and target {} must have the same shape",
+                            shape_str(pred.shape()), shape_str(target.shape())));
+  return reduce_loss(abs(sub(pred, target)), r);
 }
 
 // Never exponentiates a large positive number, so logits of +-100 give finite losses where

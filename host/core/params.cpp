@@ -88,7 +88,9 @@ const char* param_type_name(ParamType t) {
 
 std::string ParamSpec::accepted() const {
   if (type == ParamType::Enum) return fmt::format("one of: {}", fmt::join(choices, ", "));
-  std::string what = type == ParamType::List ? "a list of numbers" : param_type_name(type);
+  std::string what = type == ParamType::List
+                         ? (scalar_ok ? "a number or a list of numbers" : "a list of numbers")
+                         : param_type_name(type);
   if (type == ParamType::Int) what = "an integer";
   if (type == ParamType::Number) what = "a number";
   if (type == ParamType::Bool) what = "true or false";
@@ -199,6 +201,10 @@ Value check_value(const std::string& owner, const ParamSpec& p, const Value& v) 
       return v;
     }
     case ParamType::List: {
+      if (p.scalar_ok && v.is_number()) {
+        check_range(v.as_number(), v);
+        return v;
+      }
       if (!v.is_list())
         throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
       for (const Value& e : v.as_list()) {

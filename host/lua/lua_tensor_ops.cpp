@@ -105,6 +105,19 @@ int m_pow(lua_State* L) {
   push_tensor(L, pow(check_tensor(L, 1), luaL_checknumber(L, 2)));
   return 1;
 }
+// t:gelu([approximate]) with approximate "tanh" or "none" (the default); t:leaky_relu([slope]).
+int m_gelu(lua_State* L) {
+  const std::string_view how = luaL_optstring(L, 2, "none");
+  if (how != "none" && how != "tanh")
+    throw Error(
+        fmt::format("gelu: approximate = '{}' is not accepted; expected 'none' or 'tanh'", how));
+  push_tensor(L, gelu(check_tensor(L, 1), how == "tanh"));
+  return 1;
+}
+int m_leaky_relu(lua_State* L) {
+  push_tensor(L, leaky_relu(check_tensor(L, 1), luaL_optnumber(L, 2, 0.01)));
+  return 1;
+}
 int m_softmax(lua_State* L) {
   push_tensor(L, softmax(check_tensor(L, 1), luaL_optinteger(L, 2, -1)));
   return 1;
@@ -186,6 +199,17 @@ int loss(lua_State* L) {
   push_tensor(L, F(check_tensor(L, 1), check_tensor(L, 2), check_reduction(L, 3)));
   return 1;
 }
+// gom.layer_norm(x, normalized_shape [, weight [, bias [, eps]]]); the shape is an integer or
+// a table of integers, weight and bias may be nil.
+int l_layer_norm(lua_State* L) {
+  const Shape ns =
+      lua_type(L, 2) == LUA_TNUMBER ? Shape{luaL_checkinteger(L, 2)} : check_shape(L, 2);
+  Tensor w, b;
+  if (!lua_isnoneornil(L, 3)) w = check_tensor(L, 3);
+  if (!lua_isnoneornil(L, 4)) b = check_tensor(L, 4);
+  push_tensor(L, layer_norm(check_tensor(L, 1), ns, w, b, luaL_optnumber(L, 5, 1e-5)));
+  return 1;
+}
 int l_dropout(lua_State* L) {
   push_tensor(L, dropout(check_tensor(L, 1), luaL_checknumber(L, 2),
                          lua_isnoneornil(L, 3) ? true : lua_toboolean(L, 3)));
@@ -233,6 +257,8 @@ const luaL_Reg kMethods[] = {{"add", safe<binary<add>>},
                              {"argmax", safe<m_argmax>},
                              {"softmax", safe<m_softmax>},
                              {"log_softmax", safe<m_log_softmax>},
+                             {"gelu", safe<m_gelu>},
+                             {"leaky_relu", safe<m_leaky_relu>},
                              {"add_", safe<m_add_>},
                              {"mul_", safe<m_mul_>},
                              {"fill_", safe<m_fill_>},
@@ -257,8 +283,12 @@ const luaL_Reg kFunctions[] = {{"matmul", safe<binary<matmul>>},
                                {"log", safe<unary<log>>},
                                {"softmax", safe<m_softmax>},
                                {"log_softmax", safe<m_log_softmax>},
+                               {"gelu", safe<m_gelu>},
+                               {"leaky_relu", safe<m_leaky_relu>},
+                               {"layer_norm", safe<l_layer_norm>},
                                {"linear", safe<l_linear>},
                                {"mse_loss", safe<loss<mse_loss>>},
+                               {"l1_loss", safe<loss<l1_loss>>},
                                {"cross_entropy", safe<loss<ce_loss>>},
                                {"nll_loss", safe<loss<nll>>},
                                {"bce_with_logits", safe<loss<bce_with_logits>>},

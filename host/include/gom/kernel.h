@@ -110,8 +110,9 @@ void set_num_threads(int n);
 //   arange      out[0] (1-d)                  attrs start(f), step(f)
 //   copy        in[0] -> out[0], same shape, may differ in dtype (a cast) and be strided
 //   unary       in[0] -> out[0]               attrs op(i: UnaryOp), alpha(f), beta(f)
-//   unary_backward  in {grad_out, saved} -> out[0]  attrs op; saved is the forward's output
-//               for relu/sigmoid/tanh/exp/sqrt, its input for log/abs/pow
+//   unary_backward  in {grad_out, saved} -> out[0]  attrs op, alpha(f); saved is the forward's
+//               output for relu/sigmoid/tanh/exp/sqrt, its input for log/abs/pow/gelu/
+//               gelu_tanh/leaky_relu (alpha: pow's exponent, leaky_relu's negative slope)
 //   binary      in {a, b} -> out[0]; a and b have out's shape, broadcast dims have stride 0;
 //               attrs op(i: BinaryOp). Comparisons write 1/0 in out's dtype.
 //   reduce      in[0] -> out[0]; out has in's rank, 1 in reduced dims; attrs op(i: ReduceOp)
@@ -128,9 +129,27 @@ void set_num_threads(int n);
 //   index_add   in {index i64 1-d, src} -> out[0] (updated in place) attrs dim(i)
 //   random      out[0]  attrs dist(i: 0 uniform[a,b), 1 normal(a,b), 2 bernoulli(a)),
 //               a(f), b(f), seed(i), offset(i); values depend only on (seed, offset, index)
+//   layer_norm  in {x, weight [D] | undefined, bias [D] | undefined} -> out {y (x's shape),
+//               mean [M], variance [M]}; x seen as [M, D]; attrs d(i), eps(f)
+//   layer_norm_backward  in {grad_y, x, mean, variance, weight | undefined} ->
+//               out {grad_x, grad_weight | undefined, grad_bias | undefined}; attrs d(i), eps(f)
 
-/// @brief Op codes of the `unary` kernel. `linear` is alpha*x + beta, `pow` is x^alpha.
-enum class UnaryOp : int64_t { Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Abs, Linear, Pow };
+/// @brief Op codes of the `unary` kernel. `linear` is alpha*x + beta, `pow` is x^alpha,
+/// `gelu` uses erf, `gelu_tanh` torch's tanh approximation, `leaky_relu` slope alpha below 0.
+enum class UnaryOp : int64_t {
+  Relu,
+  Sigmoid,
+  Tanh,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Linear,
+  Pow,
+  Gelu,
+  GeluTanh,
+  LeakyRelu
+};
 /// @brief Op codes of the `binary` kernel.
 enum class BinaryOp : int64_t { Add, Sub, Mul, Div, Max, Min, Eq, Ne, Gt, Ge, Lt, Le };
 /// @brief Op codes of the `reduce` kernel.

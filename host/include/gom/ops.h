@@ -94,6 +94,11 @@ Tensor exp(const Tensor& a);
 Tensor log(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor abs(const Tensor& a);
+/// @brief x * Phi(x) with the exact normal CDF (erf); `approximate_tanh` uses torch's
+/// approximate="tanh" form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+Tensor gelu(const Tensor& a, bool approximate_tanh = false);
+/// @brief x where x >= 0, negative_slope * x elsewhere (torch.nn.functional.leaky_relu).
+Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);
 /// @brief Comparisons (not differentiable): 1.0 where true, 0.0 where false, as f32.
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
@@ -143,11 +148,18 @@ Tensor log_softmax(const Tensor& a, int64_t dim);
 enum class Reduction { None, Mean, Sum };
 /// @brief Negative log-likelihood of log-probabilities `logp` [N,C] at i64 targets [N].
 /// Targets equal to `ignore_index` count neither in the loss nor in the mean's denominator.
+/// Also takes `logp` [..., C] of rank >= 3 with targets [...] (the same leading shape), the
+/// class dim LAST, as a language model's head gives (fastai's CrossEntropyLossFlat): it is
+/// flattened to [N, C] / [N], and Reduction::None returns the leading shape. PyTorch puts the
+/// class in dim 1 instead ([N, C, d1, ...]); that form is not accepted.
 Tensor nll_loss(const Tensor& logp, const Tensor& target, Reduction r = Reduction::Mean,
                 int64_t ignore_index = -100);
-/// @brief log_softmax over dim 1, then nll_loss.
+/// @brief log_softmax over the class dim, then nll_loss: logits [N, C] (class dim 1, as torch)
+/// or [..., C] of rank >= 3 (class dim last, see nll_loss).
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r = Reduction::Mean,
                      int64_t ignore_index = -100);
+/// @brief Mean (or sum) of absolute differences; shapes must match (torch's l1_loss).
+Tensor l1_loss(const Tensor& pred, const Tensor& target, Reduction r = Reduction::Mean);
 /// @brief Mean (or sum) of squared differences; shapes must match.
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r = Reduction::Mean);
 /// @brief Binary cross entropy of logits x and 0/1 targets y of one shape, in the stable form

@@ -71,6 +71,7 @@ struct ParamSpec {
   bool is_required = false;
   std::optional<double> lo, hi;      ///< inclusive range (numbers, and each element of a list)
   std::vector<std::string> choices;  ///< for Enum
+  bool scalar_ok = false;            ///< a List that also takes one number (kernel = 3)
 
   ParamSpec& def(Value v) {
     default_value = std::move(v);
@@ -91,6 +92,11 @@ struct ParamSpec {
   ParamSpec& range(double a, double b) {
     lo = a;
     hi = b;
+    return *this;
+  }
+  /// @brief A List that also takes a single number (a size given for both dims, say).
+  ParamSpec& or_scalar() {
+    scalar_ok = true;
     return *this;
   }
   /// @brief "integer >= 1", "number in [0, 1]", "one of: min, max, auto", ...

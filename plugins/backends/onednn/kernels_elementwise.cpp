@@ -35,6 +35,12 @@ Eltwise forward_alg(UnaryOp op, double alpha, double beta) {
       return {alg::eltwise_linear, float(alpha), float(beta)};
     case UnaryOp::Pow:
       return {alg::eltwise_pow, 1.f, float(alpha)};  // 1 * x^alpha
+    case UnaryOp::Gelu:
+      return {alg::eltwise_gelu_erf, 0.f, 0.f};
+    case UnaryOp::GeluTanh:
+      return {alg::eltwise_gelu_tanh, 0.f, 0.f};
+    case UnaryOp::LeakyRelu:
+      return {alg::eltwise_relu, float(alpha), 0.f};  // relu's alpha is the negative slope
   }
   throw Error(fmt::format("onednn unary: unknown op code {}", int64_t(op)));
 }
@@ -140,7 +146,7 @@ void unary_backward(const KernelCall& c) {
   const Eltwise e = backward_alg(op, c.attrs.f("alpha"));
   const Tensor g = dense(c.in[0]), saved = dense(c.in[1]);
   Key k;
-  k.add(out.numel()).add(int64_t(e.a)).add(bits(e.beta));
+  k.add(out.numel()).add(int64_t(e.a)).add(bits(e.alpha)).add(bits(e.beta));
   static PrimitiveCache<BwdEntry> cache;
   const auto& p = cache.get(k, [&] {
     dnnl::memory::desc md({out.numel()}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
