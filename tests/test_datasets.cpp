@@ -17,6 +17,7 @@
 
 #include "gom/dataset.h"
 #include "gom/gom.h"
+#include "temp_files.h"
 
 using namespace gom;
 namespace fs = std::filesystem;
@@ -25,22 +26,7 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// A fresh folder per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           fmt::format("gom_test_datasets_{}_{}", static_cast<long>(getpid()), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using gom_test::TempDir;
 
 void put_be32(Bytes& b, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(v >> s));

@@ -54,6 +54,10 @@ TEST_CASE("layernorm layer: torch's names and init, list shapes, no affine", "[l
       "layernorm", {{"normalized_shape", Value::List{Value(4)}}, {"elementwise_affine", false}});
   CHECK(plain->named_parameters().empty());
   CHECK(allclose(plain->forward(x), layer_norm(x, {4})));
+  // A lone integer is torch's LayerNorm(4): the last dim.
+  auto scalar = create_layer("layernorm", {{"normalized_shape", 4}});
+  CHECK(scalar->named_parameters().at(0).second.shape() == Shape{4});
+  CHECK(allclose(scalar->forward(x), layer_norm(x, {4})));
 }
 
 TEST_CASE("layer_norm errors name the shapes and what is accepted", "[layernorm]") {

@@ -13,33 +13,14 @@
 
 #include "gom/dataset.h"
 #include "gom/gom.h"
+#include "temp_files.h"
 
 using namespace gom;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           fmt::format("gom_test_ratings_{}_{}", static_cast<long>(getpid()), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string p = (path / name).string();
-    std::ofstream f(p, std::ios::binary);
-    f << bytes;
-    REQUIRE(f.good());
-    return p;
-  }
-};
+using gom_test::TempDir;
 
 std::string error_of(const Config& c) {
   try {

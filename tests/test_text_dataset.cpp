@@ -11,6 +11,7 @@
 
 #include "gom/dataset.h"
 #include "gom/gom.h"
+#include "temp_files.h"
 #include "gom_core/data_loader.h"
 
 using namespace gom;
@@ -18,27 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           fmt::format("gom_test_text_{}_{}", static_cast<long>(getpid()), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string p = (path / name).string();
-    std::ofstream f(p, std::ios::binary);
-    f << bytes;
-    REQUIRE(f.good());
-    return p;
-  }
-};
+using gom_test::TempDir;
 
 std::shared_ptr<TextDataset> text(Config c) {
   auto ds = std::dynamic_pointer_cast<TextDataset>(create_dataset("text", c));

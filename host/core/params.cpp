@@ -261,15 +261,20 @@ bool Params::has(const std::string& name) const {
   return it != values_.end() && !it->second.is_null();
 }
 
+// A list parameter declared or_scalar() may hold one number: a list of one.
 std::vector<double> Params::list_f(const std::string& name) const {
+  const Value& v = get(name);
+  if (v.is_number()) return {v.as_number()};
   std::vector<double> out;
-  for (const Value& v : get(name).as_list()) out.push_back(v.as_number());
+  for (const Value& e : v.as_list()) out.push_back(e.as_number());
   return out;
 }
 
 std::vector<int64_t> Params::list_i(const std::string& name) const {
+  const Value& v = get(name);
+  if (v.is_number()) return {v.as_int()};
   std::vector<int64_t> out;
-  for (const Value& v : get(name).as_list()) out.push_back(v.as_int());
+  for (const Value& e : v.as_list()) out.push_back(e.as_int());
   return out;
 }
 

@@ -37,9 +37,10 @@ class LayerNorm : public Module {
 
 void register_layernorm() {
   Schema s;
-  s.list("normalized_shape", "the trailing dims to normalise over, e.g. [512] or [C, H, W]")
+  s.list("normalized_shape", "the trailing dims to normalise over: 512, [512] or [C, H, W]")
       .required()
-      .min(1);
+      .min(1)
+      .or_scalar();
   s.number("eps", "added to the variance").def(1e-5).min(0.0);
   s.boolean("elementwise_affine", "learn a weight (ones) and a bias (zeros) per element").def(true);
   register_layer("layernorm", "layer normalisation over the trailing dims (torch.nn.LayerNorm)",

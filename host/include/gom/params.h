@@ -143,7 +143,7 @@ class Params {
   bool b(const std::string& name) const { return get(name).as_bool(); }
   const std::string& s(const std::string& name) const { return get(name).as_string(); }
   std::vector<double> list_f(const std::string& name) const;
-  std::vector<int64_t> list_i(const std::string& name) const;
+  std::vector<int64_t> list_i(const std::string& name) const;  ///< a lone number: a list of one
   /// @brief Whether an optional parameter without a default was given.
   bool has(const std::string& name) const;
   const Value& get(const std::string& name) const;
