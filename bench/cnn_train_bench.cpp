@@ -9,8 +9,8 @@
 // training images (default 12800, 100 batches of 128; 0: all 60000), one untimed warm-up epoch,
 // then --epochs timed epochs, each one gom::fit call; samples/s is the median epoch's (other work
 // on the machine only ever slows an epoch down). Inference: the model in eval mode under NoGrad
-// over the 10000 test images in batches of 500, one untimed pass then --epochs timed passes,
-// the median pass's samples/s.
+// over the 10000 test images in batches of --infer-batch (128), one untimed pass then --epochs
+// timed passes, the median pass's samples/s.
 
 #include <fmt/format.h>
 
@@ -35,7 +35,7 @@ struct Options {
   int threads = 2;
   int epochs = 3;
   int64_t limit = 12800;
-  int64_t infer_batch = 500;
+  int64_t infer_batch = 128;
   std::string dir = "/usr/share/datasets/fashion-mnist";
 };
 
@@ -47,7 +47,7 @@ struct Options {
       "  --threads N   compute threads (default 2)\n"
       "  --epochs N    timed epochs (and inference passes) after a warm-up (default 3)\n"
       "  --limit N     train on the first N training images (default 12800; 0: all)\n"
-      "  --infer-batch N  inference batch size (default 500)\n"
+      "  --infer-batch N  inference batch size (default 128)\n"
       "  --dir D       folder of the Fashion-MNIST IDX .gz files (default "
       "/usr/share/datasets/fashion-mnist)\n");
   std::exit(rc);

@@ -8,8 +8,9 @@ MaxPool2d 2, Conv2d 32->64 3x3 pad 1, ReLU, MaxPool2d 2, Flatten, Linear 3136->1
 Linear 128->10) with PyTorch's default init; CrossEntropyLoss; Adam lr 1e-3 (foreach, PyTorch's
 fastest CPU Adam); batch 128 shuffled every epoch, the loss read every batch. One untimed
 warm-up epoch, then --epochs timed epochs; the median epoch's samples/s. Inference: eval mode
-under torch.no_grad over the 10000 test images in batches of 500, one untimed pass then --epochs
-timed passes, the median. Prints:
+under torch.no_grad over the 10000 test images in batches of --infer-batch (128), one untimed
+pass then --epochs timed passes, the median.
+Prints:
   torch cnn train: X samples/s (...)
   torch cnn inference: Y samples/s (...)
 """
@@ -27,7 +28,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--limit", type=int, default=12800)
-p.add_argument("--infer-batch", type=int, default=500)
+p.add_argument("--infer-batch", type=int, default=128)
 p.add_argument("--dir", default="/usr/share/datasets/fashion-mnist")
 a = p.parse_args()
 torch.set_num_threads(a.threads)  # Debian's build starts with 1 thread
