@@ -5,6 +5,7 @@
 
 #include "gom/gom.h"
 #include "gom_lua/runtime.h"
+#include "temp_files.h"
 
 using Catch::Contains;
 using gom::lua::RunContext;
@@ -104,4 +105,67 @@ TEST_CASE("lua: sequence_task datasets hold what they promise", "[lua]") {
     assert(marked == 2, "two marked steps")
     assert(math.abs(total - s:totable()[1][1]) < 1e-6, "the target is their sum")
   )"));
+}
+
+TEST_CASE("lua: forward_state carries an LSTM's state from one call to the next", "[lua]") {
+  require_ok(run(R"(
+    gom.manual_seed(1)
+    local lstm = gom.layer("lstm", {input_size = 3, hidden_size = 4, num_layers = 2,
+                                    batch_first = true})
+    local x = gom.randn({2, 6, 3})
+    local whole, state = lstm:forward_state(x)
+    assert(#state == 2, "lstm state is {h, c}")
+    local h = state[1]:shape()
+    assert(h[1] == 2 and h[2] == 2 and h[3] == 4, "h is [layers, B, hidden]")
+    assert(gom.allclose(whole, lstm(x)), "forward is forward_state from zeros")
+    -- the first 4 steps, then the last 2 from their final state: the same as all 6 at once
+    local first, mid = lstm:forward_state(x:slice(1, 0, 4))
+    local rest, final = lstm:forward_state(x:slice(1, 4, 6), mid)
+    assert(gom.allclose(rest, whole:slice(1, 4, 6), 1e-5, 1e-6), "continued output")
+    assert(gom.allclose(final[2], state[2], 1e-5, 1e-6), "continued cell state")
+    local gru = gom.layer("gru", {input_size = 3, hidden_size = 4})
+    local _, s = gru:forward_state(gom.randn({5, 2, 3}))
+    assert(#s == 1, "gru state is {h}")
+    assert(lstm:reset_state() == lstm)
+  )"));
+  CHECK_THAT(error_of("gom.layer('linear', {['in'] = 2, out = 2}):forward_state(gom.zeros({1, 2}))"),
+             Contains("forward_state: 'linear' is not a recurrent layer (rnn, lstm, gru are)"));
+}
+
+TEST_CASE("lua: a text dataset encodes, decodes and sets the loader's batching", "[lua]") {
+  gom_test::TempDir dir;
+  std::string corpus;
+  for (int i = 0; i < 40; ++i) corpus += "to be or not to be\n";
+  const std::string path = dir.write("corpus.txt", corpus);
+  RunContext ctx;
+  Runtime rt(ctx);
+  const ScriptResult r = rt.run_string("local path = '" + path + "'\n" + R"(
+    local ds = gom.dataset("text", {path = path, batch_size = 4, bptt = 8, split = "all"})
+    local vocab = ds:vocab()
+    assert(#vocab == 8 and ds:info().vocab_size == 8, "8 distinct characters")
+    assert(vocab[1] == "\n" and vocab[2] == " ", "sorted: newline, space, letters")
+    local ids = ds:encode("not to be")
+    assert(ids:dtype() == "i64" and ids:numel() == 9)
+    assert(ds:decode(ids) == "not to be" and ds:decode(ids:totable()) == "not to be")
+    local ok, err = pcall(ds.encode, ds, "xyz")
+    assert(not ok and err:find("'x'"), "an unknown character is named: " .. tostring(err))
+    -- the loader takes the dataset's 4 streams in order: batch 2 continues batch 1's rows
+    local loader = gom.loader(ds, {batch_size = 99, shuffle = true})
+    local batches = {}
+    for x, y in loader:batches(1) do batches[#batches + 1] = {x, y} end
+    assert(batches[1][1]:shape()[1] == 4, "batch size from the dataset")
+    local row1, row2 = batches[1][1]:totable()[2], batches[2][1]:totable()[2]
+    local y1 = batches[1][2]:totable()[2]
+    assert(y1[8] == row2[1], "stream 2 goes on in the next batch")
+    assert(row1[2] == y1[1], "the target is the input shifted by one")
+    gom.fit{model = gom.sequential{gom.layer("embedding", {num_embeddings = 8, embedding_dim = 4}),
+                                   gom.layer("linear", {["in"] = 4, out = 8})},
+            train = ds, loss = "cross_entropy", optimizer = "sgd", epochs = 1, batch_size = 7}
+  )", "@text.lua");
+  INFO(r.error);
+  REQUIRE(r.status == ScriptResult::Status::Finished);
+  CHECK(ctx.params.at("fit.batch_size") == "4");
+  CHECK(ctx.params.at("fit.shuffle") == "false");
+  CHECK(ctx.params.at("data.train.info.vocab_size") == "8");
+  CHECK(ctx.params.at("data.train.type") == "text");
 }
