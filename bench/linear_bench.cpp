@@ -18,19 +18,13 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <fstream>
 #include <functional>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <vector>
 
+#include "bench_common.h"
 #include "gom/gom.h"
 
 namespace {
@@ -48,62 +42,14 @@ struct Options {
   double seconds = 0.3;
 };
 
-[[noreturn]] void usage(int rc) {
-  std::fprintf(rc ? stderr : stdout,
-               "usage: gom_linear_bench [--threads N] [--reps N] [--seconds S]\n"
-               "  --threads N   compute threads for gom and for oneDNN's sgemm (default 2)\n"
-               "  --reps N      timed repetitions per measurement; the median is reported "
-               "(default 7)\n"
-               "  --seconds S   approximate length of one repetition (default 0.3)\n");
-  std::exit(rc);
-}
+constexpr const char* kUsage =
+    "usage: gom_linear_bench [--threads N] [--reps N] [--seconds S]\n"
+    "  --threads N   compute threads for gom and for oneDNN's sgemm (default 2)\n"
+    "  --reps N      timed repetitions per measurement; the median is reported (default 7)\n"
+    "  --seconds S   approximate length of one repetition (default 0.3)\n";
 
-Options parse_args(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") usage(0);
-    const auto eq = arg.find('=');
-    const std::string name(arg.substr(0, eq));
-    if (name != "--threads" && name != "--reps" && name != "--seconds") {
-      std::fprintf(stderr, "gom_linear_bench: unknown option '%s'\n", name.c_str());
-      usage(2);
-    }
-    std::string value;
-    if (eq != std::string_view::npos) {
-      value = std::string(arg.substr(eq + 1));
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "gom_linear_bench: %s needs a value\n", name.c_str());
-      usage(2);
-    }
-    try {
-      size_t used = 0;
-      if (name == "--threads")
-        o.threads = std::stoi(value, &used);
-      else if (name == "--reps")
-        o.reps = std::stoi(value, &used);
-      else
-        o.seconds = std::stod(value, &used);
-      if (used != value.size()) throw std::invalid_argument(value);
-    } catch (const std::logic_error&) {
-      std::fprintf(stderr, "gom_linear_bench: bad value '%s' for %s\n", value.c_str(),
-                   name.c_str());
-      usage(2);
-    }
-  }
-  if (o.threads < 1 || o.reps < 1 || !(o.seconds > 0)) {
-    std::fprintf(stderr, "gom_linear_bench: --threads and --reps must be >= 1, --seconds > 0\n");
-    usage(2);
-  }
-  return o;
-}
-
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+using bench::Clock;
+using bench::since;
 
 struct Timing {
   double median = 0;  // seconds per iteration
@@ -140,14 +86,6 @@ Timing measure(const std::function<void()>& step, const std::function<void()>& s
   t.median = times[times.size() / 2];
   t.spread = (times.back() - times.front()) / t.median;
   return t;
-}
-
-// The 1-minute load average (Linux), or a negative number when unknown.
-double load_average() {
-  std::ifstream f("/proc/loadavg");
-  double l = -1;
-  if (!(f >> l)) l = -1;
-  return l;
 }
 
 double layer_flop(const LayerShape& l) {
@@ -232,10 +170,13 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options opt = parse_args(argc, argv);
-  try {
-    gom::init();
-    gom::set_num_threads(opt.threads);
+  Options opt;
+  bench::parse_flags(argc, argv, "gom_linear_bench", kUsage,
+                     {{"--threads", &opt.threads, 1},
+                      {"--reps", &opt.reps, 1},
+                      {"--seconds", &opt.seconds, 0, true}});
+  return bench::guarded_main("gom_linear_bench", [&] {
+    bench::start_gom(opt.threads);
     omp_set_num_threads(opt.threads);  // dnnl_sgemm runs on OpenMP in this process
 
     const gom::BackendInfo* backend = gom::find_backend(gom::DeviceType::CPU);
@@ -244,13 +185,9 @@ int main(int argc, char** argv) {
     const dnnl_version_t* v = dnnl_version();
     fmt::print("gom_linear_bench: batch {}, threads {} (OpenMP max {}), {} reps x ~{} s, median\n",
                kBatch, opt.threads, omp_get_max_threads(), opt.reps, opt.seconds);
-    fmt::print("backend: {}{}\n", backend ? backend->name + " — " + backend->description : "?",
+    fmt::print("backend: {}{}\n", bench::backend_line(backend),
                backend && backend->device_name ? " on " + backend->device_name(0) : "");
-    const double load = load_average();
-    const unsigned cpus = std::thread::hardware_concurrency();
-    if (load >= 0)
-      fmt::print("machine: {} CPUs, 1-min load average {:.2f}{}\n", cpus, load,
-                 load > cpus ? " (busy: other work competes for the CPUs; timings are noisy)" : "");
+    bench::print_machine();
     fmt::print("baseline: oneDNN {}.{}.{} dnnl_sgemm (cpu runtime {})\n", v->major, v->minor,
                v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
 
@@ -354,8 +291,5 @@ int main(int argc, char** argv) {
                gflops(stack.flop, stack.gom), gflops(stack.flop, stack.ref),
                stack.ref.median / stack.gom.median);
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gom_linear_bench: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -14,47 +14,28 @@ Prints:
   torch cnn train: X samples/s (...)
   torch cnn inference: Y samples/s (...)
 """
-import argparse
-import gzip
-import os
 import statistics
-import struct
 import time
 
 import torch
 from torch import nn
 
-p = argparse.ArgumentParser()
-p.add_argument("--threads", type=int, default=2)
-p.add_argument("--epochs", type=int, default=3)
-p.add_argument("--limit", type=int, default=12800)
-p.add_argument("--infer-batch", type=int, default=128)
-p.add_argument("--dir", default="/usr/share/datasets/fashion-mnist")
-a = p.parse_args()
-torch.set_num_threads(a.threads)  # Debian's build starts with 1 thread
-torch.manual_seed(0)
+from torch_common import FASHION_DIR, median_epochs, read_idx, setup, torch_note, train_epoch
 
-
-def read_idx(name):
-    with gzip.open(os.path.join(a.dir, name), "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
+a = setup(epochs=3, limit=12800, infer_batch=128, dir=FASHION_DIR)
 
 
 def images(name):
-    return read_idx(name).reshape(-1, 1, 28, 28).float().div_(255)
+    return read_idx(a.dir, name).reshape(-1, 1, 28, 28).float().div_(255)
 
 
 x_all = images("train-images-idx3-ubyte.gz")
-y_all = read_idx("train-labels-idx1-ubyte.gz").long()
+y_all = read_idx(a.dir, "train-labels-idx1-ubyte.gz").long()
 if a.limit:
     x_all, y_all = x_all[:a.limit], y_all[:a.limit]
 x_test = images("t10k-images-idx3-ubyte.gz")
-y_test = read_idx("t10k-labels-idx1-ubyte.gz").long()
+y_test = read_idx(a.dir, "t10k-labels-idx1-ubyte.gz").long()
 n = x_all.shape[0]
-B = 128
 
 model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                       nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -62,20 +43,6 @@ model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)
 loss_fn = nn.CrossEntropyLoss()
 opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
 gen = torch.Generator().manual_seed(1)
-
-
-def epoch():
-    order = torch.randperm(n, generator=gen)
-    total = 0.0
-    for start in range(0, n, B):
-        idx = order[start:start + B]
-        x, y = x_all[idx], y_all[idx]
-        loss = loss_fn(model(x), y)
-        total += loss.item() * len(idx)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return total / n
 
 
 def inference():
@@ -89,20 +56,9 @@ def inference():
     return time.perf_counter() - t0, correct / len(x_test)
 
 
-t0 = time.perf_counter()
-warm_loss = epoch()
-print(f"torch warm-up epoch: {time.perf_counter() - t0:.2f} s, train_loss {warm_loss:.4f}")
-times = []
-for e in range(1, a.epochs + 1):
-    t0 = time.perf_counter()
-    loss = epoch()
-    times.append(time.perf_counter() - t0)
-    print(f"torch epoch {e}: {times[-1]:.3f} s, {n / times[-1]:.0f} samples/s, "
-          f"train_loss {loss:.4f}")
-print(f"torch cnn train: {n / statistics.median(times):.0f} samples/s (median of {len(times)} "
-      f"epochs of {n} samples, {n / max(times):.0f}..{n / min(times):.0f}; torch "
-      f"{torch.__version__}, {torch.get_num_threads()} threads, mkldnn "
-      f"{torch.backends.mkldnn.is_available()})")
+summary = median_epochs(lambda: train_epoch(model, loss_fn, opt, x_all, y_all, 128, gen), n,
+                        a.epochs)
+print(f"torch cnn train: {summary}; {torch_note()}, mkldnn {torch.backends.mkldnn.is_available()})")
 
 model.eval()
 inference()

@@ -6,19 +6,14 @@ Same work as gom_linear_bench: per layer of the Fashion-MNIST MLP (batch 128; 78
 iterations; the median of --reps repetitions of ~--seconds each. Prints one line:
   torch linear fwd+bwd: X GFLOP/s (FLOP = 6*B*in*out per layer, bias excluded)
 """
-import argparse
 import statistics
 import time
 
 import torch
 
-p = argparse.ArgumentParser()
-p.add_argument("--threads", type=int, default=2)
-p.add_argument("--reps", type=int, default=7)
-p.add_argument("--seconds", type=float, default=0.3)
-a = p.parse_args()
-torch.set_num_threads(a.threads)  # Debian's build starts with 1 thread
-torch.manual_seed(0)
+from torch_common import blas_libs, setup, torch_note
+
+a = setup(reps=7, seconds=0.3)
 
 B = 128
 layers = [(784, 256), (256, 256), (256, 10)]
@@ -47,8 +42,5 @@ for _ in range(a.reps):
         step()
     times.append((time.perf_counter() - t) / n)
 flop = sum(6 * B * i * o for i, o in layers)
-# The BLAS actually mapped into this process (Debian picks it through alternatives).
-with open("/proc/self/maps") as maps:
-    blas = sorted({line.split()[-1] for line in maps if "blas" in line.split()[-1]})
 print(f"torch linear fwd+bwd: {flop / statistics.median(times) / 1e9:.2f} GFLOP/s "
-      f"(torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS {', '.join(blas)})")
+      f"({torch_note()}, BLAS {', '.join(blas_libs())})")

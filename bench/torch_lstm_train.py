@@ -11,22 +11,14 @@ in --rounds groups; tokens/s is the best group's (other work on the machine only
 group down). Prints:
   torch lstm train: X tokens/s (...)
 """
-import argparse
 import time
 
 import torch
 
-p = argparse.ArgumentParser()
-p.add_argument("--threads", type=int, default=2)
-p.add_argument("--batches", type=int, default=60)
-p.add_argument("--warmup", type=int, default=5)
-p.add_argument("--rounds", type=int, default=3)
-p.add_argument("--seq", type=int, default=64)
-p.add_argument("--batch", type=int, default=32)
-p.add_argument("--corpus", default="../shared/data/tinyshakespeare.txt")
-a = p.parse_args()
-torch.set_num_threads(a.threads)  # Debian's build starts with 1 thread
-torch.manual_seed(0)
+from torch_common import setup
+
+a = setup(batches=60, warmup=5, rounds=3, seq=64, batch=32,
+          corpus="../shared/data/tinyshakespeare.txt")
 
 with open(a.corpus, "rb") as f:
     data = f.read()

@@ -1,0 +1,139 @@
+// bench_common.h — what all of gom's benchmark programs share: command-line flags, timing, the
+// machine and backend lines, the error exit. Header-only: each benchmark is one translation unit
+// and uses only part of it. The gom::fit pieces are in bench_fit.h (they need the host headers).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "gom/gom.h"
+
+namespace bench {
+
+// ---------------------------------------------------------------- command line
+
+// One `--name N` flag: where its value goes and the lowest value it accepts (`above`: the value
+// must be greater than `min`, for durations where 0 means nothing).
+struct Flag {
+  std::string_view name;
+  std::variant<int*, int64_t*, double*, std::string*> target;
+  double min = -std::numeric_limits<double>::infinity();
+  bool above = false;
+};
+
+[[noreturn]] inline void usage(const char* usage_text, int rc) {
+  std::fputs(usage_text, rc ? stderr : stdout);
+  std::exit(rc);
+}
+
+// Parses `--name value` and `--name=value`; -h/--help prints `usage_text` and exits 0, anything
+// wrong prints what and the usage on stderr and exits 2 (before any work starts).
+inline void parse_flags(int argc, char** argv, const char* program, const char* usage_text,
+                        std::initializer_list<Flag> flags) {
+  auto fail = [&](const std::string& what) {
+    std::fprintf(stderr, "%s: %s\n", program, what.c_str());
+    usage(usage_text, 2);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") usage(usage_text, 0);
+    const auto eq = arg.find('=');
+    const std::string name(arg.substr(0, eq));
+    const Flag* flag = nullptr;
+    for (const Flag& f : flags)
+      if (f.name == name) flag = &f;
+    if (!flag) fail(fmt::format("unknown option '{}'", name));
+    std::string value;
+    if (eq != std::string_view::npos)
+      value = std::string(arg.substr(eq + 1));
+    else if (i + 1 < argc)
+      value = argv[++i];
+    else
+      fail(fmt::format("{} needs a value", name));
+    double number = 0;
+    try {
+      size_t used = value.size();
+      if (auto p = std::get_if<int*>(&flag->target))
+        number = **p = std::stoi(value, &used);
+      else if (auto p = std::get_if<int64_t*>(&flag->target))
+        number = double(**p = std::stoll(value, &used));
+      else if (auto p = std::get_if<double*>(&flag->target))
+        number = **p = std::stod(value, &used);
+      else
+        *std::get<std::string*>(flag->target) = value;
+      if (used != value.size()) throw std::invalid_argument(value);
+    } catch (const std::logic_error&) {
+      fail(fmt::format("bad value '{}' for {}", value, name));
+    }
+    if (flag->above ? !(number > flag->min) : number < flag->min)
+      fail(fmt::format("{} must be {} {}", name, flag->above ? ">" : ">=", flag->min));
+  }
+}
+
+// ---------------------------------------------------------------- timing and the machine
+
+using Clock = std::chrono::steady_clock;
+inline double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The middle value (the mean of the two middle ones for an even count). Benchmarks report a
+// median because other work on the machine only ever slows a run down.
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t k = v.size();
+  return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+// "name — description" of the CPU backend gom::init() loaded, or "?".
+inline std::string backend_line(const gom::BackendInfo* backend) {
+  return backend ? backend->name + " — " + backend->description : "?";
+}
+
+// "machine: N CPUs, 1-min load average L" (Linux), with a warning when the load exceeds the
+// CPUs, so that noisy figures explain themselves; nothing when the load is unknown.
+inline void print_machine() {
+  std::ifstream f("/proc/loadavg");
+  double load = -1;
+  if (!(f >> load)) return;
+  const unsigned cpus = std::thread::hardware_concurrency();
+  fmt::print("machine: {} CPUs, 1-min load average {:.2f}{}\n", cpus, load,
+             load > cpus ? " (busy: other work competes for the CPUs; timings are noisy)" : "");
+}
+
+// gom::init() (loads the plugins), `threads` compute threads and global seed 0, so that every
+// run of a benchmark starts from the same weights and data order.
+inline void start_gom(int threads) {
+  gom::init();
+  gom::set_num_threads(threads);
+  gom::manual_seed(0);
+}
+
+// Runs `body` (returning main's exit status); an exception is printed as "program: error: ..."
+// and exits 1.
+template <typename Body>
+int guarded_main(const char* program, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    return 1;
+  }
+}
+
+}  // namespace bench
