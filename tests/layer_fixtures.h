@@ -124,4 +124,17 @@ inline void check_layer_case(const json& c, double rtol, double atol) {
   }
 }
 
+/// @brief Checks every case of fixture `file` whose name starts with `prefix`; returns how many
+/// (a test asserts the count, so a renamed case cannot silently drop out).
+inline int check_layer_cases(const std::string& file, const char* prefix, double rtol,
+                             double atol) {
+  int n = 0;
+  for (const auto& [name, c] : layer_fixtures(file))
+    if (name.rfind(prefix, 0) == 0) {
+      check_layer_case(c, rtol, atol);
+      ++n;
+    }
+  return n;
+}
+
 }  // namespace gom_test

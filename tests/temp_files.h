@@ -1,4 +1,5 @@
-// tests/temp_files.h — a fresh folder per test for the files a test writes (test-only).
+// tests/temp_files.h — a fresh folder per test for the files a test writes, and the two
+// questions dataset tests ask of what is made from them (test-only).
 #pragma once
 
 #include <fmt/format.h>
@@ -7,7 +8,11 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <string>
+#include <vector>
+
+#include "gom/dataset.h"
 
 namespace gom_test {
 
@@ -39,5 +44,23 @@ struct TempDir {
     return p;
   }
 };
+
+/// @brief The message of the gom::Error that creating dataset `name` from `c` throws, or
+/// "no error".
+inline std::string dataset_error(const std::string& name, const gom::Config& c) {
+  try {
+    gom::create_dataset(name, c);
+  } catch (const gom::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+/// @brief 0, 1, ..., size-1: every example of `ds`, in order.
+inline std::vector<int64_t> all_indices(const gom::Dataset& ds) {
+  std::vector<int64_t> idx(size_t(ds.size()));
+  std::iota(idx.begin(), idx.end(), 0);
+  return idx;
+}
 
 }  // namespace gom_test

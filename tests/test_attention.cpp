@@ -14,13 +14,7 @@ using TV = std::vector<Tensor>;
 
 namespace {
 int run_fixtures(const char* prefix) {
-  int n = 0;
-  for (const auto& [name, c] : gom_test::layer_fixtures("attention.json"))
-    if (name.rfind(prefix, 0) == 0) {
-      gom_test::check_layer_case(c, 1e-4, 1e-5);
-      ++n;
-    }
-  return n;
+  return gom_test::check_layer_cases("attention.json", prefix, 1e-4, 1e-5);
 }
 
 std::vector<std::string> names_of(const std::vector<std::pair<std::string, Tensor>>& ps) {

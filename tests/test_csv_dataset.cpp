@@ -24,19 +24,10 @@ namespace {
 using gom_test::TempDir;
 
 std::string error_of(const Config& c) {
-  try {
-    create_dataset("csv", c);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
+  return gom_test::dataset_error("csv", c);
 }
 
-std::vector<int64_t> all_indices(const Dataset& ds) {
-  std::vector<int64_t> idx(size_t(ds.size()));
-  std::iota(idx.begin(), idx.end(), 0);
-  return idx;
-}
+using gom_test::all_indices;
 
 std::vector<std::string> strings(const Value& v) {
   std::vector<std::string> out;

@@ -12,13 +12,7 @@ using TV = std::vector<Tensor>;
 
 namespace {
 int run_fixtures(const char* prefix) {
-  int n = 0;
-  for (const auto& [name, c] : gom_test::layer_fixtures("activations.json"))
-    if (name.rfind(prefix, 0) == 0) {
-      gom_test::check_layer_case(c, 1e-5, 2e-6);
-      ++n;
-    }
-  return n;
+  return gom_test::check_layer_cases("activations.json", prefix, 1e-5, 2e-6);
 }
 }  // namespace
 

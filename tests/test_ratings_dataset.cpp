@@ -23,19 +23,10 @@ namespace {
 using gom_test::TempDir;
 
 std::string error_of(const Config& c) {
-  try {
-    create_dataset("ratings", c);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
+  return gom_test::dataset_error("ratings", c);
 }
 
-std::vector<int64_t> all_indices(const Dataset& ds) {
-  std::vector<int64_t> idx(size_t(ds.size()));
-  std::iota(idx.begin(), idx.end(), 0);
-  return idx;
-}
+using gom_test::all_indices;
 
 }  // namespace
 

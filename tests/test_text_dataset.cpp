@@ -28,12 +28,7 @@ std::shared_ptr<TextDataset> text(Config c) {
 }
 
 std::string error_of(const Config& c) {
-  try {
-    create_dataset("text", c);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
+  return gom_test::dataset_error("text", c);
 }
 
 std::string letters(int64_t n) {
