@@ -98,6 +98,14 @@ TEST_CASE("csv: fill, standardise and index a small table", "[csv_dataset]") {
           std::vector<std::string>{"size", "weight", "color"});
     CHECK(e->info().at("cardinalities") == Value(Value::List{int64_t(4), int64_t(5), int64_t(4)}));
     CHECK(e->get_batch({0}).input.to_vector<float>() == std::vector<float>{3, 1, 3});
+    // The same as a list of names (what a Lua table gives).
+    c["categorical"] = Value::List{"size", "weight", "color"};
+    CHECK(create_dataset("csv", c)->get_batch({0}).input.to_vector<float>() ==
+          std::vector<float>{3, 1, 3});
+    c["categorical"] = Value::List{"size", 2};
+    CHECK_THAT(error_of(c), Catch::Contains("parameter 'categorical' has an element of the wrong "
+                                            "type: integer 2") &&
+                                Catch::Contains("a string or a list of strings"));
     c["categorical"] = "size";
     CHECK_THAT(error_of(c), Catch::Contains("column 'color' is continuous but has 'red'"));
   }

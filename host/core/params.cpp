@@ -88,8 +88,11 @@ const char* param_type_name(ParamType t) {
 
 std::string ParamSpec::accepted() const {
   if (type == ParamType::Enum) return fmt::format("one of: {}", fmt::join(choices, ", "));
+  const char* item = strings ? "string" : "number";
   std::string what = type == ParamType::List
-                         ? (scalar_ok ? "a number or a list of numbers" : "a list of numbers")
+                         ? fmt::format(fmt::runtime(scalar_ok ? "a {0} or a list of {0}s"
+                                                              : "a list of {0}s"),
+                                       item)
                          : param_type_name(type);
   if (type == ParamType::Int) what = "an integer";
   if (type == ParamType::Number) what = "a number";
@@ -201,6 +204,16 @@ Value check_value(const std::string& owner, const ParamSpec& p, const Value& v) 
       return v;
     }
     case ParamType::List: {
+      if (p.strings) {
+        if (p.scalar_ok && v.is_string()) return v;
+        if (!v.is_list())
+          throw fail(fmt::format("has the wrong type: {} {}", v.type_name(), v.str()));
+        for (const Value& e : v.as_list())
+          if (!e.is_string())
+            throw fail(
+                fmt::format("has an element of the wrong type: {} {}", e.type_name(), e.str()));
+        return v;
+      }
       if (p.scalar_ok && v.is_number()) {
         check_range(v.as_number(), v);
         return v;
@@ -267,6 +280,14 @@ std::vector<double> Params::list_f(const std::string& name) const {
   if (v.is_number()) return {v.as_number()};
   std::vector<double> out;
   for (const Value& e : v.as_list()) out.push_back(e.as_number());
+  return out;
+}
+
+std::vector<std::string> Params::list_s(const std::string& name) const {
+  const Value& v = get(name);
+  if (v.is_string()) return {v.as_string()};
+  std::vector<std::string> out;
+  for (const Value& e : v.as_list()) out.push_back(e.as_string());
   return out;
 }
 

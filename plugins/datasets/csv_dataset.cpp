@@ -41,13 +41,17 @@ Schema csv_schema() {
   s.choice("task", {"classification", "regression"},
            "classification: the target's values are classes; regression: a number")
       .def("classification");
-  s.string("categorical",
-           "comma-separated names of the categorical columns (default: those with a value that "
-           "is not a number)");
-  s.string("continuous",
-           "comma-separated names of the continuous columns (default: the others, less the "
-           "target and ignore)");
-  s.string("ignore", "comma-separated names of columns to drop").def("");
+  // Names as a list ({"sex", "class"}) or one comma-separated string ("sex,class", what --set
+  // gives a script).
+  s.list("categorical",
+         "names of the categorical columns (default: those with a value that is not a number)")
+      .of_strings()
+      .or_scalar();
+  s.list("continuous",
+         "names of the continuous columns (default: the others, less the target and ignore)")
+      .of_strings()
+      .or_scalar();
+  s.list("ignore", "names of columns to drop").of_strings().or_scalar();
   s.choice("categorical_missing", {"na", "mode"},
            "a missing categorical cell: category 0 (#na#, as fastai), or the training rows' "
            "most frequent value")

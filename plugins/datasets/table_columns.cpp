@@ -47,7 +47,10 @@ ColumnRoles assign_roles(const Params& p, const ColumnLookup& cols, const csv::T
   ColumnRoles out;
   auto take = [&](const char* key, Role r, std::vector<size_t>* into) {
     if (!p.has(key)) return false;
-    for (const std::string& name : split_names(p.s(key))) {
+    std::vector<std::string> names_given;
+    for (const std::string& item : p.list_s(key))
+      for (std::string& name : split_names(item)) names_given.push_back(std::move(name));
+    for (const std::string& name : names_given) {
       const size_t c = cols.find(name, key);
       if (role[c] != Unset)
         throw Error(fmt::format("column '{}' is listed in {} but is already {}", name, key,

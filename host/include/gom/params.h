@@ -72,6 +72,7 @@ struct ParamSpec {
   std::optional<double> lo, hi;      ///< inclusive range (numbers, and each element of a list)
   std::vector<std::string> choices;  ///< for Enum
   bool scalar_ok = false;            ///< a List that also takes one number (kernel = 3)
+  bool strings = false;              ///< a List of strings (column names) instead of numbers
 
   ParamSpec& def(Value v) {
     default_value = std::move(v);
@@ -97,6 +98,11 @@ struct ParamSpec {
   /// @brief A List that also takes a single number (a size given for both dims, say).
   ParamSpec& or_scalar() {
     scalar_ok = true;
+    return *this;
+  }
+  /// @brief A List of strings (names) rather than numbers; with or_scalar(), one string too.
+  ParamSpec& of_strings() {
+    strings = true;
     return *this;
   }
   /// @brief "integer >= 1", "number in [0, 1]", "one of: min, max, auto", ...
@@ -144,6 +150,7 @@ class Params {
   const std::string& s(const std::string& name) const { return get(name).as_string(); }
   std::vector<double> list_f(const std::string& name) const;
   std::vector<int64_t> list_i(const std::string& name) const;  ///< a lone number: a list of one
+  std::vector<std::string> list_s(const std::string& name) const;  ///< of_strings() lists
   /// @brief Whether an optional parameter without a default was given.
   bool has(const std::string& name) const;
   const Value& get(const std::string& name) const;
