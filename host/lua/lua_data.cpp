@@ -123,11 +123,7 @@ int l_loader(lua_State* L) {
   o.seed = p.has("seed") ? uint64_t(p.i("seed")) : context(L).seed;
   o.prefetch = int(p.i("prefetch"));
   o.device = context(L).device;
-  const Config info = d.ds->info();
-  if (auto it = info.find("batch_size"); it != info.end() && info.count("bptt")) {
-    o.batch_size = it->second.as_int();  // language-model streams: see lua_fit.cpp
-    o.shuffle = false;
-  }
+  keep_streams(o, d.ds->info());
   push_object(L, kLoader, std::make_shared<DataLoader>(d.ds, o));
   return 1;
 }
@@ -185,6 +181,13 @@ const luaL_Reg kFunctions[] = {
     {"dataset", safe<l_dataset>}, {"loader", safe<l_loader>}, {nullptr, nullptr}};
 
 }  // namespace
+
+void keep_streams(LoaderOptions& o, const Config& info) {
+  if (auto it = info.find("batch_size"); it != info.end() && info.count("bptt")) {
+    o.batch_size = it->second.as_int();
+    o.shuffle = o.drop_last = false;
+  }
+}
 
 void open_data(lua_State* L) {
   define_class<LuaDataset>(L, kDataset, kDatasetMethods, kDatasetMeta);

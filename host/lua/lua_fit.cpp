@@ -116,12 +116,7 @@ std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit
   o.prefetch = int(fit.i("prefetch"));
   o.device = ctx.device;
   const Config info = d.ds->info();
-  // A language-model dataset lays its examples out as batch_size parallel streams: only
-  // unshuffled batches of that size continue each stream from one batch to the next.
-  if (auto it = info.find("batch_size"); it != info.end() && info.count("bptt")) {
-    o.batch_size = it->second.as_int();
-    o.shuffle = o.drop_last = false;
-  }
+  keep_streams(o, info);
   ctx.params[prefix + ".type"] = d.name;
   record(ctx, d.params.flatten(prefix));
   for (const auto& [k, v] : info) ctx.params[prefix + ".info." + k] = v.str();

@@ -14,6 +14,10 @@
 #include "gom/gom.h"
 #include "gom_lua/runtime.h"
 
+namespace gom {
+struct LoaderOptions;  // gom_core/data_loader.h
+}
+
 namespace gom::lua {
 
 // Metatable names of the userdata types.
@@ -99,6 +103,11 @@ struct OptimizerSpec {
   std::string name;
   Config config;
 };
+/// @brief A language-model dataset (info has batch_size and bptt) lays its examples out as
+/// batch_size parallel streams: only unshuffled batches of that size continue each stream from
+/// one batch to the next, so its loaders take that size and keep the order.
+void keep_streams(LoaderOptions& o, const Config& info);
+
 struct LuaDataset {
   std::shared_ptr<Dataset> ds;
   std::string name;

@@ -4,56 +4,26 @@
 #include <fmt/format.h>
 
 #include "callbacks.h"
-#include "gom/autograd.h"
-#include "gom/callback.h"
 #include "gom/ops.h"
+#include "metric.h"
 
 namespace gom::callbacks {
 namespace {
 
-class Accuracy : public Callback {
+class Accuracy : public PhaseMetric {
  public:
-  explicit Accuracy(const Params& p) : name_(p.s("name")), train_(p.b("train")) {
-    if (name_.empty()) throw Error("parameter 'name' must not be empty");
-  }
-
-  // Metrics report before the callbacks that read them (early stopping: 100, progress: 1000).
-  int order() const override { return -10; }
-
-  void on(Event e, LoopState& s) override {
-    switch (e) {
-      case Event::BeforeTrain:
-      case Event::BeforeValidate:
-        correct_ = total_ = 0;
-        break;
-      case Event::BeforeBatch:
-        forwarded_ = false;
-        break;
-      // Counted at after_batch, but only when this batch ran a forward: a batch skipped in
-      // before_batch leaves the previous batch's prediction in state.pred.
-      case Event::AfterForward:
-        forwarded_ = true;
-        break;
-      case Event::AfterBatch:
-        if (forwarded_ && (train_ || !s.training)) accumulate(s);
-        break;
-      case Event::AfterTrain:
-        if (train_ && total_ > 0) s.metrics["train_" + name_] = double(correct_) / double(total_);
-        break;
-      case Event::AfterValidate:
-        if (total_ > 0) s.metrics[name_] = double(correct_) / double(total_);
-        break;
-      default:
-        break;
-    }
+  explicit Accuracy(const Params& p) : PhaseMetric(p, "accuracy") {
+    if (p.s("name").empty()) throw Error("parameter 'name' must not be empty");
   }
 
  private:
-  void accumulate(const LoopState& s) {
-    if (!s.pred.defined() || !s.target.defined())
-      throw Error(
-          fmt::format("state.{} is not set at after_batch", s.pred.defined() ? "target" : "pred"));
-    NoGrad ng;  // nothing here belongs in the graph, and no reference to it is kept
+  void reset() override { correct_ = total_ = 0; }
+
+  void report(LoopState& s, const std::string& key) override {
+    if (total_ > 0) s.metrics[key] = double(correct_) / double(total_);
+  }
+
+  void accumulate(const LoopState& s) override {
     const Tensor pred = s.pred.detach();
     if (pred.dim() < 2 || pred.size(1) < 2)
       throw Error(fmt::format(
@@ -84,9 +54,6 @@ class Accuracy : public Callback {
     total_ += guess.numel();
   }
 
-  std::string name_;
-  bool train_;
-  bool forwarded_ = false;
   int64_t correct_ = 0, total_ = 0;
 };
 

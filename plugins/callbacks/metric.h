@@ -1,5 +1,5 @@
-// What the metric callbacks share (top_k_accuracy, precision/recall/f1, confusion_matrix,
-// perplexity, rmse, mae): accumulate over a phase, report once at its end.
+// What the metric callbacks share (accuracy, top_k_accuracy, precision/recall/f1,
+// confusion_matrix, perplexity, rmse, mae): accumulate over a phase, report once at its end.
 #pragma once
 
 #include <string>
