@@ -103,7 +103,7 @@ std::shared_ptr<Optimizer> make_adam(const std::string& name, std::vector<Tensor
   return std::make_shared<Adam>(name, std::move(params), std::move(o), decoupled);
 }
 
-void register_adam(const PluginContext&) {
+Schema adam_schema(double weight_decay, const char* weight_decay_doc) {
   Schema s;
   s.number("lr", "learning rate").def(1e-3).min(0);
   s.list("betas",
@@ -112,10 +112,13 @@ void register_adam(const PluginContext&) {
       .def(Value{0.9, 0.999})
       .range(0, 1);
   s.number("eps", "added to the denominator for numerical stability").def(1e-8).min(0);
-  s.number("weight_decay", "L2 penalty: adds weight_decay*p to the gradient (not AdamW)")
-      .def(0.0)
-      .min(0);
+  s.number("weight_decay", weight_decay_doc).def(weight_decay).min(0);
   s.boolean("amsgrad", "use the running maximum of v (AMSGrad, Reddi et al. 2018)").def(false);
+  return s;
+}
+
+void register_adam(const PluginContext&) {
+  Schema s = adam_schema(0.0, "L2 penalty: adds weight_decay*p to the gradient (not AdamW)");
   register_optimizer("adam", "Adam with bias correction, L2 weight decay and AMSGrad (torch Adam)",
                      std::move(s), [](std::vector<Tensor> params, const Params& p) {
                        return make_adam("adam", std::move(params), p, false);

@@ -12,19 +12,8 @@
 namespace gom::optim {
 
 void register_adamw(const PluginContext&) {
-  Schema s;
-  s.number("lr", "learning rate").def(1e-3).min(0);
-  s.list("betas",
-         "decay rates [beta1, beta2] of the moving averages of grad and grad^2, each in "
-         "[0, 1)")
-      .def(Value{0.9, 0.999})
-      .range(0, 1);
-  s.number("eps", "added to the denominator for numerical stability").def(1e-8).min(0);
-  s.number("weight_decay",
-           "decoupled weight decay: p *= 1 - lr*weight_decay at each step, before the update")
-      .def(1e-2)
-      .min(0);
-  s.boolean("amsgrad", "use the running maximum of v (AMSGrad, Reddi et al. 2018)").def(false);
+  Schema s = adam_schema(
+      1e-2, "decoupled weight decay: p *= 1 - lr*weight_decay at each step, before the update");
   register_optimizer("adamw",
                      "Adam with decoupled weight decay, bias correction and AMSGrad (torch AdamW)",
                      std::move(s), [](std::vector<Tensor> params, const Params& p) {

@@ -54,6 +54,8 @@ using Options = std::map<std::string, double>;
 /// the component `name` (lr, betas, eps, weight_decay, amsgrad).
 std::shared_ptr<Optimizer> make_adam(const std::string& name, std::vector<Tensor> params,
                                      const Params& p, bool decoupled);
+/// The schema adam and adamw share; they differ in weight decay's default and meaning.
+Schema adam_schema(double weight_decay, const char* weight_decay_doc);
 
 /// The third argument of the callback of State::fields.
 inline constexpr bool kRequired = true, kOptional = false;
