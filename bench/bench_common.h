@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gom/gom.h"
+#include "gom_core/threads.h"
 
 namespace bench {
 
@@ -116,10 +117,12 @@ inline void print_machine() {
              load > cpus ? " (busy: other work competes for the CPUs; timings are noisy)" : "");
 }
 
-// gom::init() (loads the plugins), `threads` compute threads and global seed 0, so that every
-// run of a benchmark starts from the same weights and data order.
-inline void start_gom(int threads) {
+// gom::init() (loads the plugins), `threads` compute threads (0: gom's default, which the gom
+// command uses without --threads; `threads` is set to the count chosen) and global seed 0, so
+// that every run of a benchmark starts from the same weights and data order.
+inline void start_gom(int& threads) {
   gom::init();
+  if (threads == 0) threads = gom::default_num_threads();
   gom::set_num_threads(threads);
   gom::manual_seed(0);
 }

@@ -30,7 +30,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: gom_cnn_train_bench [--threads N] [--epochs N] [--limit N] [--infer-batch N] "
     "[--dir D]\n"
-    "  --threads N   compute threads (default 2)\n"
+    "  --threads N   compute threads (default 2; 0: gom's default, the free cores)\n"
     "  --epochs N    timed epochs (and inference passes) after a warm-up (default 3)\n"
     "  --limit N     train on the first N training images (default 12800; 0: all)\n"
     "  --infer-batch N  inference batch size (default 128)\n"
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   int64_t limit = 12800, infer_batch = 128;
   std::string dir = "/usr/share/datasets/fashion-mnist";
   bench::parse_flags(argc, argv, "gom_cnn_train_bench", kUsage,
-                     {{"--threads", &threads, 1},
+                     {{"--threads", &threads, 0},
                       {"--epochs", &epochs, 1},
                       {"--limit", &limit, 0},
                       {"--infer-batch", &infer_batch, 1},

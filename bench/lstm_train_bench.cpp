@@ -29,7 +29,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: gom_lstm_train_bench [--threads N] [--batches N] [--warmup N] [--rounds N] "
     "[--seq N] [--batch N] [--corpus FILE]\n"
-    "  --threads N   compute threads (default 2)\n"
+    "  --threads N   compute threads (default 2; 0: gom's default, the free cores)\n"
     "  --batches N   timed batches in all (default 60), in --rounds groups (default 3)\n"
     "  --warmup N    untimed batches first (default 5)\n"
     "  --seq N       characters per window (default 64); --batch N windows (32)\n"
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   int threads = 2, batches = 60, warmup = 5, rounds = 3, seq = 64, batch = 32;
   std::string corpus = "../shared/data/tinyshakespeare.txt";
   bench::parse_flags(argc, argv, "gom_lstm_train_bench", kUsage,
-                     {{"--threads", &threads, 1},
+                     {{"--threads", &threads, 0},
                       {"--batches", &batches, 1},
                       {"--warmup", &warmup, 0},
                       {"--rounds", &rounds, 1},

@@ -25,7 +25,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: gom_mlp_train_bench [--threads N] [--epochs N] [--seconds S] [--dir D]\n"
-    "  --threads N   compute threads (default 2)\n"
+    "  --threads N   compute threads (default 2; 0: gom's default, the free cores)\n"
     "  --epochs N    timed epochs after one warm-up epoch (default 5)\n"
     "  --seconds S   stop timing after the epoch that passes S seconds (default: no limit)\n"
     "  --dir D       folder of the Fashion-MNIST IDX .gz files (default "
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   double seconds = 1e9;  // no time limit unless given
   std::string dir = "/usr/share/datasets/fashion-mnist";
   bench::parse_flags(argc, argv, "gom_mlp_train_bench", kUsage,
-                     {{"--threads", &threads, 1},
+                     {{"--threads", &threads, 0},
                       {"--epochs", &epochs, 1},
                       {"--seconds", &seconds, 0, true},
                       {"--dir", &dir}});

@@ -21,6 +21,7 @@
 #include "gom/ops.h"
 #include "gom/plugin.h"
 #include "gom_core/recorder.h"
+#include "gom_core/threads.h"
 #include "gom_lua/runtime.h"
 #include "lookup.h"
 
@@ -138,7 +139,6 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   if (o.resume != 0 && (!o.script.empty() || !o.sets.empty()))
     throw UsageError("--resume RUN continues the run's own script with its recorded overrides: "
                      "give no EXPERIMENT and no --set");
-  const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
   install_signal_handlers();  // before the run exists: a Ctrl-C from here on is recorded
   RunRecorder db(db_path(db_opt));
   const auto run_dir = [&](int64_t id) {
@@ -153,7 +153,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   ctx.recorder = &db;
   std::string script_path, source, experiment;
   uint64_t seed = o.seed;
-  int threads = o.threads > 0 ? o.threads : hw;
+  int threads = o.threads > 0 ? o.threads : default_num_threads();
   std::string backend_name = o.backend;
   if (o.resume != 0) {
     if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(o.resume)}).empty())
@@ -263,7 +263,8 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
   run->add_option("--backend", o->backend, "Backend to compute on (default: onednn)")
       ->type_name("NAME");
   run->add_option("--seed", o->seed, "Seed of every random stream (default: 0)")->type_name("N");
-  run->add_option("--threads", o->threads, "Compute threads (default: every core)")
+  run->add_option("--threads", o->threads,
+                  "Compute threads (default: the usable cores less those other processes keep busy)")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
   run->add_option("--name", o->name, "A name for the run")->type_name("NAME");
