@@ -289,10 +289,12 @@ TEST_CASE("a failed run keeps its metrics and error text", "[recorder]") {
 
 TEST_CASE("the schema is versioned and a newer one is refused", "[recorder]") {
   TempDb db;
+  std::string steps;  // rows of schema_version: one per migration step applied
   {
     gom::RunRecorder rec(db.str());
     CHECK(rec.schema_version() == gom::kRunSchemaVersion);
-    CHECK(one(rec, "SELECT max(version) FROM schema_version") == "1");
+    CHECK(one(rec, "SELECT max(version) FROM schema_version") == std::to_string(gom::kRunSchemaVersion));
+    steps = one(rec, "SELECT count(*) FROM schema_version");
     CHECK(one(rec, "PRAGMA journal_mode") == "wal");
     CHECK(one(rec, "PRAGMA foreign_keys") == "1");
     for (const char* t : {"experiments", "runs", "params", "metrics", "tags", "artifacts"})
@@ -307,11 +309,61 @@ TEST_CASE("the schema is versioned and a newer one is refused", "[recorder]") {
   }
   {
     gom::RunRecorder rec(db.str());  // reopening a current file is a no-op
-    CHECK(one(rec, "SELECT count(*) FROM schema_version") == "1");
-    rec.query("INSERT INTO schema_version(version) VALUES (2)");
+    CHECK(one(rec, "SELECT count(*) FROM schema_version") == steps);
+    rec.query("INSERT INTO schema_version(version) VALUES (?)",
+              {std::to_string(gom::kRunSchemaVersion + 1)});
   }
   CHECK_THROWS_WITH(gom::RunRecorder(db.str()),
-                    Contains(db.str()) && Contains("schema version 2") && Contains("up to 1"));
+                    Contains(db.str()) &&
+                        Contains("schema version " + std::to_string(gom::kRunSchemaVersion + 1)) &&
+                        Contains("up to " + std::to_string(gom::kRunSchemaVersion)));
+}
+
+TEST_CASE("a database has its own uid, made once", "[recorder]") {
+  TempDb a, b;
+  std::string uid;
+  {
+    gom::RunRecorder rec(a.str());
+    uid = rec.uid();
+    CHECK(uid.size() == 32);
+    CHECK(uid.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(one(rec, "SELECT count(*) FROM database") == "1");
+  }
+  gom::RunRecorder again(a.str());
+  CHECK(again.uid() == uid);  // reopening keeps it
+  CHECK(gom::RunRecorder(b.str()).uid() != uid);
+}
+
+TEST_CASE("a run's end is recorded when its metric rows cannot be written", "[recorder]") {
+  TempDb db;
+  gom::RunRecorder rec(db.str());
+  const int64_t id = rec.start_run({});
+  // Another connection makes every metric insert fail, as a full disk would.
+  {
+    gom::RunRecorder other(db.str());
+    other.query("CREATE TRIGGER full BEFORE INSERT ON metrics BEGIN "
+                "SELECT RAISE(ABORT, 'database or disk is full'); END");
+  }
+  rec.log("train_loss", 1, 1, 0.5);
+  CHECK_FALSE(rec.try_flush());  // no throw: the rows stay buffered
+  CHECK(rec.buffered_rows() == 1);
+  CHECK_THAT(rec.last_write_error(),
+             Contains(db.str()) && Contains("writing metrics: database or disk is full"));
+  CHECK_THROWS_WITH(rec.flush(), Contains("database or disk is full"));
+  rec.log("train_loss", 2, 2, 0.25);
+  // The script's own error is kept, the status is written (failed), and what was lost is said.
+  CHECK(rec.finish_run(id, gom::RunStatus::kFinished, "script.lua:3: boom") ==
+        gom::RunStatus::kFailed);
+  const auto run = rec.get_run(id).run;
+  CHECK(run.status == "failed");
+  REQUIRE(run.error);
+  CHECK_THAT(*run.error, Contains("script.lua:3: boom\n2 metric rows could not be written: ") &&
+                             Contains("database or disk is full"));
+  // Once the database takes them again, the kept rows are written.
+  rec.query("DROP TRIGGER full");
+  CHECK(rec.try_flush());
+  CHECK(one(rec, "SELECT group_concat(value) FROM metrics WHERE run_id = ?",
+            {std::to_string(id)}) == "0.5,0.25");
 }
 
 TEST_CASE("a file that is not a run database is refused clearly", "[recorder]") {
@@ -383,7 +435,8 @@ TEST_CASE("several processes record into one database without losing a row", "[r
   });
   CHECK(errors == "");
   gom::RunRecorder rec(db.str());
-  CHECK(one(rec, "SELECT count(*) FROM schema_version") == "1");  // created once
+  CHECK(one(rec, "SELECT max(version) FROM schema_version") ==
+        std::to_string(gom::kRunSchemaVersion));
   auto runs = rec.list_runs({.experiment = "concurrent"});
   REQUIRE(runs.size() == kProcs);
   for (const auto& r : runs) {
@@ -416,7 +469,7 @@ TEST_CASE("processes racing to create a database all open it", "[recorder]") {
     gom::RunRecorder rec(db.str());
     CHECK(rec.schema_version() == gom::kRunSchemaVersion);
     CHECK(one(rec, "PRAGMA journal_mode") == "wal");
-    CHECK(one(rec, "SELECT count(*) FROM schema_version") == "1");
+    CHECK(one(rec, "SELECT max(version) FROM schema_version") == std::to_string(gom::kRunSchemaVersion));
     CHECK(one(rec, "SELECT count(*) FROM runs WHERE status = 'finished'") ==
           std::to_string(kProcs));
     CHECK(one(rec, "SELECT count(*) FROM metrics") == std::to_string(kProcs * kRows));

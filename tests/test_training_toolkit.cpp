@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "gom/checkpoint.h"
 #include "gom/gom.h"
 #include "gom_core/trainer.h"
 
@@ -538,4 +539,56 @@ TEST_CASE("csv_logger's default path: the run folder, else the working folder", 
   epoch(*plain, t, 0, {{"loss", 2}});
   fs::current_path(here);
   CHECK(slurp(tmp.path / "metrics.csv") == "epoch,loss\r\n1,2\r\n");
+}
+
+// ---------------------------------------------------------------- checkpoint
+
+TEST_CASE("checkpoint refuses a monitor that is not among the metrics, as early_stopping does",
+          "[toolkit]") {
+  TempDir tmp;
+  Params2 m;
+  Holder opt(m.parameters());
+  LoopState s = after_backward_state(m, opt);
+  s.run_dir = tmp.path.string();
+  auto ckpt = create_callback("checkpoint", {{"monitor", "valid_los"}});
+  ckpt->on(Event::BeforeFit, s);
+  const auto message = [&](Callback& cb) {
+    try {
+      epoch(cb, s, 0, {{"valid_loss", 0.5}, {"train_loss", 0.7}});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string got = message(*ckpt);
+  CHECK_THAT(got, Contains("the monitored metric 'valid_los'") &&
+                      Contains("(did you mean 'valid_loss'?)") &&
+                      Contains("present: train_loss, valid_loss"));
+  // The same words as early_stopping's: one shared check.
+  auto es = create_callback("early_stopping", {{"monitor", "valid_los"}});
+  es->on(Event::BeforeFit, s);
+  CHECK(message(*es) == got);
+  CHECK_FALSE(fs::exists(tmp.path / "best.safetensors"));
+  // Spelt right, it keeps the best epoch.
+  auto good = create_callback("checkpoint", {{"monitor", "valid_loss"}});
+  good->on(Event::BeforeFit, s);
+  epoch(*good, s, 0, {{"valid_loss", 0.5}});
+  CHECK(fs::exists(tmp.path / "best.safetensors"));
+}
+
+TEST_CASE("a checkpoint carries the loop's checkpoint_metadata (the run's identity)",
+          "[toolkit]") {
+  TempDir tmp;
+  Params2 m;
+  Holder opt(m.parameters());
+  LoopState s = after_backward_state(m, opt, 7);
+  s.checkpoint_metadata = {{"run.id", "3"}, {"run.database", "abc"}};
+  const std::string path = (tmp.path / "c.safetensors").string();
+  save_checkpoint(path, s, 2, {{"checkpoint", "last"}});
+  const CheckpointInfo info = read_checkpoint_info(path);
+  CHECK(info.epoch == 2);
+  CHECK(info.step == 7);
+  CHECK(info.metadata.at("run.id") == "3");
+  CHECK(info.metadata.at("run.database") == "abc");
+  CHECK(info.metadata.at("checkpoint") == "last");
 }

@@ -24,6 +24,7 @@
 #include "gom_core/threads.h"
 #include "gom_lua/runtime.h"
 #include "lookup.h"
+#include "run_resume.h"
 
 namespace gom::cli {
 namespace {
@@ -57,6 +58,9 @@ void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which the writer reports
+  // (and cleans up after), instead of the signal killing gom without a word.
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 std::string read_file(const std::string& path) {
@@ -120,19 +124,6 @@ std::vector<std::string> split_overrides(const std::string& tag) {
   return items;
 }
 
-// The newest "last" checkpoint recorded for the run, else the one in its folder.
-std::string find_checkpoint(const RunDetails& d, const std::string& run_dir) {
-  for (auto it = d.artifacts.rbegin(); it != d.artifacts.rend(); ++it)
-    if (it->kind == "checkpoint" && std::filesystem::path(it->path).filename() == "last.safetensors" &&
-        std::filesystem::is_regular_file(it->path))
-      return it->path;
-  const auto fallback = std::filesystem::path(run_dir) / "last.safetensors";
-  if (std::filesystem::is_regular_file(fallback)) return fallback.string();
-  throw UsageError(fmt::format("run {} has no checkpoint to resume from (give its gom.fit the "
-                               "callback \"checkpoint\")",
-                               d.run.id));
-}
-
 int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
   if (o.resume == 0 && o.script.empty())
     throw UsageError("gom run: give an EXPERIMENT.lua, or --resume RUN");
@@ -141,16 +132,12 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
                      "give no EXPERIMENT and no --set");
   install_signal_handlers();  // before the run exists: a Ctrl-C from here on is recorded
   RunRecorder db(db_path(db_opt));
-  const auto run_dir = [&](int64_t id) {
-    // Files of the run (checkpoints) go beside the database: <db folder>/artifacts/run-<id>.
-    return (std::filesystem::absolute(db.path()).parent_path() / "artifacts" /
-            fmt::format("run-{}", id))
-        .string();
-  };
+  const auto run_dir = [&](int64_t id) { return run_folder(db.path(), id); };
 
   lua::RunContext ctx;
   ctx.interrupt = &g_interrupt;
   ctx.recorder = &db;
+  ctx.db_uid = db.uid();
   std::string script_path, source, experiment;
   uint64_t seed = o.seed;
   int threads = o.threads > 0 ? o.threads : default_num_threads();
@@ -161,6 +148,8 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     const RunDetails d = db.get_run(o.resume);
     ctx.run_dir = run_dir(o.resume);
     ctx.resume_checkpoint = find_checkpoint(d, ctx.run_dir);
+    ctx.script_sha256 = d.run.script_sha256;
+    check_checkpoint_owner(ctx.resume_checkpoint, o.resume, ctx.db_uid, ctx.script_sha256);
     // A finished run may have stopped early (early stopping): it goes on if its checkpoint
     // holds fewer epochs than its fit asked for.
     if (d.run.status == "finished") {
@@ -202,6 +191,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     info.name = o.name;
     info.script_path = o.script;
     info.script_text = source;
+    ctx.script_sha256 = sha256_hex(source);
     info.seed = int64_t(seed);
     info.backend = backend_name;
     info.device = backend.device_name ? backend.device_name(0) : ctx.device.str();
@@ -229,17 +219,19 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     result.status = lua::ScriptResult::Status::Failed;
     result.error = e.what();
   }
-  const RunStatus status = status_of(result.status);
-  db.finish_run(ctx.run_id, status, result.error);
+  // The script's own outcome first: a database that refuses the record must not hide it.
+  if (!result.error.empty()) fmt::print(stderr, "gom: {}\n", result.error);
+  bool recorded = false;
+  const RunStatus status =
+      record_run_end(db, ctx.run_id, status_of(result.status), result.error, recorded);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::string metrics;
   for (const auto& [k, v] : ctx.final_metrics) metrics += fmt::format(" {}={:.6g}", k, v);
-  if (!result.error.empty()) fmt::print(stderr, "gom: {}\n", result.error);
   fmt::print(stderr, "gom: run {} {} in {:.1f} s{}{}\n", ctx.run_id, run_status_name(status), secs,
              metrics.empty() ? "" : ":", metrics);
-  return exit_code(status);
+  return recorded ? exit_code(status) : kExitFailure;
 }
 
 }  // namespace

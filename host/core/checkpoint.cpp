@@ -52,6 +52,7 @@ void save_checkpoint(const std::string& path, const LoopState& s, int64_t comple
   NamedTensors tensors = s.model->state_dict();
   for (auto& [k, t] : s.optimizer->state()) tensors.emplace_back(kOptimPrefix + k, t);
   std::map<std::string, std::string> meta = extra;
+  for (const auto& [k, v] : s.checkpoint_metadata) meta.insert_or_assign(k, v);
   meta.insert_or_assign("gom.checkpoint", std::string(kFormat));
   meta["epoch"] = std::to_string(completed_epochs);
   meta["step"] = std::to_string(s.step);

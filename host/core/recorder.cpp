@@ -15,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "gom/error.h"
 #include "recorder_internal.h"
 
@@ -156,6 +158,33 @@ int RunRecorder::schema_version() {
                  [&] { return recorder_detail::schema_version(impl_->db, path_); });
 }
 
+std::string RunRecorder::uid() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return guarded(path_, "reading the database uid", [&] {
+    return impl_->db.execAndGet("SELECT uid FROM database LIMIT 1").getString();
+  });
+}
+
+std::string RunRecorder::last_write_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_write_error_;
+}
+
+size_t RunRecorder::buffered_rows() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return buffer_.size();
+}
+
+bool RunRecorder::try_flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    flush_locked();
+    return true;
+  } catch (const std::exception&) {
+    return false;  // the rows stay buffered; last_write_error_ says why
+  }
+}
+
 std::optional<int64_t> RunRecorder::current_run() const {
   std::lock_guard<std::mutex> lock(mu_);
   return current_run_;
@@ -279,7 +308,14 @@ void RunRecorder::log_metric(int64_t run_id, const std::string& key, int64_t ste
     impl_->known_runs.insert(run_id);
   }
   buffer_.push_back({run_id, key, step, epoch, value, now});
-  if (buffer_.size() >= kMaxBufferedRows) flush_locked();
+  // Not at every row past the limit while the database refuses them: they stay buffered.
+  if (buffer_.size() >= kMaxBufferedRows && buffer_.size() % kMaxBufferedRows == 0) {
+    try {
+      flush_locked();
+    } catch (const std::exception&) {
+      // kept for the next flush (finish_run reports what could not be written)
+    }
+  }
 }
 
 void RunRecorder::log(const std::string& key, int64_t step, int64_t epoch, double value) {
@@ -308,6 +344,16 @@ void RunRecorder::flush() {
 
 void RunRecorder::flush_locked() {
   if (buffer_.empty()) return;
+  try {
+    write_buffer_locked();
+  } catch (const std::exception& e) {
+    last_write_error_ = e.what();
+    throw;
+  }
+  buffer_.clear();
+}
+
+void RunRecorder::write_buffer_locked() {
   guarded(path_, "writing metrics", [&] {
     SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement ins(impl_->db,
@@ -328,23 +374,32 @@ void RunRecorder::flush_locked() {
     }
     tx.commit();
   });
-  buffer_.clear();
 }
 
-void RunRecorder::finish_run(int64_t run_id, RunStatus status, const std::string& error) {
+RunStatus RunRecorder::finish_run(int64_t run_id, RunStatus status, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
-  flush_locked();
+  std::string text = error;
+  try {
+    flush_locked();
+  } catch (const std::exception& e) {
+    // The run's end matters more than its last rows: record it, as failed, saying what was lost.
+    const size_t lost = buffer_.size();
+    status = RunStatus::kFailed;
+    text += fmt::format("{}{} metric row{} could not be written: {}", text.empty() ? "" : "\n",
+                        lost, lost == 1 ? "" : "s", e.what());
+  }
   guarded(path_, "finishing a run", [&] {
     SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement up(impl_->db, std::string("UPDATE runs SET status = ?, ended_at = ") + kNow +
                                         ", error = ? WHERE id = ?");
     up.bind(1, run_status_name(status));
-    bind_text_or_null(up, 2, error);
+    bind_text_or_null(up, 2, text);
     up.bind(3, run_id);
     if (up.exec() == 0) throw Error("run database " + path_ + ": no run " + std::to_string(run_id));
     tx.commit();
   });
   if (current_run_ == run_id) current_run_.reset();
+  return status;
 }
 
 void RunRecorder::add_tag(int64_t run_id, const std::string& key, const std::string& value) {

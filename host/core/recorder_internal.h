@@ -24,6 +24,9 @@ namespace recorder_detail {
 
 // Long enough for a queue of writers committing epochs; a writer never holds the lock for long.
 inline constexpr int kBusyTimeoutMs = 30000;
+// kBusyTimeoutMs, or GOM_DB_BUSY_TIMEOUT_MS (milliseconds, > 0) where set: tests hold a lock
+// past a short timeout, and a user may rather fail fast than wait.
+int busy_timeout_ms();
 
 // recorder_schema.cpp
 void migrate(SQLite::Database& db, const std::string& path);
@@ -43,7 +46,7 @@ inline bool is_busy(const SQLite::Exception& e) {
 template <class F>
 auto retry_busy(F&& f) -> decltype(f()) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(busy_timeout_ms());
   std::optional<std::minstd_rand> rng;  // seeded on the first retry: forked children differ
   for (int cap_us = 1000;; cap_us = std::min(cap_us * 2, 100000)) {
     try {
@@ -82,7 +85,7 @@ inline std::optional<int64_t> opt_int(const SQLite::Column& c) {
 
 struct RunRecorder::Impl {
   explicit Impl(const std::string& path)
-      : db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, recorder_detail::kBusyTimeoutMs) {}
+      : db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, recorder_detail::busy_timeout_ms()) {}
   SQLite::Database db;
   std::set<int64_t> known_runs;  // ids checked to exist, so log_metric fails early on a bad id
 };

@@ -3,6 +3,7 @@
 // users, the CLI): change it only by appending a migration, never by editing an applied one.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -119,9 +120,19 @@ SELECT
 FROM runs r JOIN experiments e ON e.id = r.experiment_id;
 )sql";
 
+// v3: the database's identity, a random id made once (when the file is created or migrated). A
+// run's checkpoints carry it, so a checkpoint of another database's run of the same id is told
+// apart (`gom run --resume`). (v2 is another change's; steps apply in order of version.)
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE database(
+  uid TEXT NOT NULL
+);
+INSERT INTO database(uid) VALUES (lower(hex(randomblob(16))));
+)sql";
+
 // Applied in order; each inside the same BEGIN IMMEDIATE transaction as its version row.
 const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> m = {{1, kSchemaV1}};
+  static const std::vector<Migration> m = {{1, kSchemaV1}, {3, kSchemaV3}};
   return m;
 }
 
@@ -157,6 +168,15 @@ void check_not_newer(int version, const std::string& path) {
 
 int schema_version(SQLite::Database& db, const std::string& path) {
   return read_version(db, path);
+}
+
+int busy_timeout_ms() {
+  if (const char* env = std::getenv("GOM_DB_BUSY_TIMEOUT_MS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v > 0 && v <= 3600000) return int(v);
+  }
+  return kBusyTimeoutMs;
 }
 
 void migrate(SQLite::Database& db, const std::string& path) {

@@ -35,6 +35,7 @@ class Loop {
     s_.epochs = a.epochs;
     s_.step = a.first_step;
     s_.run_dir = a.run_dir;
+    s_.checkpoint_metadata = a.checkpoint_metadata;
     s_.callbacks = &callbacks_;
   }
 

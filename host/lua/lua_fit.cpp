@@ -4,6 +4,7 @@
 // metric sink, and returns the final metrics and the history per epoch.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "gom/checkpoint.h"
@@ -26,6 +27,10 @@ const Schema& fit_schema() {
     s.boolean("drop_last", "drop a last training batch smaller than batch_size").def(false);
     s.integer("prefetch", "batches prepared ahead on a background thread").def(2).min(0);
     s.string("backend", "backend to train on (default: the run's --backend)");
+    s.boolean("checkpoint",
+              "keep the last checkpoint in the run's folder after every epoch, for gom run "
+              "--resume (false: none; the callback \"checkpoint\" adds best-by-metric)")
+        .def(true);
     return s;
   }();
   return s;
@@ -47,14 +52,15 @@ class FitSink : public MetricSink {
     if (history.size() < size_t(epoch)) history.resize(size_t(epoch));
     history[size_t(epoch - 1)][key] = value;
   }
-  void flush() override {
-    if (ctx_.recorder) ctx_.recorder->flush();
-  }
+  // A database that is locked or full does not end the training: its rows stay buffered and
+  // are tried again at the next epoch and when the run finishes.
+  void flush() override { flush_or_warn(ctx_); }
   void record(const std::string& key, const std::string& value) override {
-    if (ctx_.recorder) ctx_.recorder->add_tag(ctx_.run_id, key, value);
+    if (ctx_.recorder) write_or_warn(ctx_, [&] { ctx_.recorder->add_tag(ctx_.run_id, key, value); });
   }
   void artifact(const std::string& kind, const std::string& path) override {
-    if (ctx_.recorder) ctx_.recorder->add_artifact(ctx_.run_id, kind, path);
+    if (ctx_.recorder)
+      write_or_warn(ctx_, [&] { ctx_.recorder->add_artifact(ctx_.run_id, kind, path); });
   }
   std::vector<std::map<std::string, double>> history;
   int64_t last_step = 0;
@@ -126,7 +132,7 @@ std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit
 // Continues the fit from ctx.resume_checkpoint (gom run --resume): weights, optimizer, callback
 // states and the random stream come back, the epochs it holds are skipped, and metric rows of
 // later epochs (an epoch cut short by the kill) are dropped, to be logged again.
-void resume(RunContext& ctx, FitArgs& args, int fit_index) {
+CheckpointInfo resume(RunContext& ctx, FitArgs& args, int fit_index) {
   const std::string path = std::exchange(ctx.resume_checkpoint, "");
   if (fit_index != 1)
     throw Error("gom run --resume continues a script's first gom.fit only");
@@ -143,6 +149,32 @@ void resume(RunContext& ctx, FitArgs& args, int fit_index) {
   if (ctx.recorder) ctx.recorder->delete_metrics_after(ctx.run_id, ctx.epoch_offset + info.epoch);
   fmt::print(stderr, "gom: resuming from {} after epoch {} (step {})\n", path, info.epoch,
              info.step);
+  return info;
+}
+
+// The history of the epochs a resumed fit skips, from the run's recorded metrics, so that
+// gom.fit returns the whole fit's result (also when the checkpoint holds every epoch).
+void restore_history(RunContext& ctx, const CheckpointInfo& info, FitSink& sink) {
+  if (!ctx.recorder || info.epoch <= 0) return;
+  sink.history.resize(size_t(info.epoch));
+  for (const MetricRecord& m : ctx.recorder->run_metrics(ctx.run_id)) {  // by key, then step
+    const int64_t e = m.epoch - ctx.epoch_offset;
+    if (e >= 1 && e <= info.epoch) sink.history[size_t(e - 1)][m.key] = m.value;
+  }
+  sink.last_step = info.step;
+}
+
+// Every fit keeps its last checkpoint unless told not to (`checkpoint = false`), so every run
+// can be resumed: a "checkpoint" callback writing only "last", unless the script gave one. A
+// second fit's go to fitN/ in the run's folder, so they never replace the first fit's.
+void add_default_checkpoint(const RunContext& ctx, const Params& fit, int fit_index,
+                            FitArgs& args) {
+  if (!fit.b("checkpoint") || ctx.run_dir.empty()) return;
+  for (const auto& cb : args.callbacks)
+    if (cb->type() == "checkpoint") return;
+  Config c{{"save_best", false}};
+  if (fit_index > 1) c["dir"] = ctx.run_dir + "/fit" + std::to_string(fit_index);
+  args.callbacks.push_back(create_callback("checkpoint", c));
 }
 
 int l_fit(lua_State* L) {
@@ -270,9 +302,19 @@ int l_fit(lua_State* L) {
     ctx.recorder->log_params(ctx.run_id, {ctx.params.begin(), ctx.params.end()});
 
   args.epochs = fit.i("epochs");
-  if (!ctx.resume_checkpoint.empty()) resume(ctx, args, n);
-
+  add_default_checkpoint(ctx, fit, n, args);
+  if (ctx.recorder)
+    args.checkpoint_metadata = {{"run.id", std::to_string(ctx.run_id)},
+                                {"run.database", ctx.db_uid},
+                                {"run.script_sha256", ctx.script_sha256},
+                                {"run.fit", std::to_string(n)}};
   FitSink sink(ctx);
+  std::optional<CheckpointInfo> resumed;
+  if (!ctx.resume_checkpoint.empty()) {
+    resumed = resume(ctx, args, n);
+    restore_history(ctx, *resumed, sink);
+  }
+
   args.sink = &sink;
   args.interrupt = ctx.interrupt;
   args.run_dir = ctx.run_dir;
@@ -288,6 +330,12 @@ int l_fit(lua_State* L) {
   } catch (const DivergedError&) {
     ctx.diverged = true;
     throw;
+  }
+  if (resumed && r.epochs_done < resumed->epoch) {
+    // The checkpoint held the whole fit: its result is the recorded one.
+    r.epochs_done = resumed->epoch;
+    if (!sink.history.empty()) r.final_metrics = sink.history.back();
+    for (const auto& [k, v] : r.final_metrics) ctx.final_metrics[k] = v;
   }
   ctx.epoch_offset += r.epochs_done;
   ctx.step_offset += sink.last_step;

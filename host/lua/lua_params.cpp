@@ -86,7 +86,7 @@ int l_log(lua_State* L) {
     ctx.final_metrics[k] = v;
     if (ctx.recorder) ctx.recorder->log_metric(ctx.run_id, k, step, epoch, v);
   }
-  if (ctx.recorder && epoch != ctx.last_log_epoch) ctx.recorder->flush();
+  if (epoch != ctx.last_log_epoch) flush_or_warn(ctx);
   ctx.last_log_epoch = epoch;
   return 0;
 }
@@ -105,6 +105,22 @@ const luaL_Reg kFunctions[] = {{"params", safe<l_params>},
                                {nullptr, nullptr}};
 
 }  // namespace
+
+void warn_write_failed(RunContext& ctx, const std::string& what) {
+  if (ctx.write_failing) return;
+  ctx.write_failing = true;
+  fmt::print(stderr, "gom: warning: {}; the run goes on (metric rows are kept and written later)\n",
+             what);
+}
+
+void flush_or_warn(RunContext& ctx) {
+  if (!ctx.recorder) return;
+  if (ctx.recorder->try_flush()) {
+    ctx.write_failing = false;
+    return;
+  }
+  warn_write_failed(ctx, ctx.recorder->last_write_error());
+}
 
 void check_overrides(RunContext& ctx, const std::string& when) {
   const std::vector<std::string>& declared = ctx.declared;

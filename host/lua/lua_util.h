@@ -153,6 +153,22 @@ Params validated(ComponentKind kind, const std::string& name, const Config& conf
 /// point of the script ("before gom.fit").
 void check_overrides(RunContext& ctx, const std::string& when);
 
+/// @brief Commits the run's buffered metric rows; when the database refuses them (locked past
+/// the busy timeout, full), warns once and keeps them for the next try (finish_run's last).
+void flush_or_warn(RunContext& ctx);
+/// @brief Warns (once per failing streak) that a write to the run database failed.
+void warn_write_failed(RunContext& ctx, const std::string& what);
+/// @brief Runs a write to the run database (a tag, an artifact) that must not end the training:
+/// its failure is warned about and the fit goes on.
+template <class F>
+void write_or_warn(RunContext& ctx, F&& write) {
+  try {
+    write();
+  } catch (const std::exception& e) {
+    warn_write_failed(ctx, e.what());
+  }
+}
+
 /// @brief A message handler for lua_pcall: the error message followed by a stack traceback.
 int traceback(lua_State* L);
 

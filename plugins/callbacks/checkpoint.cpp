@@ -42,7 +42,8 @@ class Checkpoint : public Callback {
         break;
       case Event::AfterEpoch:
         completed_ = s.epoch + 1;
-        if (save_best_ && s.metrics.count(monitor_)) {
+        if (save_best_) {
+          // A misspelt monitor is an error naming the metrics present (as early_stopping's).
           const double v = monitored_metric(s, monitor_);
           if (std::isfinite(v) && (!has_best_ || (max_ ? v > best_ : v < best_))) {
             best_ = v;
@@ -94,13 +95,15 @@ class Checkpoint : public Callback {
 
 void register_checkpoint() {
   Schema s;
-  s.string("dir", "folder of the checkpoint files (default: the run's folder, artifacts/run-ID "
-                  "beside the run database)");
+  s.string("dir", "folder of the checkpoint files (default: the run's folder, "
+                  "DB.artifacts/run-ID beside the run database DB)");
   s.boolean("save_last", "write last.safetensors after every epoch (what --resume continues)")
       .def(true);
   s.boolean("save_best", "write best.safetensors whenever the monitored metric improves")
       .def(true);
-  s.string("monitor", "metric that decides the best epoch").def("valid_loss");
+  s.string("monitor",
+           "metric that decides the best epoch, a key of the epoch's metrics (with save_best)")
+      .def("valid_loss");
   s.choice("mode", {"auto", "min", "max"},
            "whether lower or higher is better; auto: higher for accuracy-like names")
       .def("auto");

@@ -326,7 +326,8 @@ EOF
       expect_sql 360 "SELECT count(*) FROM metrics"
       expect_fit_metrics 1 30
       expect_fit_metrics 2 30
-      expect_sql "1|1" "SELECT count(*), max(version) FROM schema_version"
+      # The schema made once: one uid, every step at the current version (3) applied.
+      expect_sql "3|1" "SELECT max(version), (SELECT count(*) FROM database) FROM schema_version"
       expect_sql 1 "SELECT count(*) FROM experiments"
       echo "round $round: the runs $(sql "SELECT CASE WHEN max(started_at) < min(ended_at)
         THEN 'overlapped' ELSE 'did not overlap' END FROM runs")"
@@ -420,9 +421,10 @@ EOF
       killed_at=$(sql "SELECT max(epoch) FROM metrics WHERE run_id = $run_id")
       run --db "$db" run --resume "$run_id"
       expect_rc 0
-      expect_err "^gom: resuming from .*/artifacts/run-$run_id/last\.safetensors after epoch [0-9]+ "
+      expect_err "^gom: resuming from $tmp/runs\.db\.artifacts/run-$run_id/last\.safetensors after epoch [0-9]+ "
       expect_err "^gom: run $run_id finished in "
-      cmp -s "$tmp/artifacts/run-1/final.safetensors" "$tmp/artifacts/run-$run_id/final.safetensors" ||
+      cmp -s "$tmp/runs.db.artifacts/run-1/final.safetensors" \
+        "$tmp/runs.db.artifacts/run-$run_id/final.safetensors" ||
         fail "run $run_id (killed after epoch $killed_at, resumed): its final weights differ"
       [ "$(rows 1)" = "$(rows "$run_id")" ] ||
         fail "run $run_id (killed after epoch $killed_at, resumed): its metric rows differ"
@@ -431,7 +433,7 @@ EOF
     run --db "$db" run --resume 1
     expect_rc 2
     expect_err "^gom: --resume 1: the run finished; there is nothing to resume$"
-    start_bg "$scripts/fit.lua"
+    start_bg "$scripts/fit.lua" --set fit.checkpoint=false
     wait_for_row "$pid" "SELECT count(*) FROM metrics WHERE run_id = 5" || true
     kill -KILL "$pid"
     finish_bg
@@ -440,6 +442,87 @@ EOF
       expect_rc 2
       expect_err "run 5 has no checkpoint to resume from"
     fi
+    ;;
+  two_databases)  # two databases in one folder: each run's files are its database's alone
+    gom_run "$scripts/fit.lua"  # runs.db, run 1
+    expect_rc 0
+    other=$tmp/other.db
+    run --db "$other" run --threads 1 "$scripts/fit.lua" --set lr=0.5  # other.db, run 1
+    expect_rc 0
+    a=$tmp/runs.db.artifacts/run-1/last.safetensors b=$tmp/other.db.artifacts/run-1/last.safetensors
+    [ -f "$a" ] && [ -f "$b" ] || fail "expected $a and $b (every fit keeps its last checkpoint)"
+    cmp -s "$a" "$b" && fail "the two databases' run 1 share a checkpoint"
+    [ -e "$tmp/artifacts" ] && fail "a shared artifacts/ folder was made beside the databases"
+    # Each database has its own uid; each checkpoint names its run, database and script.
+    uid=$(sql "SELECT uid FROM database")
+    [[ $uid =~ ^[0-9a-f]{32}$ ]] || fail "database uid '$uid' is not 32 hex digits"
+    [ "$uid" != "$(sqlite3 "$other" "SELECT uid FROM database")" ] || fail "both uids are $uid"
+    # A checkpoint that is not the run's own is refused, naming what differs: another database's
+    # run 1 (the collision of the issue) ...
+    sql "UPDATE runs SET status = 'failed'"
+    cp "$b" "$a"
+    run --db "$db" run --resume 1
+    expect_rc 2
+    expect_err "^gom: --resume 1: .*/runs\.db\.artifacts/run-1/last\.safetensors is not this run's checkpoint: database uid [0-9a-f]{32} \(this run's: $uid\)$"
+    # ... and another run of the same database.
+    gom_run "$scripts/fit.lua"  # run 2
+    cp "$tmp/runs.db.artifacts/run-2/last.safetensors" "$a"
+    run --db "$db" run --resume 1
+    expect_rc 2
+    expect_err "is not this run's checkpoint: run id 2 \(this run's: 1\)$"
+    ;;
+  resume_after_fit)  # every fit checkpoints by default; a run failing after it resumes to its end
+    GOM_TEST_FAIL_AFTER_FIT=1 gom_run "$scripts/fit.lua"
+    expect_rc 1
+    expect_err "fit\.lua:[0-9]+: failing after the fit, as asked"
+    first=$(grep -E '^fit\.lua: ' <<<"$out")
+    [ "$first" != "" ] || fail "the first run printed no result"
+    expect_params 1 fit.checkpoint=true
+    run --db "$db" run --resume 1
+    expect_rc 0
+    expect_err "^gom: resuming from .*/runs\.db\.artifacts/run-1/last\.safetensors after epoch 3 \(step 12\)$"
+    # gom.fit returned the completed fit's result: the same line as the first time.
+    [ "$(grep -E '^fit\.lua: ' <<<"$out")" = "$first" ] ||
+      fail "the resumed fit returned another result than the completed fit ('$first')"
+    expect_err "^gom: run 1 finished in [0-9.]+ s: .*accuracy="
+    expect_fit_metrics 1 3
+    expect_sql finished "SELECT status FROM runs WHERE id = 1"
+    # Opting out: no checkpoint, nothing to resume.
+    GOM_TEST_FAIL_AFTER_FIT=1 gom_run "$scripts/fit.lua" --set fit.checkpoint=false
+    expect_rc 1
+    [ -e "$tmp/runs.db.artifacts/run-2" ] && fail "checkpoint = false wrote $tmp/runs.db.artifacts/run-2"
+    run --db "$db" run --resume 2
+    expect_rc 2
+    expect_err "run 2 has no checkpoint to resume from"
+    ;;
+  db_locked_past_run)  # the database stays locked past the run's end: the script's own error
+    # is printed, the run's end cannot be recorded, gom exits non-zero
+    GOM_DB_BUSY_TIMEOUT_MS=300 gom_run "$scripts/locked.lua" -- "$db" 6 0.2
+    expect_rc 1
+    expect_err "^gom: warning: run database $db: writing metrics: database is locked; "
+    expect_err "^gom: .*locked\.lua:$(line_of "$scripts/locked.lua" "own error"): the script's own error$"
+    expect_err "^gom: the end of run 1 could not be recorded: it stays 'running' in $db$"
+    for ((i = 0; i < 100; i++)); do [ -e "$db.locked" ] || break; sleep 0.1; done
+    expect_sql running "SELECT status FROM runs WHERE id = 1"
+    ;;
+  db_locked_then_free)  # the lock ends before the run does: the kept rows are written at the end
+    GOM_DB_BUSY_TIMEOUT_MS=300 gom_run "$scripts/locked.lua" -- "$db" 1 2
+    expect_rc 1
+    expect_err "^gom: warning: run database $db: writing metrics: database is locked; "
+    expect_err "locked\.lua:$(line_of "$scripts/locked.lua" "own error"): the script's own error$"
+    expect_sql "x|1|1|1.0
+x|2|2|2.0" "SELECT key, step, epoch, value FROM metrics WHERE run_id = 1 ORDER BY epoch"
+    expect_sql "failed|1" "SELECT status, error LIKE '%the script''s own error%' FROM runs"
+    ;;
+  filesize_limit)  # a file-size limit: an error naming it, the run failed, no temporary files
+    (ulimit -f 300 && run --db "$db" run --threads 1 "$scripts/big.lua" &&
+      printf '%s\n' "$rc" >"$tmp/rc" && printf '%s' "$err" >"$tmp/err")
+    rc=$(<"$tmp/rc") err=$(<"$tmp/err")
+    expect_rc 1
+    expect_err "callback 'checkpoint' failed in .*last\.safetensors.*File too large"
+    expect_sql "failed" "SELECT status FROM runs WHERE id = 1"
+    leftovers=$(find "$tmp" -name '*.tmp.*')
+    [ -z "$leftovers" ] || fail "temporary files left behind: $leftovers"
     ;;
   *)
     echo "unknown case: $case_name" >&2

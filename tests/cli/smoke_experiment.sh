@@ -51,6 +51,12 @@ expect 1 "SELECT count(*) FROM runs"
 expect "finished||$(sha256sum "$script" | cut -d' ' -f1)" \
   "SELECT status, error, script_sha256 FROM runs"
 expect 1 "SELECT count(*) > 0 FROM metrics"
+# Its files (every gom.fit keeps its last checkpoint) are in this database's folder, not the repo.
+expect 0 "SELECT count(*) FROM artifacts WHERE substr(path, 1, length('$tmp/runs.db.artifacts/'))
+          <> '$tmp/runs.db.artifacts/'"
+if grep -q 'gom\.fit' "$script" && ! grep -q 'checkpoint = false' "$script"; then
+  expect 1 "SELECT count(*) > 0 FROM artifacts WHERE path LIKE '%/last.safetensors'"
+fi
 for ((i = 0; i < ${#args[@]}; i++)); do
   if [ "${args[i]}" = --set ]; then
     key=${args[i + 1]%%=*}

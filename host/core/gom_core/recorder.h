@@ -1,7 +1,7 @@
 // gom_core/recorder.h — the run recorder: every run, its parameters, metrics, tags and artifacts
 // in one SQLite file that several processes may write at once. Host-level API, not the SDK.
 //
-// Conventions of the schema (v1; see recorder_schema.cpp for the DDL and the run_summary view):
+// Conventions of the schema (v3; see recorder_schema.cpp for the DDL and the run_summary view):
 // - Timestamps (experiments.created_at, runs.started_at/ended_at, artifacts.created_at) are
 //   ISO-8601 UTC text with milliseconds, "2024-05-01T12:34:56.789Z": readable in `sqlite3` and
 //   understood by SQLite's date functions (julianday, strftime).
@@ -26,7 +26,7 @@
 namespace gom {
 
 /// @brief The newest schema version this build knows (and creates).
-inline constexpr int kRunSchemaVersion = 1;
+inline constexpr int kRunSchemaVersion = 3;
 
 enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted, kDiverged };
 
@@ -134,6 +134,9 @@ class RunRecorder : public MetricSink {
   const std::string& path() const { return path_; }
   /// @brief The schema version stored in the file (kRunSchemaVersion once opened).
   int schema_version();
+  /// @brief The database's identity: a random id (32 hex digits) made once, in table `database`.
+  /// A run's checkpoints carry it, so they are told apart from another database's.
+  std::string uid();
 
   // ------------------------------------------------------------------------------ writing
   /// @brief Inserts a run with status "running" and makes it the current run.
@@ -147,13 +150,25 @@ class RunRecorder : public MetricSink {
                   double value);
   /// @brief MetricSink: log_metric for the current run; gom::Error if there is none.
   void log(const std::string& key, int64_t step, int64_t epoch, double value) override;
-  /// @brief Commits the buffered metric rows in one transaction. On failure they stay buffered.
+  /// @brief Commits the buffered metric rows in one transaction. On failure they stay buffered
+  /// (to be retried by the next flush) and it throws.
   void flush() override;
+  /// @brief flush() that does not throw: false when the rows stay buffered, the reason then in
+  /// last_write_error(). The fit's per-epoch commits use it, so a database that is locked or
+  /// full for a while does not end the training; finish_run tries again.
+  bool try_flush();
+  /// @brief Why the last failed write failed ("writing metrics: database or disk is full").
+  std::string last_write_error() const;
+  /// @brief Metric rows logged but not yet committed.
+  size_t buffered_rows() const;
   /// @brief MetricSink: add_tag / add_artifact for the current run.
   void record(const std::string& key, const std::string& value) override;
   void artifact(const std::string& kind, const std::string& path) override;
-  /// @brief Flushes, then sets status, ended_at and the error text (empty → NULL).
-  void finish_run(int64_t run_id, RunStatus status, const std::string& error = "");
+  /// @brief Flushes, then sets status, ended_at and the error text (empty → NULL), and returns
+  /// the status it recorded. When buffered rows cannot be written, the status is still written:
+  /// the run is recorded as failed, the reason (with how many rows were lost) appended to the
+  /// error. Throws (gom::Error naming the database) only when the status cannot be written.
+  RunStatus finish_run(int64_t run_id, RunStatus status, const std::string& error = "");
   /// @brief Drops a run's metric rows of epochs after `epoch` (buffered or committed): what a
   /// resumed run will log again from its checkpoint.
   void delete_metrics_after(int64_t run_id, int64_t epoch);
@@ -187,13 +202,15 @@ class RunRecorder : public MetricSink {
     double value;
     double wall_time;
   };
-  void flush_locked();
+  void flush_locked();         // throws, keeping the rows; sets last_write_error_
+  void write_buffer_locked();  // one transaction of every buffered row
 
   std::string path_;
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mu_;
   std::optional<int64_t> current_run_;
   std::vector<PendingMetric> buffer_;
+  std::string last_write_error_;
 };
 
 }  // namespace gom

@@ -43,6 +43,7 @@ struct FitArgs {
   int64_t first_epoch = 0;  ///< >0 when resuming
   int64_t first_step = 0;   ///< optimizer steps already taken, when resuming
   std::string run_dir;      ///< LoopState::run_dir
+  std::map<std::string, std::string> checkpoint_metadata;  ///< LoopState::checkpoint_metadata
   MetricSink* sink = nullptr;
   /// @brief Set (by a SIGINT handler) to stop after the current batch.
   const std::atomic<bool>* interrupt = nullptr;

@@ -76,6 +76,10 @@ struct LoopState {
   std::string run_dir;
   /// @brief The fit's callbacks in the order they run (a checkpoint saves their state()).
   const std::vector<std::shared_ptr<Callback>>* callbacks = nullptr;
+  /// @brief Added by save_checkpoint to every checkpoint's metadata: the host's identity of the
+  /// run ("run.id", "run.database", "run.script_sha256", "run.fit"), which `gom run --resume`
+  /// checks so that it never continues from another run's file.
+  std::map<std::string, std::string> checkpoint_metadata;
 };
 
 class BOOST_SYMBOL_VISIBLE Callback {

@@ -6,7 +6,8 @@
 // (strings): "gom.checkpoint" (the format version, 1), "epoch" (completed epochs), "step"
 // (optimizer steps), "rng.seed" and "rng.offset" (the default generator), "optimizer.type",
 // "optimizer.groups" (every group's options as JSON) and "callbacks" (a JSON list of
-// {"type", "state"} for the fit's callbacks, in order), plus whatever the caller adds.
+// {"type", "state"} for the fit's callbacks, in order), the loop's checkpoint_metadata (the run's
+// identity, from the host), plus whatever the caller adds.
 #pragma once
 
 #include <cstdint>

@@ -20,7 +20,8 @@ namespace gom {
 
 /// @brief Bumped whenever a change to the SDK headers breaks compiled plugins.
 /// 2: Optimizer gained the virtual state() and load_state().
-inline constexpr int kAbiVersion = 3;
+/// 4: LoopState gained checkpoint_metadata.
+inline constexpr int kAbiVersion = 4;
 
 /// @brief Handed to a plugin's registration entry.
 struct PluginContext {

@@ -33,8 +33,12 @@ struct RunContext {
   Device device = kCPU;
   /// @brief `gom run --resume`: the checkpoint the script's first gom.fit continues from.
   std::string resume_checkpoint;
-  /// @brief The folder for the run's files (checkpoints): LoopState::run_dir.
+  /// @brief The folder for the run's files (checkpoints): LoopState::run_dir. Empty: gom.fit
+  /// writes no default checkpoint.
   std::string run_dir;
+  /// @brief The run database's uid and the script's sha256: with run_id, the identity written
+  /// into the run's checkpoints (LoopState::checkpoint_metadata).
+  std::string db_uid, script_sha256;
   /// @brief Set by the host's SIGINT handler: fit stops after the batch, a Lua loop at once.
   std::atomic<bool>* interrupt = nullptr;
 
@@ -48,6 +52,7 @@ struct RunContext {
   int64_t epoch_offset = 0, step_offset = 0;    ///< where the next fit's numbering starts
   bool diverged = false;                        ///< a fit stopped on a non-finite loss
   int64_t last_log_epoch = 0;                   ///< gom.log commits when the epoch moves on
+  bool write_failing = false;  ///< metric rows could not be committed (warned once; retried)
   /// @brief Non-zero while gom.fit runs: an interrupt then lets the fit finish its batch (and its
   /// Lua callbacks run) instead of stopping the script at its next Lua instruction.
   std::atomic<int> in_fit{0};

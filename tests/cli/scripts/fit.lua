@@ -27,3 +27,5 @@ local result = gom.fit{
 }
 
 print(string.format("fit.lua: %d epochs, accuracy %.3f", result.epochs, result.metrics.accuracy))
+-- A failure after the fit (the run_test case resume_after_fit), chosen from outside the record.
+if os.getenv("GOM_TEST_FAIL_AFTER_FIT") then error("failing after the fit, as asked") end
