@@ -289,15 +289,18 @@ TEST_CASE("a failed run keeps its metrics and error text", "[recorder]") {
 
 TEST_CASE("the schema is versioned and a newer one is refused", "[recorder]") {
   TempDb db;
-  std::string steps;  // rows of schema_version: one per migration step applied
   {
     gom::RunRecorder rec(db.str());
     CHECK(rec.schema_version() == gom::kRunSchemaVersion);
-    CHECK(one(rec, "SELECT max(version) FROM schema_version") == std::to_string(gom::kRunSchemaVersion));
-    steps = one(rec, "SELECT count(*) FROM schema_version");
+    CHECK(one(rec, "SELECT max(version) FROM schema_version") ==
+          std::to_string(gom::kRunSchemaVersion));
+    // One row per migration step, each applied once.
+    CHECK(one(rec, "SELECT count(*) FROM schema_version") ==
+          std::to_string(gom::kRunSchemaVersion));
     CHECK(one(rec, "PRAGMA journal_mode") == "wal");
     CHECK(one(rec, "PRAGMA foreign_keys") == "1");
-    for (const char* t : {"experiments", "runs", "params", "metrics", "tags", "artifacts"})
+    for (const char* t :
+         {"experiments", "runs", "params", "metrics", "tags", "artifacts", "overrides"})
       CHECK(one(rec, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", {t}) ==
             "1");
     CHECK(one(rec, "SELECT count(*) FROM sqlite_master WHERE name = 'run_summary'") == "1");
@@ -309,14 +312,16 @@ TEST_CASE("the schema is versioned and a newer one is refused", "[recorder]") {
   }
   {
     gom::RunRecorder rec(db.str());  // reopening a current file is a no-op
-    CHECK(one(rec, "SELECT count(*) FROM schema_version") == steps);
+    CHECK(one(rec, "SELECT count(*) FROM schema_version") ==
+          std::to_string(gom::kRunSchemaVersion));
     rec.query("INSERT INTO schema_version(version) VALUES (?)",
               {std::to_string(gom::kRunSchemaVersion + 1)});
   }
-  CHECK_THROWS_WITH(gom::RunRecorder(db.str()),
-                    Contains(db.str()) &&
-                        Contains("schema version " + std::to_string(gom::kRunSchemaVersion + 1)) &&
-                        Contains("up to " + std::to_string(gom::kRunSchemaVersion)));
+  CHECK_THROWS_WITH(
+      gom::RunRecorder(db.str()),
+      Contains(db.str()) &&
+          Contains("schema version " + std::to_string(gom::kRunSchemaVersion + 1)) &&
+          Contains("up to " + std::to_string(gom::kRunSchemaVersion)));
 }
 
 TEST_CASE("a database has its own uid, made once", "[recorder]") {
@@ -435,8 +440,8 @@ TEST_CASE("several processes record into one database without losing a row", "[r
   });
   CHECK(errors == "");
   gom::RunRecorder rec(db.str());
-  CHECK(one(rec, "SELECT max(version) FROM schema_version") ==
-        std::to_string(gom::kRunSchemaVersion));
+  CHECK(one(rec, "SELECT count(*) FROM schema_version") ==
+        std::to_string(gom::kRunSchemaVersion));  // each step once
   auto runs = rec.list_runs({.experiment = "concurrent"});
   REQUIRE(runs.size() == kProcs);
   for (const auto& r : runs) {
@@ -469,7 +474,8 @@ TEST_CASE("processes racing to create a database all open it", "[recorder]") {
     gom::RunRecorder rec(db.str());
     CHECK(rec.schema_version() == gom::kRunSchemaVersion);
     CHECK(one(rec, "PRAGMA journal_mode") == "wal");
-    CHECK(one(rec, "SELECT max(version) FROM schema_version") == std::to_string(gom::kRunSchemaVersion));
+    CHECK(one(rec, "SELECT count(*) FROM schema_version") ==
+          std::to_string(gom::kRunSchemaVersion));
     CHECK(one(rec, "SELECT count(*) FROM runs WHERE status = 'finished'") ==
           std::to_string(kProcs));
     CHECK(one(rec, "SELECT count(*) FROM metrics") == std::to_string(kProcs * kRows));

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -24,6 +23,7 @@
 #include "gom_core/threads.h"
 #include "gom_lua/runtime.h"
 #include "lookup.h"
+#include "run_record.h"
 #include "run_resume.h"
 
 namespace gom::cli {
@@ -114,16 +114,6 @@ const BackendInfo& check_backend(const std::string& name) {
   return *backend;
 }
 
-// The overrides tag ("fit.epochs=1 lr=3e-3") back into KEY=VALUE items: a value may hold
-// spaces, so an item starts only where a space is followed by KEY=.
-std::vector<std::string> split_overrides(const std::string& tag) {
-  static const std::regex item_start(R"( (?=[A-Za-z_][A-Za-z0-9_.]*=))");
-  std::vector<std::string> items;
-  for (std::sregex_token_iterator it(tag.begin(), tag.end(), item_start, -1), end; it != end; ++it)
-    if (it->length() > 0) items.push_back(*it);
-  return items;
-}
-
 int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
   if (o.resume == 0 && o.script.empty())
     throw UsageError("gom run: give an EXPERIMENT.lua, or --resume RUN");
@@ -146,6 +136,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(o.resume)}).empty())
       throw UsageError(fmt::format("--resume {}: no run {} in {}", o.resume, o.resume, db.path()));
     const RunDetails d = db.get_run(o.resume);
+    check_resumable(d);
     ctx.run_dir = run_dir(o.resume);
     ctx.resume_checkpoint = find_checkpoint(d, ctx.run_dir);
     ctx.script_sha256 = d.run.script_sha256;
@@ -166,10 +157,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     seed = uint64_t(d.run.seed.value_or(0));
     if (o.threads <= 0 && d.run.threads) threads = int(*d.run.threads);
     backend_name = d.run.backend.empty() ? o.backend : d.run.backend;
-    std::vector<std::string> sets;
-    for (const auto& [k, v] : d.tags)
-      if (k == "overrides") sets = split_overrides(v);
-    ctx.overrides = parse_sets(sets);
+    ctx.overrides = parse_sets(recorded_overrides(db, d));
     ctx.run_id = o.resume;
     db.resume_run(ctx.run_id);
   }
@@ -200,8 +188,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     info.command_line = command_line;
     ctx.run_id = db.start_run(info);
     ctx.run_dir = run_dir(ctx.run_id);
-    if (!o.sets.empty())
-      db.add_tag(ctx.run_id, "overrides", fmt::format("{}", fmt::join(o.sets, " ")));
+    record_overrides(db, ctx.run_id, o.sets);
   }
   fmt::print(stderr, "gom: run {} ({}) {} {}\n", ctx.run_id, experiment,
              o.resume ? "resumed, recording into" : "recording into", db.path());
@@ -246,7 +233,8 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
   run->add_option("--resume", o->resume,
                   "Continue an unfinished run (killed, failed, interrupted) from its last "
                   "checkpoint, with its own script, seed and overrides, into the same record")
-      ->type_name("RUN");
+      ->type_name("RUN")
+      ->check(integer_range(1, INT64_MAX));
   run->add_option("--set", o->sets,
                   "Override a hyperparameter the script declares: KEY=VALUE (repeatable), e.g. "
                   "fit.epochs=1, optimizer.lr=3e-3, or a key of its gom.params{...}")
@@ -254,7 +242,9 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
       ->allow_extra_args(false);
   run->add_option("--backend", o->backend, "Backend to compute on (default: onednn)")
       ->type_name("NAME");
-  run->add_option("--seed", o->seed, "Seed of every random stream (default: 0)")->type_name("N");
+  run->add_option("--seed", o->seed, "Seed of every random stream (default: 0)")
+      ->type_name("N")
+      ->check(integer_range(0, INT64_MAX));  // stored as a SQLite integer
   run->add_option("--threads", o->threads,
                   "Compute threads (default: the usable cores less those other processes keep busy)")
       ->type_name("N")

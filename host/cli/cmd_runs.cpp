@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "gom/error.h"
 #include "gom_core/recorder.h"
+#include "run_record.h"
 #include "table.h"
 
 namespace gom::cli {
@@ -29,7 +30,10 @@ std::unique_ptr<RunRecorder> open_db(const CLI::Option* db_opt) {
   if (!std::filesystem::is_regular_file(path, ec))
     throw std::runtime_error(
         fmt::format("no run database at {} (runs are recorded by gom run)", path));
-  return std::make_unique<RunRecorder>(path);
+  auto db = std::make_unique<RunRecorder>(path, OpenMode::kRead);
+  if (db->read_only())
+    fmt::print(stderr, "gom: {} cannot be written here: reading it read-only\n", path);
+  return db;
 }
 
 std::string fmt_value(double v) {
@@ -175,8 +179,19 @@ int run_show(const std::string& id, const CLI::Option* db_opt) {
       {"duration", fmt_duration(r.duration_s)},
   };
   if (r.parent_run_id) head.push_back({"parent", std::to_string(*r.parent_run_id)});
+  if (r.pid && r.host)
+    head.push_back({"process", fmt::format("pid {} on {}", *r.pid, *r.host)});
+  if (r.heartbeat_at) head.push_back({"heartbeat", fmt_time(*r.heartbeat_at)});
   fmt::print("{}", table(head));
-  if (r.error) fmt::print("\nerror:\n  {}\n", *r.error);
+  if (r.error) {
+    // Line by line: a traceback keeps its lines, but no control character reaches the terminal.
+    std::string error;
+    size_t start = 0;
+    for (size_t nl; (nl = r.error->find('\n', start)) != std::string::npos; start = nl + 1)
+      error += "  " + escape_text(r.error->substr(start, nl - start)) + "\n";
+    error += "  " + escape_text(r.error->substr(start)) + "\n";
+    fmt::print("\nerror:\n{}", error);
+  }
 
   std::string git = fmt_opt(r.git_commit);
   if (r.git_commit && r.git_dirty) git += *r.git_dirty ? " (dirty)" : " (clean)";
@@ -314,9 +329,12 @@ void add_runs_commands(CLI::App& app, Action& action) {
   runs->add_option("--experiment", ro->experiment, "Only this experiment's runs")
       ->type_name("NAME");
   runs->add_option("--status", ro->status,
-                   "Only runs with this status: running, finished, failed, interrupted, diverged")
+                   "Only runs with this status: running, finished, failed, interrupted, diverged, "
+                   "crashed")
       ->type_name("S");
-  runs->add_option("--limit", ro->limit, "At most N runs")->type_name("N");
+  runs->add_option("--limit", ro->limit, "At most N runs")
+      ->type_name("N")
+      ->check(integer_range(0, INT64_MAX));
   runs->callback([&action, ro, db] {
     action = [ro, db] { return guarded([&] { return run_runs(*ro, db); }); };
   });

@@ -1,6 +1,8 @@
 // Plain-text layout for the CLI.
 #include "table.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace gom::cli {
@@ -14,7 +16,34 @@ size_t display_width(const std::string& s) {
 
 }  // namespace
 
-std::string table(const std::vector<Row>& rows, const std::string& indent) {
+std::string escape_text(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else if (c == 0xc2 && i + 1 < s.size() &&
+               (static_cast<unsigned char>(s[i + 1]) & 0xe0) == 0x80) {
+      // U+0080..U+009F, the C1 controls (CSI, OSC...) in UTF-8: terminals act on them too.
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[++i]));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string table(const std::vector<Row>& raw, const std::string& indent) {
+  std::vector<Row> rows = raw;
+  for (Row& r : rows)
+    for (std::string& cell : r) cell = escape_text(cell);
   std::vector<size_t> width;
   for (const Row& r : rows)
     for (size_t i = 0; i < r.size(); ++i) {

@@ -8,8 +8,14 @@ namespace gom::cli {
 
 using Row = std::vector<std::string>;
 
-/// @brief Rows as columns two spaces apart, each line prefixed by `indent`; the last column is
-/// not padded. Widths count UTF-8 characters, so docs with "β" or "—" still line up.
+/// @brief s with control characters (newlines, escape sequences, C1 controls) written as
+/// \n, \t, \r, \x1b, \u009b: stored text (run names, errors) cannot move the cursor or
+/// recolour the terminal.
+std::string escape_text(const std::string& s);
+
+/// @brief Rows as columns two spaces apart (each cell through escape_text), each line prefixed
+/// by `indent`; the last column is not padded. Widths count UTF-8 characters, so docs with "β"
+/// or "—" still line up.
 std::string table(const std::vector<Row>& rows, const std::string& indent = "  ");
 
 /// @brief Words joined by ", " and wrapped before `width` columns, each line prefixed by

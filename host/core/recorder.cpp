@@ -65,7 +65,15 @@ GitState git_state(const std::string& script_path) {
   std::error_code ec;
   fs::path dir = fs::absolute(fs::path(script_path), ec).parent_path();
   if (ec || !fs::is_directory(dir, ec)) return g;
-  const std::string git = "git -C " + shell_quote(dir.string());
+  // The script's repository is not trusted: its config may name commands (core.fsmonitor, a
+  // pager, hooks) that git status would run. They are switched off, as are the system config
+  // and the environment's GIT_DIR-like variables; --no-optional-locks keeps the index unwritten.
+  const std::string git =
+      "env -u GIT_DIR -u GIT_WORK_TREE -u GIT_INDEX_FILE -u GIT_CONFIG -u GIT_CONFIG_PARAMETERS "
+      "-u GIT_CONFIG_COUNT GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 GIT_OPTIONAL_LOCKS=0 "
+      "GIT_PAGER=cat PAGER=cat git --no-pager --no-optional-locks -c core.fsmonitor=false "
+      "-c core.hooksPath=/dev/null -c core.untrackedCache=false -c core.pager=cat -C " +
+      shell_quote(dir.string());
   auto head = run_capture(git + " rev-parse HEAD 2>/dev/null");
   if (!head) return g;  // not a work tree, no commit yet, or no git
   while (!head->empty() && std::isspace(static_cast<unsigned char>(head->back()))) head->pop_back();
@@ -108,39 +116,88 @@ const char* run_status_name(RunStatus s) {
       return "interrupted";
     case RunStatus::kDiverged:
       return "diverged";
+    case RunStatus::kCrashed:
+      return "crashed";
   }
   return "?";
 }
 
 RunStatus parse_run_status(std::string_view s) {
   for (RunStatus v : {RunStatus::kRunning, RunStatus::kFinished, RunStatus::kFailed,
-                      RunStatus::kInterrupted, RunStatus::kDiverged})
+                      RunStatus::kInterrupted, RunStatus::kDiverged, RunStatus::kCrashed})
     if (s == run_status_name(v)) return v;
   throw Error("unknown run status '" + std::string(s) +
-              "' (accepted: running, finished, failed, interrupted, diverged)");
+              "' (accepted: running, finished, failed, interrupted, diverged, crashed)");
 }
 
-RunRecorder::RunRecorder(const std::string& path) : path_(path) {
-  try {
-    impl_ = std::make_unique<Impl>(path);
-  } catch (const SQLite::Exception& e) {
-    throw Error("cannot open run database " + path + ": " + e.what());
+namespace {
+
+// A SQLite URI for path with its query (mode=ro, immutable=1): %, ? and # are escaped.
+std::string sqlite_uri(const std::string& path, const std::string& query) {
+  std::error_code ec;
+  std::string abs = fs::absolute(path, ec).lexically_normal().string();
+  if (ec) abs = path;
+  std::string out = "file:";
+  for (char c : abs) {
+    if (c == '%' || c == '?' || c == '#') {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(c));
+      out += hex;
+    } else {
+      out += c;
+    }
   }
-  SQLite::Database& db = impl_->db;
+  return out + "?" + query;
+}
+
+}  // namespace
+
+RunRecorder::RunRecorder(const std::string& path, OpenMode mode) : path_(path) {
+  const int rw = mode == OpenMode::kWrite ? SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE
+                                          : SQLite::OPEN_READWRITE;
   try {
+    impl_ = std::make_unique<Impl>(path, rw);
+    SQLite::Database& db = impl_->db;
     // Switching a new file to WAL upgrades a read lock to an exclusive one, which SQLite reports
     // busy at once, without the busy handler, when another process races it: retry_busy waits.
     recorder_detail::retry_busy([&] { db.execAndGet("PRAGMA journal_mode = WAL"); });
     // NORMAL is durable across crashes of the process in WAL mode (not across power loss).
     db.exec("PRAGMA synchronous = NORMAL");
-    db.exec("PRAGMA foreign_keys = ON");
     // Re-reads the version under BEGIN IMMEDIATE, so racing openers create the schema once.
     recorder_detail::retry_busy([&] { recorder_detail::migrate(db, path); });
+    db.exec("PRAGMA foreign_keys = ON");  // after migrate, which turns them off
+    // SQLite opens a file it may not write read-only without saying so.
+    if (sqlite3_db_readonly(db.getHandle(), "main") == 1)
+      throw SQLite::Exception("attempt to write a readonly database", SQLITE_READONLY);
   } catch (const SQLite::Exception& e) {
     if (e.getErrorCode() == SQLITE_NOTADB)
       throw Error(path + " is not a gom run database: " + e.what());
-    throw Error("cannot open run database " + path + ": " + e.what());
+    if (mode == OpenMode::kWrite) throw Error("cannot open run database " + path + ": " + e.what());
+    open_read_only(e.what());
   }
+}
+
+void RunRecorder::open_read_only(const std::string& why) {
+  // Read-only needs the -shm file of a WAL database (or to make it); immutable needs nothing,
+  // but reads only what is checkpointed into the main file.
+  impl_.reset();
+  for (const char* query : {"mode=ro", "immutable=1"}) {
+    try {
+      auto impl = std::make_unique<Impl>(sqlite_uri(path_, query),
+                                         SQLite::OPEN_READONLY | SQLITE_OPEN_URI);
+      impl->version = recorder_detail::schema_version(impl->db, path_);
+      impl->read_only = true;
+      impl_ = std::move(impl);
+      break;
+    } catch (const SQLite::Exception& e) {
+      if (e.getErrorCode() == SQLITE_NOTADB)
+        throw Error(path_ + " is not a gom run database: " + e.what());
+    }
+  }
+  if (!impl_) throw Error("cannot open run database " + path_ + ": " + why);
+  if (impl_->version > kRunSchemaVersion) recorder_detail::check_not_newer(impl_->version, path_);
+  if (impl_->version == 0)
+    throw Error("run database " + path_ + " is empty and cannot be written here (" + why + ")");
 }
 
 RunRecorder::~RunRecorder() {
@@ -185,6 +242,22 @@ bool RunRecorder::try_flush() {
   }
 }
 
+bool RunRecorder::read_only() const {
+  return impl_->read_only;
+}
+
+void RunRecorder::set_heartbeat_interval(std::chrono::milliseconds interval) {
+  std::lock_guard<std::mutex> lock(mu_);
+  impl_->heartbeat_interval = interval;
+  impl_->heartbeat.reset();  // started again, at the new pace, by the next start/resume_run
+}
+
+void RunRecorder::start_heartbeat_locked() {
+  if (!impl_->heartbeat)
+    impl_->heartbeat =
+        std::make_unique<recorder_detail::Heartbeat>(path_, impl_->heartbeat_interval);
+}
+
 std::optional<int64_t> RunRecorder::current_run() const {
   std::lock_guard<std::mutex> lock(mu_);
   return current_run_;
@@ -205,6 +278,7 @@ int64_t RunRecorder::start_run(const RunInfo& info) {
   GitState git;
   if (info.detect_git && !info.script_path.empty()) git = git_state(info.script_path);
   const std::string experiment = info.experiment.empty() ? "default" : info.experiment;
+  const recorder_detail::ProcessInfo me = recorder_detail::this_process();
 
   std::lock_guard<std::mutex> lock(mu_);
   SQLite::Database& db = impl_->db;
@@ -223,9 +297,9 @@ int64_t RunRecorder::start_run(const RunInfo& info) {
     SQLite::Statement ins(
         db, std::string("INSERT INTO runs(experiment_id, name, status, started_at, script_path, "
                         "script_text, script_sha256, seed, backend, device, threads, gom_version, "
-                        "git_commit, git_dirty, command_line, parent_run_id) VALUES "
-                        "(?, ?, 'running', ") +
-                kNow + ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                        "git_commit, git_dirty, command_line, parent_run_id, host, pid, "
+                        "process_started, heartbeat_at) VALUES (?, ?, 'running', ") +
+                kNow + ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " + kNow + ")");
     ins.bind(1, exp_id);
     bind_text_or_null(ins, 2, info.name);
     bind_text_or_null(ins, 3, info.script_path);
@@ -248,6 +322,9 @@ int64_t RunRecorder::start_run(const RunInfo& info) {
     bind_opt(ins, 12, git.dirty);
     bind_text_or_null(ins, 13, info.command_line);
     bind_opt(ins, 14, info.parent_run_id);
+    ins.bind(15, me.host);
+    ins.bind(16, me.pid);
+    ins.bind(17, me.started);
     ins.exec();
     const int64_t run_id = db.getLastInsertRowid();
     tx.commit();
@@ -255,22 +332,74 @@ int64_t RunRecorder::start_run(const RunInfo& info) {
   });
   impl_->known_runs.insert(id);
   current_run_ = id;
+  start_heartbeat_locked();
   return id;
 }
 
 void RunRecorder::resume_run(int64_t run_id) {
+  const recorder_detail::ProcessInfo me = recorder_detail::this_process();
   std::lock_guard<std::mutex> lock(mu_);
   guarded(path_, "resuming a run", [&] {
     SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    // Checked and claimed in one transaction: of two processes resuming it, one gets the run.
+    SQLite::Statement q(impl_->db, std::string("SELECT status, host, pid, process_started, "
+                                               "heartbeat_at, julianday(heartbeat_at) < "
+                                               "julianday('now', '-") +
+                                       std::to_string(kHeartbeatTimeoutS) +
+                                       " seconds') FROM runs WHERE id = ?");
+    q.bind(1, run_id);
+    if (!q.executeStep())
+      throw Error("run database " + path_ + ": no run " + std::to_string(run_id));
+    const auto host = recorder_detail::opt_text(q.getColumn(1));
+    const auto pid = recorder_detail::opt_int(q.getColumn(2));
+    if (q.getColumn(0).getString() == "running" && host && pid &&
+        !recorder_detail::process_gone(host, pid, recorder_detail::opt_int(q.getColumn(3)),
+                                       q.getColumn(5).getInt() == 1)) {
+      const std::string heartbeat =
+          *host == me.host ? std::string()
+                           : " (its last heartbeat, at " + recorder_detail::text(q.getColumn(4)) +
+                                 ", is less than " + std::to_string(kHeartbeatTimeoutS) +
+                                 " s old)";
+      throw Error("run " + std::to_string(run_id) + " is still running: its process (pid " +
+                  std::to_string(*pid) + " on " + *host + ") is alive" + heartbeat +
+                  "; stop it, or wait for it to end, before resuming it");
+    }
+    q.reset();
     SQLite::Statement up(impl_->db,
-                         "UPDATE runs SET status = 'running', ended_at = NULL, error = NULL "
-                         "WHERE id = ?");
-    up.bind(1, run_id);
-    if (up.exec() == 0) throw Error("run database " + path_ + ": no run " + std::to_string(run_id));
+                         std::string("UPDATE runs SET status = 'running', ended_at = NULL, "
+                                     "error = NULL, host = ?, pid = ?, process_started = ?, "
+                                     "heartbeat_at = ") +
+                             kNow + " WHERE id = ?");
+    up.bind(1, me.host);
+    up.bind(2, me.pid);
+    up.bind(3, me.started);
+    up.bind(4, run_id);
+    up.exec();
     tx.commit();
   });
   impl_->known_runs.insert(run_id);
   current_run_ = run_id;
+  start_heartbeat_locked();
+}
+
+void RunRecorder::log_overrides(int64_t run_id,
+                                const std::vector<std::pair<std::string, std::string>>& overrides) {
+  std::lock_guard<std::mutex> lock(mu_);
+  guarded(path_, "logging overrides", [&] {
+    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement ins(impl_->db, "INSERT OR REPLACE INTO overrides(run_id, position, key, "
+                                     "value) VALUES (?, ?, ?, ?)");
+    int64_t position = 0;
+    for (const auto& [k, v] : overrides) {
+      ins.bind(1, run_id);
+      ins.bind(2, position++);
+      ins.bind(3, k);
+      ins.bind(4, v);
+      ins.exec();
+      ins.reset();
+    }
+    tx.commit();
+  });
 }
 
 void RunRecorder::log_params(int64_t run_id,

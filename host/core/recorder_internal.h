@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -31,6 +32,39 @@ int busy_timeout_ms();
 // recorder_schema.cpp
 void migrate(SQLite::Database& db, const std::string& path);
 int schema_version(SQLite::Database& db, const std::string& path);
+/// gom::Error naming path if version is newer than kRunSchemaVersion.
+void check_not_newer(int version, const std::string& path);
+
+// recorder_process.cpp
+struct ProcessInfo {
+  std::string host;
+  int64_t pid = 0;
+  int64_t started = 0;  // clock ticks after boot (/proc/PID/stat); 0 where unknown
+};
+ProcessInfo this_process();
+/// Whether the process pid on this host is alive and is the one that started at `started`.
+bool process_alive(int64_t pid, int64_t started);
+/// Whether a running run's process is gone: at once on this host, by its heartbeat elsewhere.
+bool process_gone(const std::optional<std::string>& host, std::optional<int64_t> pid,
+                  std::optional<int64_t> started, bool heartbeat_stale);
+/// The error text of a crashed run.
+std::string crashed_error(const std::string& host, int64_t pid,
+                          const std::optional<std::string>& heartbeat_at);
+
+/// Updates runs.heartbeat_at of this process's running runs every `interval` from a thread of
+/// its own (and connection), until destroyed.
+class Heartbeat {
+ public:
+  Heartbeat(const std::string& path, std::chrono::milliseconds interval);
+  ~Heartbeat();
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+  std::thread thread_;
+};
 
 inline bool is_busy(const SQLite::Exception& e) {
   const int code = e.getErrorCode() & 0xff;  // the primary code of an extended one
@@ -84,10 +118,14 @@ inline std::optional<int64_t> opt_int(const SQLite::Column& c) {
 }  // namespace recorder_detail
 
 struct RunRecorder::Impl {
-  explicit Impl(const std::string& path)
-      : db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, recorder_detail::busy_timeout_ms()) {}
+  Impl(const std::string& name, int flags)
+      : db(name, flags, recorder_detail::busy_timeout_ms()) {}
   SQLite::Database db;
   std::set<int64_t> known_runs;  // ids checked to exist, so log_metric fails early on a bad id
+  int version = kRunSchemaVersion;  // older only where a read-only file could not be migrated
+  bool read_only = false;
+  std::chrono::milliseconds heartbeat_interval{kHeartbeatIntervalS * 1000};
+  std::unique_ptr<recorder_detail::Heartbeat> heartbeat;  // from the first start/resume_run
 };
 
 }  // namespace gom

@@ -120,9 +120,110 @@ SELECT
 FROM runs r JOIN experiments e ON e.id = r.experiment_id;
 )sql";
 
+// v2: the process of a run and its heartbeat (host, pid, process_started, heartbeat_at), the
+// status 'crashed', the overrides table, and run_summary showing a run whose heartbeat stopped
+// as crashed. A CHECK constraint cannot be altered, so runs is rebuilt as
+// https://www.sqlite.org/lang_altertable.html#otheralter describes (migrate() runs every step
+// with foreign keys off: dropping the old runs would otherwise delete every row that refers to
+// it). The view refers to runs, so it is dropped first and made anew.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE runs_v2(
+  id INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  name TEXT,
+  status TEXT NOT NULL
+    CHECK (status IN ('running', 'finished', 'failed', 'interrupted', 'diverged', 'crashed')),
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  error TEXT,
+  script_path TEXT,
+  script_text TEXT,
+  script_sha256 TEXT,
+  seed INTEGER,
+  backend TEXT,
+  device TEXT,
+  threads INTEGER,
+  gom_version TEXT,
+  git_commit TEXT,
+  git_dirty INTEGER CHECK (git_dirty IN (0, 1)),
+  command_line TEXT,
+  parent_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  host TEXT,
+  pid INTEGER,
+  process_started INTEGER,
+  heartbeat_at TEXT
+);
+INSERT INTO runs_v2(id, experiment_id, name, status, started_at, ended_at, error, script_path,
+                    script_text, script_sha256, seed, backend, device, threads, gom_version,
+                    git_commit, git_dirty, command_line, parent_run_id)
+SELECT id, experiment_id, name, status, started_at, ended_at, error, script_path, script_text,
+       script_sha256, seed, backend, device, threads, gom_version, git_commit, git_dirty,
+       command_line, parent_run_id
+FROM runs;
+DROP VIEW run_summary;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+CREATE INDEX runs_by_experiment ON runs(experiment_id);
+CREATE INDEX runs_by_parent ON runs(parent_run_id);
+CREATE INDEX runs_by_status ON runs(status);
+
+-- The --set overrides of a run, in the order given; value is everything after the first '='.
+CREATE TABLE overrides(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, position)
+) WITHOUT ROWID;
+
+-- As in v1, plus: a running run whose heartbeat is older than 120 s (kHeartbeatTimeoutS) is
+-- 'crashed', its duration up to that heartbeat; host, pid and heartbeat_at at the end. (gom
+-- itself also calls a run crashed at once when its process on this host is gone.)
+CREATE VIEW run_summary AS
+SELECT
+  r.id AS id,
+  e.name AS experiment,
+  r.name AS name,
+  CASE WHEN r.status = 'running' AND r.heartbeat_at IS NOT NULL
+            AND julianday(r.heartbeat_at) < julianday('now', '-120 seconds')
+       THEN 'crashed' ELSE r.status END AS status,
+  r.started_at AS started_at,
+  r.ended_at AS ended_at,
+  ROUND((julianday(COALESCE(r.ended_at,
+                            CASE WHEN r.status = 'running' AND r.heartbeat_at IS NOT NULL
+                                      AND julianday(r.heartbeat_at)
+                                          < julianday('now', '-120 seconds')
+                                 THEN r.heartbeat_at
+                                 ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END))
+         - julianday(r.started_at)) * 86400.0, 3) AS duration_s,
+  (SELECT MAX(m.epoch) FROM metrics m WHERE m.run_id = r.id) AS epochs,
+  (SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = 'train_loss'
+     ORDER BY m.step DESC, m.epoch DESC, m.rowid DESC LIMIT 1) AS final_train_loss,
+  (SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = 'valid_loss'
+     ORDER BY m.step DESC, m.epoch DESC, m.rowid DESC LIMIT 1) AS final_valid_loss,
+  (SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = 'accuracy'
+     ORDER BY m.step DESC, m.epoch DESC, m.rowid DESC LIMIT 1) AS final_accuracy,
+  (SELECT MIN(m.value) FROM metrics m WHERE m.run_id = r.id AND m.key = 'train_loss')
+    AS best_train_loss,
+  (SELECT MIN(m.value) FROM metrics m WHERE m.run_id = r.id AND m.key = 'valid_loss')
+    AS best_valid_loss,
+  (SELECT MAX(m.value) FROM metrics m WHERE m.run_id = r.id AND m.key = 'accuracy')
+    AS best_accuracy,
+  (SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = 'optimizer.lr') AS lr,
+  (SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = 'fit.batch_size')
+    AS batch_size,
+  r.seed AS seed,
+  r.backend AS backend,
+  r.git_commit AS git_commit,
+  r.parent_run_id AS parent_run_id,
+  r.error AS error,
+  r.host AS host,
+  r.pid AS pid,
+  r.heartbeat_at AS heartbeat_at
+FROM runs r JOIN experiments e ON e.id = r.experiment_id;
 // v3: the database's identity, a random id made once (when the file is created or migrated). A
 // run's checkpoints carry it, so a checkpoint of another database's run of the same id is told
-// apart (`gom run --resume`). (v2 is another change's; steps apply in order of version.)
+// apart (`gom run --resume`).
 constexpr const char* kSchemaV3 = R"sql(
 CREATE TABLE database(
   uid TEXT NOT NULL
@@ -132,7 +233,7 @@ INSERT INTO database(uid) VALUES (lower(hex(randomblob(16))));
 
 // Applied in order; each inside the same BEGIN IMMEDIATE transaction as its version row.
 const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> m = {{1, kSchemaV1}, {3, kSchemaV3}};
+  static const std::vector<Migration> m = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}};
   return m;
 }
 
@@ -154,8 +255,17 @@ int read_version(SQLite::Database& db, const std::string& path) {
       throw Error(path + " is not a gom run database: it has tables but no schema_version table");
     return 0;
   }
-  return db.execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_version").getInt();
+  const int v = db.execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_version").getInt();
+  // Version rows are written with the schema they describe, so a table that says 0 (or holds no
+  // row) was edited or damaged: migrating it would fail on tables that already exist.
+  if (v < 1)
+    throw Error(path + " is damaged: its schema_version table says version " + std::to_string(v) +
+                " (a gom run database has version 1 to " + std::to_string(kRunSchemaVersion) +
+                "); restore the file or use another --db");
+  return v;
 }
+
+}  // namespace
 
 void check_not_newer(int version, const std::string& path) {
   if (version > kRunSchemaVersion)
@@ -164,7 +274,6 @@ void check_not_newer(int version, const std::string& path) {
                 ": use a newer gom (or another --db file)");
 }
 
-}  // namespace
 
 int schema_version(SQLite::Database& db, const std::string& path) {
   return read_version(db, path);
@@ -184,6 +293,8 @@ void migrate(SQLite::Database& db, const std::string& path) {
   int v = read_version(db, path);
   check_not_newer(v, path);
   if (v == kRunSchemaVersion) return;
+  // Outside the transaction (the pragma is a no-op inside one); the opener turns it back on.
+  db.exec("PRAGMA foreign_keys = OFF");
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   v = read_version(db, path);  // another process may have migrated while we waited
   check_not_newer(v, path);

@@ -326,8 +326,9 @@ EOF
       expect_sql 360 "SELECT count(*) FROM metrics"
       expect_fit_metrics 1 30
       expect_fit_metrics 2 30
-      # The schema made once: one uid, every step at the current version (3) applied.
-      expect_sql "3|1" "SELECT max(version), (SELECT count(*) FROM database) FROM schema_version"
+      # each migration applied once (one row per version), however the two raced; one uid
+      expect_sql "1|1" "SELECT count(*) = max(version) AND max(version) >= 3,
+                               (SELECT count(*) FROM database) FROM schema_version"
       expect_sql 1 "SELECT count(*) FROM experiments"
       echo "round $round: the runs $(sql "SELECT CASE WHEN max(started_at) < min(ended_at)
         THEN 'overlapped' ELSE 'did not overlap' END FROM runs")"
@@ -523,6 +524,79 @@ x|2|2|2.0" "SELECT key, step, epoch, value FROM metrics WHERE run_id = 1 ORDER B
     expect_sql "failed" "SELECT status FROM runs WHERE id = 1"
     leftovers=$(find "$tmp" -name '*.tmp.*')
     [ -z "$leftovers" ] || fail "temporary files left behind: $leftovers"
+  resume_record)  # --resume runs the recorded overrides, unaltered script, of a run not alive
+    # tag.lua prints its params, fits with checkpoints, and fails after the fit while
+    # GOM_TEST_FAIL is set: the run is failed with a checkpoint, so --resume finishes it.
+    cat >"$tmp/tag.lua" <<'LUA'
+local P = gom.params{tag = "x", n = 64}
+print("tag=" .. P.tag .. "|n=" .. P.n)
+local train = gom.dataset("synthetic", {task = "xor", n = P.n, seed = 1})
+local model = gom.sequential{gom.layer("linear", {["in"] = 2, out = 2})}
+gom.fit{model = model, train = train, loss = "cross_entropy", epochs = 1, batch_size = 16,
+        optimizer = gom.optimizer("sgd", {lr = 0.1})}  -- gom.fit keeps the last checkpoint
+if os.getenv("GOM_TEST_FAIL") then error("failing as asked") end
+LUA
+    GOM_TEST_FAIL=1 gom_run "$tmp/tag.lua" --set "tag=a n=32"
+    expect_rc 1
+    expect_out "^tag=a n=32\|n=64$"
+    expect_sql "0|tag|a n=32" "SELECT position, key, value FROM overrides WHERE run_id = 1"
+    run --db "$db" run --threads 1 --resume 1
+    expect_rc 0
+    expect_out "^tag=a n=32\|n=64$"
+    expect_params 1 'tag="a n=32"' n=64
+
+    # A run of schema v1 has its overrides only in the tag: they are split as well as they can.
+    GOM_TEST_FAIL=1 gom_run "$tmp/tag.lua" --set n=32 --set tag=b
+    expect_rc 1
+    sql "DELETE FROM overrides WHERE run_id = 2"
+    run --db "$db" run --threads 1 --resume 2
+    expect_rc 0
+    expect_out "^tag=b\|n=32$"
+
+    # A script text changed in the database is not run.
+    GOM_TEST_FAIL=1 gom_run "$tmp/tag.lua"
+    expect_rc 1
+    sql "UPDATE runs SET script_text = 'os.execute(\"touch $tmp/tampered\")' || script_text
+         WHERE id = 3"
+    run --db "$db" run --threads 1 --resume 3
+    expect_rc 2
+    expect_err "^gom: --resume 3: the stored script text does not match its script_sha256 \(recorded [0-9a-f]{64}, the text has [0-9a-f]{64}\)"
+    [ ! -e "$tmp/tampered" ] || fail "the tampered script ran"
+    expect_sql "failed" "SELECT status FROM runs WHERE id = 3"
+
+    # A run whose process is alive is not resumed (two processes would write one record).
+    start_bg "$scripts/fit.lua" --set n=4096 --set fit.epochs=1000 --set fit.checkpoint=false
+    wait_for_row "$pid" "SELECT count(*) FROM metrics WHERE run_id = 4" ||
+      { finish_bg; fail "run 4 recorded no epoch"; }
+    run --db "$db" run --threads 1 --resume 4
+    expect_rc 2
+    expect_err "^gom: --resume 4: the run is still running \(pid $pid on $(hostname), last heartbeat [0-9]{4}-"
+    run --db "$db" runs
+    expect_out "^4 +fit +- +running "
+    kill -KILL "$pid"
+    finish_bg
+    run --db "$db" runs
+    expect_out "^4 +fit +- +crashed "
+    run --db "$db" run --threads 1 --resume 4
+    expect_rc 2
+    expect_err "run 4 has no checkpoint to resume from"
+    ;;
+  option_ranges)  # numbers out of range are refused, naming the option and the range
+    for args in "--resume 99999999999999999999" "--resume 0" "--seed 18446744073709551616" \
+      "--seed -1" "--seed 9223372036854775808"; do
+      # shellcheck disable=SC2086
+      gom_run $args "$scripts/fit.lua"
+      expect_rc 2
+      opt=${args%% *}
+      expect_err "^$opt: '${args#* }' is not an integer from [01] to 9223372036854775807"
+    done
+    run --db "$db" runs --limit 99999999999999999999
+    expect_rc 2
+    expect_err "^--limit: '99999999999999999999' is not an integer from 0 to 9223372036854775807"
+    [ ! -e "$db" ] || expect_sql 0 "SELECT count(*) FROM runs"
+    gom_run --seed 9223372036854775807 --set fit.epochs=1 "$scripts/fit.lua"
+    expect_rc 0
+    expect_sql 9223372036854775807 "SELECT seed FROM runs"
     ;;
   *)
     echo "unknown case: $case_name" >&2

@@ -20,6 +20,8 @@ db=$tmp/runs.db
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# sql QUERY: the rows of a query on $db (the sqlite3 command).
+sql() { sqlite3 -batch -noheader -cmd '.timeout 20000' "$db" "$1"; }
 # The first column of the data rows (the run ids), space-separated.
 ids() { tail -n +2 <<<"$out" | awk '{print $1}' | xargs; }
 
@@ -144,6 +146,97 @@ case $case_name in
     rc=$? out=$(<"$tmp/out") err=$(<"$tmp/err")
     expect_rc 1
     expect_err "no run database at runs\.db"
+    ;;
+  crashed)  # a running run whose process is gone: crashed in runs, show and run_summary
+    # Run 4 "ran" here in a process that has ended; run 2 on another host, silent for 5 minutes.
+    sleep 0 &
+    dead=$!
+    wait "$dead"
+    sql "UPDATE runs SET status = 'running', ended_at = NULL, host = '$(hostname)', pid = $dead,
+         process_started = 1, heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 seconds')
+         WHERE id = 4;
+         UPDATE runs SET status = 'running', ended_at = NULL, host = 'elsewhere', pid = 1,
+         heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-300 seconds') WHERE id = 2;"
+    # run_summary alone tells another host's silence (this host's dead pid needs gom to look).
+    [ "$(sql "SELECT status FROM run_summary WHERE id = 2")" = crashed ] ||
+      fail "run_summary: run 2 is not crashed"
+    run --db "$db" runs
+    expect_rc 0
+    expect_out "^4 +mnist +tiny +crashed "
+    expect_out "^2 +mnist +wide +crashed "
+    run --db "$db" runs --status crashed
+    expect_rc 0
+    [ "$(ids)" = "4 2" ] || fail "--status crashed: got '$(ids)'"
+    run --db "$db" show 4
+    expect_rc 0
+    expect_out "^  status +crashed$"
+    expect_out "^  process +pid $dead on $(hostname)$"
+    expect_out "^  heartbeat +[0-9]{4}-"
+    expect_out "ended without recording the end of the run"
+    # gom could write: it recorded run 4 (certain) as crashed, not run 2 (maybe just late).
+    [ "$(sql "SELECT group_concat(status) FROM (SELECT status FROM runs WHERE id IN (2, 4)
+               ORDER BY id)")" = "running,crashed" ] || fail "the recorded statuses are wrong"
+    [ "$(sql "SELECT status FROM run_summary WHERE id = 4")" = crashed ] ||
+      fail "run_summary: run 4 is not crashed"
+    ;;
+  read_only)  # a database that cannot be written is still read
+    sleep 0 &
+    dead=$!
+    wait "$dead"
+    sql "UPDATE runs SET status = 'running', ended_at = NULL, host = '$(hostname)', pid = $dead,
+         process_started = 1, heartbeat_at = started_at WHERE id = 4"
+    # Even as root: the -shm file of a WAL database cannot be made where it is a link into a
+    # missing folder (SQLite fails as on a read-only filesystem).
+    ln -s "$tmp/missing/shm" "$db-shm"
+    for cmd in "runs" "show 4" "compare 1 2"; do
+      # shellcheck disable=SC2086
+      run --db "$db" $cmd
+      expect_rc 0
+      expect_err "cannot be written here: reading it read-only"
+    done
+    run --db "$db" runs
+    expect_out "^4 +mnist +tiny +crashed "
+    [ "$(ids)" = "4 3 2 1" ] || fail "read-only: got '$(ids)'"
+    rm "$db-shm"
+    [ "$(sql "SELECT status FROM runs WHERE id = 4")" = running ] || fail "a reader wrote"
+    # A read-only mount, where one can be made (a private mount namespace).
+    mkdir "$tmp/ro"
+    cp "$db" "$tmp/ro/runs.db"
+    if unshare -m true 2>/dev/null; then
+      out=$(unshare -m bash -c 'mount --bind -o ro "$1" "$1" && "$2" --db "$1/runs.db" runs' _ \
+        "$tmp/ro" "$gom" 2>"$tmp/err")
+      rc=$? err=$(<"$tmp/err")
+      expect_rc 0
+      [ "$(ids)" = "4 3 2 1" ] || fail "read-only mount: got '$(ids)'"
+    else
+      echo "no mount namespace here: the read-only mount part is skipped"
+    fi
+    ;;
+  escaped)  # stored text with control characters is shown escaped
+    sql "UPDATE runs SET name = 'a' || char(10) || char(27) || '[31mred' WHERE id = 1;
+         UPDATE runs SET error = 'line one' || char(10) || 'two' || char(27) || ']0;title' || char(7)
+         WHERE id = 3;
+         INSERT INTO params VALUES (2, 'note', 'x' || char(13) || 'y' || char(155) || 'z');"
+    for cmd in "runs" "show 1" "show 3" "compare 1 2"; do
+      # shellcheck disable=SC2086
+      run --db "$db" $cmd
+      expect_rc 0
+      ! grep -q $'[\x1b\x07\r]' <<<"$out" || fail "$cmd: a control character reached stdout"
+      ! grep -q $'\xc2\x9b' <<<"$out" || fail "$cmd: a C1 control reached stdout"
+    done
+    run --db "$db" runs
+    expect_out '^1 +mnist +a\\n\\x1b\[31mred +finished '
+    run --db "$db" show 3
+    expect_out '^  line one$'
+    expect_out '^  two\\x1b\]0;title\\x07$'
+    run --db "$db" compare 1 2
+    expect_out '^ +\* +note +- +x\\ry\\u009bz$'
+    ;;
+  damaged_version)  # schema_version says 0: a clear error, not "table already exists"
+    sql "DELETE FROM schema_version; INSERT INTO schema_version(version) VALUES (0);"
+    run --db "$db" runs
+    expect_rc 1
+    expect_err "is damaged: its schema_version table says version 0"
     ;;
   *)
     echo "unknown case: $case_name" >&2

@@ -10,8 +10,14 @@
 // - Empty strings and absent optionals in RunInfo are stored as NULL.
 // - git_commit/git_dirty are NULL when the script is not in a git work tree; git_dirty ignores
 //   untracked files (the run database itself often lives, untracked, in the work tree).
+// - A run records its process (host, pid, process_started) and a heartbeat_at that a thread of
+//   the recorder renews every kHeartbeatIntervalS while runs of the process are running. A
+//   running run whose process is gone is read back as "crashed": at once on this host (its pid
+//   is gone or belongs to a process started at another time), after kHeartbeatTimeoutS without a
+//   heartbeat from another host. A reader that can write records that status.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -27,10 +33,15 @@ namespace gom {
 
 /// @brief The newest schema version this build knows (and creates).
 inline constexpr int kRunSchemaVersion = 3;
+/// @brief How often a recording process renews runs.heartbeat_at, and after how long without
+/// a heartbeat a run of another host counts as crashed (run_summary uses the same 120 s).
+inline constexpr int kHeartbeatIntervalS = 10;
+inline constexpr int kHeartbeatTimeoutS = 120;
 
-enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted, kDiverged };
+enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted, kDiverged, kCrashed };
 
-/// @brief "running", "finished", "failed", "interrupted", "diverged" (the values in runs.status).
+/// @brief "running", "finished", "failed", "interrupted", "diverged", "crashed" (the values in
+/// runs.status).
 const char* run_status_name(RunStatus s);
 /// @brief The inverse of run_status_name; gom::Error naming the accepted values otherwise.
 RunStatus parse_run_status(std::string_view s);
@@ -77,6 +88,10 @@ struct RunRecord {
   std::optional<bool> git_dirty;
   std::string command_line;
   std::optional<int64_t> parent_run_id;
+  std::optional<std::string> host;  ///< of the process that records (recorded) it; schema v2
+  std::optional<int64_t> pid;
+  std::optional<int64_t> process_started;   ///< clock ticks after boot (/proc/PID/stat)
+  std::optional<std::string> heartbeat_at;  ///< the process's last sign of life
 };
 
 struct MetricRecord {
@@ -112,6 +127,11 @@ struct RunFilter {
   int64_t limit = 0;
 };
 
+/// @brief How RunRecorder opens a file. kRead never creates one, and where the file cannot be
+/// written (a read-only or full filesystem, a -shm file that cannot be made) it opens it
+/// read-only, else immutable (what is committed to the main file; see read_only()).
+enum class OpenMode { kWrite, kRead };
+
 /// @brief Records runs into one SQLite file. Thread-safe (one mutex) within a process; several
 /// processes may record into the same file at once (WAL, a busy timeout, and BEGIN IMMEDIATE
 /// for every write so writers queue rather than fail; a step SQLite reports busy without waiting
@@ -126,7 +146,7 @@ class RunRecorder : public MetricSink {
 
   /// @brief Opens or creates the database and migrates it to kRunSchemaVersion. Throws if the
   /// path cannot be opened, the file is not a SQLite database, or its schema is newer.
-  explicit RunRecorder(const std::string& path);
+  explicit RunRecorder(const std::string& path, OpenMode mode = OpenMode::kWrite);
   ~RunRecorder() override;
   RunRecorder(const RunRecorder&) = delete;
   RunRecorder& operator=(const RunRecorder&) = delete;
@@ -137,12 +157,22 @@ class RunRecorder : public MetricSink {
   /// @brief The database's identity: a random id (32 hex digits) made once, in table `database`.
   /// A run's checkpoints carry it, so they are told apart from another database's.
   std::string uid();
+  /// @brief Whether the file was opened read-only (OpenMode::kRead where it cannot be written).
+  bool read_only() const;
+  /// @brief The heartbeat interval of runs started or resumed from now on (tests shorten it).
+  void set_heartbeat_interval(std::chrono::milliseconds interval);
 
   // ------------------------------------------------------------------------------ writing
-  /// @brief Inserts a run with status "running" and makes it the current run.
+  /// @brief Inserts a run with status "running" (with this process and a heartbeat) and makes it
+  /// the current run.
   int64_t start_run(const RunInfo& info);
-  /// @brief Sets a finished run back to running (for --resume) and makes it current.
+  /// @brief Sets a run back to running by this process (for --resume) and makes it current.
+  /// gom::Error if the run is running in a process that is alive (on this host, or with a
+  /// heartbeat younger than kHeartbeatTimeoutS on another).
   void resume_run(int64_t run_id);
+  /// @brief Records a run's --set overrides (KEY, VALUE) in their order (table overrides).
+  void log_overrides(int64_t run_id,
+                     const std::vector<std::pair<std::string, std::string>>& overrides);
   /// @brief Inserts or replaces params (flat keys such as "optimizer.lr").
   void log_params(int64_t run_id, const std::vector<std::pair<std::string, std::string>>& kv);
   /// @brief Buffers one metric row for run_id (wall time taken now).
@@ -187,6 +217,9 @@ class RunRecorder : public MetricSink {
   RunDetails get_run(int64_t run_id);
   std::vector<std::pair<std::string, std::string>> run_params(int64_t run_id);
   std::vector<MetricRecord> run_metrics(int64_t run_id);
+  /// @brief The overrides log_overrides recorded, in order; nullopt where none were (a run of
+  /// schema v1 keeps them only in its "overrides" tag).
+  std::optional<std::vector<std::pair<std::string, std::string>>> run_overrides(int64_t run_id);
   /// @brief Runs one SQL statement (with ?-parameters bound as text) and returns its rows as text,
   /// NULL as nullopt: for ad-hoc queries of the views (the CLI, tests). Not in a transaction.
   std::vector<std::vector<std::optional<std::string>>> query(
@@ -204,6 +237,9 @@ class RunRecorder : public MetricSink {
   };
   void flush_locked();         // throws, keeping the rows; sets last_write_error_
   void write_buffer_locked();  // one transaction of every buffered row
+  void open_read_only(const std::string& why);
+  void start_heartbeat_locked();
+  void record_crashed_locked(const std::vector<RunRecord>& runs);
 
   std::string path_;
   std::unique_ptr<Impl> impl_;
