@@ -432,6 +432,37 @@ EOF
     expect_err "--backend nosuch: no such backend \(loaded: .*onednn"
     expect_sql 4 "SELECT count(*) FROM runs"
     ;;
+  script_files)  # what gom run refuses to read as a script: a device, a FIFO, over 16 MiB
+    # Each one bounded (4 GiB of address space, 30 s): a gom that reads them would never stop.
+    bounded() {
+      out=$(ulimit -v 4194304; timeout 30 "$gom" --db "$db" run --threads 1 "$@" 2>"$tmp/err")
+      rc=$?
+      err=$(<"$tmp/err")
+    }
+    bounded /dev/zero
+    expect_rc 2
+    expect_err "^gom: the script /dev/zero is a character device; give a Lua script file$"
+    mkfifo "$tmp/fifo.lua"
+    bounded "$tmp/fifo.lua"
+    expect_rc 2
+    expect_err "the script .*fifo\.lua is a FIFO; give a Lua script file$"
+    truncate -s 17M "$tmp/big.lua"
+    bounded "$tmp/big.lua"
+    expect_rc 2
+    expect_err "the script .*big\.lua has 17825792 bytes; a script may have at most 16 MiB \(16777216 \
+bytes\)$"
+    expect_sql 0 "SELECT count(*) FROM runs"
+    # 16 MiB exactly is still a script (a comment and padding).
+    {
+      echo 'print("sixteen")'                                  # 17 bytes
+      head -c $((16 * 1024 * 1024 - 17 - 3)) /dev/zero | tr '\0' ' '
+      echo '--'                                                # 3 bytes
+    } >"$tmp/ok.lua"
+    [ "$(stat -c %s "$tmp/ok.lua")" -eq $((16 * 1024 * 1024)) ] || fail "ok.lua is not 16 MiB"
+    gom_run "$tmp/ok.lua"
+    expect_rc 0
+    expect_out "^sixteen$"
+    ;;
   kill_resume)  # killed with SIGKILL at a random moment, resumed: the same weights and metrics
     # resume.lua: spirals, dropout, Adam, a step schedule and a checkpoint every epoch.
     gom_run "$scripts/resume.lua" --set n=4096 --set epochs=24
