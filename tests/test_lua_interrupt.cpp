@@ -2,8 +2,8 @@
 // coroutine, inside a Lua callback of gom.fit. The interrupt comes from another thread while the
 // loop runs, as a signal would. Each loop gives up by itself after a deadline, so a loop the
 // interrupt misses ends as Finished instead of hanging the test.
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 #include <thread>

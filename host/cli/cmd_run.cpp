@@ -67,7 +67,7 @@ std::string read_file(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (!ec && fs::exists(st) && !fs::is_regular_file(st)) {
-    const char* kind = fs::is_directory(st)          ? "a directory"
+    const char* kind = fs::is_directory(st)        ? "a directory"
                        : fs::is_character_file(st) ? "a character device"
                        : fs::is_block_file(st)     ? "a block device"
                        : fs::is_fifo(st)           ? "a FIFO"
@@ -77,9 +77,10 @@ std::string read_file(const std::string& path) {
   }
   const std::uintmax_t size = fs::file_size(path, ec);
   if (!ec && size > kMaxScriptBytes)
-    throw UsageError(fmt::format("the script {} has {} bytes; a script may have at most 16 MiB "
-                                 "({} bytes)",
-                                 path, size, kMaxScriptBytes));
+    throw UsageError(
+        fmt::format("the script {} has {} bytes; a script may have at most 16 MiB "
+                    "({} bytes)",
+                    path, size, kMaxScriptBytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError(fmt::format("cannot read the script {}", path));
   std::string text;
@@ -87,8 +88,8 @@ std::string read_file(const std::string& path) {
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
     text.append(chunk, size_t(in.gcount()));
     if (text.size() > kMaxScriptBytes)  // it grew since it was measured
-      throw UsageError(fmt::format("the script {} has more than 16 MiB ({} bytes)", path,
-                                   kMaxScriptBytes));
+      throw UsageError(
+          fmt::format("the script {} has more than 16 MiB ({} bytes)", path, kMaxScriptBytes));
   }
   return text;
 }

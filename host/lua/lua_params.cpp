@@ -79,8 +79,8 @@ void check_metric_key(const std::string& key, const char* arg) {
 lua_Integer check_count(lua_State* L, int idx, lua_Integer def, const char* what) {
   const lua_Integer v = luaL_optinteger(L, idx, def);
   if (v < 0)
-    throw Error(fmt::format("gom.log: {} (argument {}) is {}; accepted: an integer >= 0", what,
-                            idx, v));
+    throw Error(
+        fmt::format("gom.log: {} (argument {}) is {}; accepted: an integer >= 0", what, idx, v));
   return v;
 }
 
