@@ -202,3 +202,44 @@ TEST_CASE("containers from Lua: gom.layer takes the children third", "[container
   REQUIRE(bad.status == gom::lua::ScriptResult::Status::Failed);
   CHECK_THAT(bad.error, Contains("residual: takes 1 or 2 children"));
 }
+
+TEST_CASE("containers: an error in a child names its path in the model", "[containers]") {
+  auto lin = [](int64_t in, int64_t out) {
+    return create_layer("linear", {{"in", in}, {"out", out}});
+  };
+  const std::string misfit =
+      "input of shape [64, 8] does not fit a weight of shape [2, 9] (expected [..., 9] and "
+      "[out, in])";
+  auto seq = container("sequential", {lin(2, 8), create_layer("tanh"), lin(9, 2)});
+  CHECK_THROWS_WITH(seq->forward(ones({64, 2})), "model.2 (linear): " + misfit);
+  try {
+    seq->forward(ones({64, 2}));
+  } catch (const LayerError& e) {
+    CHECK(e.path() == "2");
+    CHECK(e.type() == "linear");
+  }
+  // Nested containers give the whole path, as the weights' names do (model.1.0.weight).
+  auto nested = container("sequential", {lin(2, 8), container("sequential", {lin(9, 2)})});
+  CHECK_THROWS_WITH(nested->forward(ones({64, 2})), "model.1.0 (linear): " + misfit);
+  auto branches = container(
+      "sequential",
+      {lin(2, 8), container("residual", {container("parallel", {lin(8, 2), lin(9, 2)})})});
+  CHECK_THROWS_WITH(branches->forward(ones({64, 2})), "model.1.0.1 (linear): " + misfit);
+  // A container's own error is named by the container around it.
+  CHECK_THROWS_WITH(
+      container("sequential", {container("residual", {lin(2, 3)})})->forward(ones({4, 2})),
+      Contains("model.0 (residual): the body gives shape [4, 3] but the input is "
+               "[4, 2]"));
+
+  // From Lua, at the script's line.
+  gom::lua::RunContext ctx;
+  gom::lua::Runtime rt(ctx);
+  const auto r = rt.run_string(R"lua(
+    local model = gom.sequential{gom.layer("linear", {["in"] = 2, out = 8}),
+                                 gom.layer("tanh"), gom.layer("linear", {["in"] = 9, out = 2})}
+    model(gom.ones({64, 2}))
+  )lua",
+                               "@path.lua");
+  REQUIRE(r.status == gom::lua::ScriptResult::Status::Failed);
+  CHECK_THAT(r.error, Contains("path.lua:4: model.2 (linear): " + misfit));
+}

@@ -350,3 +350,27 @@ TEST_CASE("lua: parameter groups, freezing and weights by name", "[lua]") {
     os.remove(path)
   )"));
 }
+
+TEST_CASE("lua: gom.log refuses empty keys, control characters and negative epochs", "[lua]") {
+  const auto fails_with = [](const std::string& call, const std::string& message) {
+    const ScriptResult r = run(call);
+    INFO(call);
+    INFO(r.error);
+    REQUIRE(r.status == ScriptResult::Status::Failed);
+    CHECK_THAT(r.error, Catch::StartsWith("test.lua:1: gom.log: " + message));
+  };
+  const std::string accepted =
+      "accepted: a non-empty name without control characters, such as \"loss\" or "
+      "\"valid/accuracy\"";
+  fails_with(R"(gom.log("", 1, 1))", "argument 1 (key) is an empty string; " + accepted);
+  fails_with(R"(gom.log("a\nb", 1, 1))",
+             R"(argument 1 (key) "a\nb" has a control character (byte 0x0a at 1); )" + accepted);
+  fails_with(R"(gom.log({ok = 1, [""] = 2}))", "a key of argument 1 is an empty string");
+  fails_with(R"(gom.log("loss", 1, -1))", "epoch (argument 3) is -1; accepted: an integer >= 0");
+  fails_with(R"(gom.log("loss", 1, 1, -5))", "step (argument 4) is -5; accepted: an integer >= 0");
+  fails_with(R"(gom.log({loss = 1}, -2))", "epoch (argument 2) is -2; accepted: an integer >= 0");
+  RunContext ctx;
+  require_ok(run(ctx, R"(gom.log("loss", 0.5, 1, 0); gom.log({["valid/acc"] = 0.9}, 2))"));
+  CHECK(ctx.final_metrics.at("loss") == 0.5);
+  CHECK(ctx.final_metrics.at("valid/acc") == 0.9);
+}

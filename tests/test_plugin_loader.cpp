@@ -63,6 +63,9 @@ TEST_CASE("a library without the entry symbol is not a gom plugin", "[plugin]") 
 
 TEST_CASE("missing and truncated files are refused", "[plugin]") {
   CHECK_THROWS_WITH(load_plugin("/nonexistent/libgom_x.so"), Contains("no such file"));
+  CHECK_THROWS_WITH(load_plugin(GOM_PLUGIN_DIR),
+                    std::string("plugin ") + GOM_PLUGIN_DIR +
+                        ": is a directory; a plugin is a shared library file (libgom_NAME.so)");
   const fs::path trunc = fs::temp_directory_path() / "libgom_truncated_test.so";
   {
     std::ifstream in(std::string(GOM_PLUGIN_DIR) + "/libgom_onednn.so", std::ios::binary);

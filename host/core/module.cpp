@@ -128,13 +128,14 @@ std::string Module::repr() const {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [n, c] : children()) {
+  for (size_t i = 0; i < children().size(); ++i) {
+    const auto& [n, c] = children()[i];
     if (c->arity() != 1)
       throw Error(
           fmt::format("sequential: child {} ('{}') takes {} inputs; a loss cannot sit "
                       "inside a sequential",
                       n, c->type(), c->arity()));
-    h = c->forward(h);
+    h = forward_child(i, h);
   }
   return h;
 }
@@ -146,6 +147,23 @@ std::shared_ptr<Sequential> Sequential::add(std::shared_ptr<Module> m) {
 
 void Container::add_child(std::shared_ptr<Module> m) {
   register_module(std::to_string(children().size()), std::move(m));
+}
+
+Tensor Container::forward_child(size_t i, const Tensor& x) const {
+  const auto& [name, child] = children().at(i);
+  try {
+    return child->forward(x);
+  } catch (const LayerError& e) {  // from a container inside: its path continues ours
+    throw LayerError(name + "." + e.path(), e.type(), e.detail());
+  } catch (const DivergedError&) {
+    throw;
+  } catch (const Error& e) {
+    // "linear: input of shape ..." reads "model.2 (linear): input of shape ...".
+    std::string detail = e.what();
+    const std::string own = child->type() + ": ";
+    if (!child->type().empty() && detail.rfind(own, 0) == 0) detail.erase(0, own.size());
+    throw LayerError(name, child->type().empty() ? "module" : child->type(), detail);
+  }
 }
 
 std::string Container::repr() const {

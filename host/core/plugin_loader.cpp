@@ -77,6 +77,11 @@ const LoadedPlugin& load_plugin(const std::string& path_in) {
   const fs::path path = fs::weakly_canonical(path_in, ec);
   for (const Loaded& l : st.libs)
     if (l.info.path == path.string()) return l.info;
+  if (fs::is_directory(path))
+    throw Error(
+        fmt::format("plugin {}: is a directory; a plugin is a shared library file "
+                    "(libgom_NAME.so)",
+                    path_in));
   if (!fs::is_regular_file(path)) throw Error(fmt::format("plugin {}: no such file", path_in));
 
   detail::check_elf_shared_object(path.string(), path_in);

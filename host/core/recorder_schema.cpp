@@ -221,6 +221,8 @@ SELECT
   r.pid AS pid,
   r.heartbeat_at AS heartbeat_at
 FROM runs r JOIN experiments e ON e.id = r.experiment_id;
+)sql";
+
 // v3: the database's identity, a random id made once (when the file is created or migrated). A
 // run's checkpoints carry it, so a checkpoint of another database's run of the same id is told
 // apart (`gom run --resume`).

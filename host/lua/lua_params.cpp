@@ -62,24 +62,48 @@ int l_params(lua_State* L) {
   return 1;
 }
 
+// A metric key as the run database and `gom show` will show it: not empty, no control characters.
+void check_metric_key(const std::string& key, const char* arg) {
+  constexpr const char* kAccepted =
+      "accepted: a non-empty name without control characters, such as \"loss\" or "
+      "\"valid/accuracy\"";
+  if (key.empty()) throw Error(fmt::format("gom.log: {} is an empty string; {}", arg, kAccepted));
+  for (size_t i = 0; i < key.size(); ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    if (c < 0x20 || c == 0x7f)
+      throw Error(fmt::format("gom.log: {} {:?} has a control character (byte 0x{:02x} at {}); {}",
+                              arg, key, c, i, kAccepted));
+  }
+}
+
+lua_Integer check_count(lua_State* L, int idx, lua_Integer def, const char* what) {
+  const lua_Integer v = luaL_optinteger(L, idx, def);
+  if (v < 0)
+    throw Error(
+        fmt::format("gom.log: {} (argument {}) is {}; accepted: an integer >= 0", what, idx, v));
+  return v;
+}
+
 // gom.log(key, value [, epoch [, step]]) or gom.log({key = value, ...} [, epoch [, step]]).
 // epoch counts from 1 (default: one more than the last epoch logged); step defaults to the
 // epoch. Rows are committed whenever the epoch moves on, so an interrupted loop keeps them.
 int l_log(lua_State* L) {
   RunContext& ctx = context(L);
   const int at = lua_istable(L, 1) ? 2 : 3;
-  const lua_Integer epoch = luaL_optinteger(L, at, ctx.last_log_epoch + 1);
-  const lua_Integer step = luaL_optinteger(L, at + 1, epoch);
+  const lua_Integer epoch = check_count(L, at, ctx.last_log_epoch + 1, "epoch");
+  const lua_Integer step = check_count(L, at + 1, epoch, "step");
   std::vector<std::pair<std::string, double>> rows;
   if (lua_istable(L, 1)) {
     lua_pushnil(L);
     while (lua_next(L, 1)) {
       if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER)
         return luaL_error(L, "gom.log: give {key = number, ...}");
+      check_metric_key(lua_tostring(L, -2), "a key of argument 1");
       rows.emplace_back(lua_tostring(L, -2), lua_tonumber(L, -1));
       lua_pop(L, 1);
     }
   } else {
+    check_metric_key(luaL_checkstring(L, 1), "argument 1 (key)");
     rows.emplace_back(luaL_checkstring(L, 1), luaL_checknumber(L, 2));
   }
   for (const auto& [k, v] : rows) {

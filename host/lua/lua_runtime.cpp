@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "gom_lua/runtime.h"
+#include "lua_interrupt.h"
 #include "lua_util.h"
 
 namespace gom::lua {
@@ -61,16 +62,12 @@ int open_gom(lua_State* L) {
   return 1;
 }
 
-void interrupt_hook(lua_State* L, lua_Debug*) {
-  lua_sethook(L, nullptr, 0, 0);
-  luaL_error(L, "interrupted (Ctrl-C)");
-}
-
 }  // namespace
 
 Runtime::Runtime(RunContext& ctx) : L_(luaL_newstate()), ctx_(ctx) {
   if (!L_) throw Error("Lua: cannot create a state (out of memory)");
   luaL_openlibs(L_);
+  interrupts_ = std::make_unique<Interrupts>(L_, ctx_);
   lua_pushlightuserdata(L_, &ctx_);
   lua_setfield(L_, LUA_REGISTRYINDEX, "gom.context");
   luaL_requiref(L_, "gom", open_gom, 1);
@@ -82,9 +79,7 @@ Runtime::~Runtime() {
 }
 
 void Runtime::request_interrupt() {
-  // Inside gom.fit the loop's own flag stops it after the batch, and gom.fit then raises its
-  // own, more precise, error. Elsewhere a count hook stops the script at its next instruction.
-  if (ctx_.in_fit.load() == 0) lua_sethook(L_, interrupt_hook, LUA_MASKCOUNT, 1);
+  interrupts_->request();
 }
 
 ScriptResult Runtime::finish(int status) {
@@ -102,7 +97,8 @@ ScriptResult Runtime::finish(int status) {
   const char* msg = lua_tostring(L_, -1);
   r.error = msg ? msg : "(error object is not a string)";
   lua_pop(L_, 1);
-  if (ctx_.interrupt && ctx_.interrupt->load()) r.status = ScriptResult::Status::Interrupted;
+  if ((ctx_.interrupt && ctx_.interrupt->load()) || interrupts_->requested())
+    r.status = ScriptResult::Status::Interrupted;
   else if (ctx_.diverged) r.status = ScriptResult::Status::Diverged;
   else r.status = ScriptResult::Status::Failed;
   return r;

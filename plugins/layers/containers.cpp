@@ -22,7 +22,7 @@ class Branches : public Container {
     if (child->arity() != 1)
       throw Error(fmt::format("{}: child {} ('{}') takes {} inputs; a loss cannot be a branch",
                               type(), name, child->type(), child->arity()));
-    return child->forward(x);
+    return forward_child(i, x);
   }
 
  public:

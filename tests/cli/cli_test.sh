@@ -82,6 +82,10 @@ case $case_name in
     run --plugin /nonexistent/libgom_nothing.so describe backend onednn
     expect_failure
     expect_err "plugin /nonexistent/libgom_nothing\.so: no such file"
+    # A folder is not a plugin: say so, and what is expected instead.
+    run --plugin "$test_plugins" describe backend onednn
+    expect_failure
+    expect_err "plugin $test_plugins: is a directory; a plugin is a shared library file \(libgom_NAME\.so\)"
     ;;
   plugin_after_subcommand)  # --plugin is global: it may follow the subcommand, and repeat
     good=$test_plugins/libgomtest_fused_square.so

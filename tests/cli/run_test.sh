@@ -99,6 +99,16 @@ wait_for_row() {
   done
   return 1
 }
+# wait_for_out PID TEXT: polls until the background gom's stdout has TEXT (or PID ends; 60 s).
+wait_for_out() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    kill -0 "$1" 2>/dev/null || return 1
+    grep -qF -- "$2" "$tmp/out" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
 # start_bg ARGS...: `gom --db $db run --threads 1 ARGS...` in the background; sets pid.
 start_bg() {
   "$gom" --db "$db" run --threads 1 "$@" >"$tmp/out" 2>"$tmp/err" &
@@ -297,6 +307,31 @@ EOF
       "SELECT min(epoch), max(epoch) = 10 * count(*), count(*) * 4 = (SELECT count(*) FROM metrics
        WHERE run_id = 2) FROM metrics WHERE run_id = 2 AND key = 'loss'"
     ;;
+  sigint_loops)  # one Ctrl-C ends any Lua loop: in a fit's callback, behind pcall, in a coroutine
+    id=0
+    for where in callback pcall coroutine; do
+      id=$((id + 1))
+      start_bg "$scripts/loop.lua" -- "$where"
+      wait_for_out "$pid" looping || { finish_bg; fail "$where: the script never got to its loop"; }
+      kill -INT "$pid"
+      for ((i = 0; i < 100; i++)); do  # 10 s at most
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        finish_bg
+        fail "$where: gom still runs 10 s after one SIGINT"
+      fi
+      finish_bg
+      expect_rc 130
+      expect_err "^gom: run $id interrupted in "
+      expect_err "loop\.lua:[0-9]+: interrupted \(Ctrl-C\)"
+      expect_sql "interrupted|1|1" \
+        "SELECT status, ended_at IS NOT NULL, instr(error, 'interrupted (Ctrl-C)') > 0
+         FROM runs WHERE id = $id"
+    done
+    ;;
   concurrent)  # two gom run into one new database at once: no lost row, no "database is locked"
     for round in 1 2 3; do
       db=$tmp/concurrent$round.db
@@ -398,6 +433,37 @@ EOF
     expect_rc 2
     expect_err "--backend nosuch: no such backend \(loaded: .*onednn"
     expect_sql 4 "SELECT count(*) FROM runs"
+    ;;
+  script_files)  # what gom run refuses to read as a script: a device, a FIFO, over 16 MiB
+    # Each one bounded (4 GiB of address space, 30 s): a gom that reads them would never stop.
+    bounded() {
+      out=$(ulimit -v 4194304; timeout 30 "$gom" --db "$db" run --threads 1 "$@" 2>"$tmp/err")
+      rc=$?
+      err=$(<"$tmp/err")
+    }
+    bounded /dev/zero
+    expect_rc 2
+    expect_err "^gom: the script /dev/zero is a character device; give a Lua script file$"
+    mkfifo "$tmp/fifo.lua"
+    bounded "$tmp/fifo.lua"
+    expect_rc 2
+    expect_err "the script .*fifo\.lua is a FIFO; give a Lua script file$"
+    truncate -s 17M "$tmp/big.lua"
+    bounded "$tmp/big.lua"
+    expect_rc 2
+    expect_err "the script .*big\.lua has 17825792 bytes; a script may have at most 16 MiB \(16777216 \
+bytes\)$"
+    expect_sql 0 "SELECT count(*) FROM runs"
+    # 16 MiB exactly is still a script (a comment and padding).
+    {
+      echo 'print("sixteen")'                                  # 17 bytes
+      head -c $((16 * 1024 * 1024 - 17 - 3)) /dev/zero | tr '\0' ' '
+      echo '--'                                                # 3 bytes
+    } >"$tmp/ok.lua"
+    [ "$(stat -c %s "$tmp/ok.lua")" -eq $((16 * 1024 * 1024)) ] || fail "ok.lua is not 16 MiB"
+    gom_run "$tmp/ok.lua"
+    expect_rc 0
+    expect_out "^sixteen$"
     ;;
   kill_resume)  # killed with SIGKILL at a random moment, resumed: the same weights and metrics
     # resume.lua: spirals, dropout, Adam, a step schedule and a checkpoint every epoch.

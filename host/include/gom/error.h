@@ -23,4 +23,25 @@ class BOOST_SYMBOL_VISIBLE DivergedError : public Error {
   using Error::Error;
 };
 
+/// @brief An error in a child of a container, with where it happened: the child's path from
+/// the outermost container ("2", "1.0": the names of the weights, "1.0.weight") and its type.
+/// It reads "model.1.0 (linear): input of shape [64, 8] does not fit ...", the model being the
+/// outermost container (its hyperparameters are recorded as "model.1.0.out"). Containers throw
+/// it (Container::forward_child), each one adding its child's name in front.
+class BOOST_SYMBOL_VISIBLE LayerError : public Error {
+ public:
+  LayerError(const std::string& path, const std::string& type, const std::string& detail)
+      : Error("model." + path + " (" + type + "): " + detail),
+        path_(path),
+        type_(type),
+        detail_(detail) {}
+  const std::string& path() const { return path_; }
+  const std::string& type() const { return type_; }
+  /// @brief The layer's own message.
+  const std::string& detail() const { return detail_; }
+
+ private:
+  std::string path_, type_, detail_;
+};
+
 }  // namespace gom

@@ -100,6 +100,11 @@ class BOOST_SYMBOL_VISIBLE Container : public Module {
   /// @brief Throws a gom::Error naming the container when it has too few children to run.
   virtual void check_children() const {}
   std::string repr() const override;  ///< "type(0: child, 1: child)"
+
+ protected:
+  /// @brief Child i's forward on x. A gom::Error in it comes out as a LayerError naming the
+  /// child's path ("model.1.0 (linear): ..."), so a shape error deep in a model says where.
+  Tensor forward_child(size_t i, const Tensor& x) const;
 };
 
 /// @brief A container whose children run one after another. add() returns itself for chaining:

@@ -53,8 +53,8 @@ struct RunContext {
   bool diverged = false;                        ///< a fit stopped on a non-finite loss
   int64_t last_log_epoch = 0;                   ///< gom.log commits when the epoch moves on
   bool write_failing = false;  ///< metric rows could not be committed (warned once; retried)
-  /// @brief Non-zero while gom.fit runs: an interrupt then lets the fit finish its batch (and its
-  /// Lua callbacks run) instead of stopping the script at its next Lua instruction.
+  /// @brief Non-zero while gom.fit runs: an interrupt then lets the fit finish its batch (its Lua
+  /// callbacks get a budget of instructions) instead of stopping Lua at its next instruction.
   std::atomic<int> in_fit{0};
 };
 
@@ -63,6 +63,8 @@ struct ScriptResult {
   enum class Status { Finished, Failed, Interrupted, Diverged } status = Status::Finished;
   std::string error;  ///< "file.lua:12: message" and a traceback, when not Finished
 };
+
+class Interrupts;
 
 class Runtime {
  public:
@@ -80,8 +82,9 @@ class Runtime {
   /// @brief Runs a chunk of Lua source (tests, `gom run -e`); `name` appears in messages.
   ScriptResult run_string(const std::string& code, const std::string& name = "=(string)");
 
-  /// @brief Async-signal-safe: makes the running script raise "interrupted" at its next Lua
-  /// instruction (the fit loop itself watches RunContext::interrupt).
+  /// @brief Async-signal-safe: makes all Lua code of the run (the script, its coroutines, the
+  /// callbacks of a fit) raise "interrupted" from its next instruction on, in a way pcall cannot
+  /// swallow (the fit loop itself watches RunContext::interrupt).
   void request_interrupt();
 
   lua_State* state() const { return L_; }
@@ -90,6 +93,7 @@ class Runtime {
   ScriptResult finish(int status);
   lua_State* L_;
   RunContext& ctx_;
+  std::unique_ptr<Interrupts> interrupts_;  // outlives lua_close: finalizers may run Lua code
 };
 
 }  // namespace gom::lua
