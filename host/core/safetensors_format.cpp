@@ -75,7 +75,10 @@ Header parse_header(std::string_view text, uint64_t file_size, const std::string
   if (!header.is_object()) throw bad("the header is not a JSON object");
   if (!twice.empty()) throw bad("the header names '" + twice + "' twice (names must be unique)");
 
-  for (const auto& [name, v] : header.items()) {
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& name = it.key();
+    const json& v = it.value();
     if (name == "__metadata__") {
       if (!v.is_object()) throw bad("__metadata__ is not an object of strings");
       for (const auto& [k, m] : v.items()) {
