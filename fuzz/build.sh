@@ -3,13 +3,14 @@
 # build uses, and optionally runs it.
 #
 #   fuzz/build.sh [--run SECONDS] [--target NAME] [OUTPUT]
-#     NAME: idx (default), csv, text or ratings; OUTPUT: default build/fuzz/NAME_fuzz
+#     NAME: idx (default), csv, text, ratings or safetensors; OUTPUT: default build/fuzz/NAME_fuzz
 #     --run SECONDS: then fuzz for SECONDS
 #
 # Needs clang++ and libFuzzer (Debian: clang and libclang-rt-NN-dev, e.g. clang-14 and
-# libclang-rt-14-dev) and zlib1g-dev. GOM_FUZZ_CXX picks the compiler. The run starts from the
-# committed seeds (fuzz/corpus/NAME, read only) and keeps what it finds in build/fuzz/corpus-NAME;
-# a crash leaves its input as build/fuzz/crash-* (reproduce: OUTPUT build/fuzz/crash-...).
+# libclang-rt-14-dev), zlib1g-dev and nlohmann-json3-dev. GOM_FUZZ_CXX picks the compiler. The
+# run starts from the committed seeds (fuzz/corpus/NAME, read only) and keeps what it finds in
+# build/fuzz/corpus-NAME; a crash leaves its input as build/fuzz/crash-* (reproduce: OUTPUT
+# build/fuzz/crash-...).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,12 +24,15 @@ while [[ "${1:-}" == --* ]]; do
   esac
 done
 D="$ROOT/plugins/datasets"
+INCLUDES=(-I"$ROOT/plugins/datasets" -I"$ROOT/host/include")
 case "$TARGET" in
   idx) SOURCES=("$D/idx_format.cpp"); LIBS=(-lz) ;;
+  safetensors) SOURCES=("$ROOT/host/core/safetensors_format.cpp"); LIBS=()
+               INCLUDES+=(-I"$ROOT/host/core") ;;
   csv) SOURCES=("$D/csv_format.cpp"); LIBS=() ;;
   text) SOURCES=("$D/text_format.cpp"); LIBS=() ;;
   ratings) SOURCES=("$D/ratings_format.cpp" "$D/csv_format.cpp"); LIBS=() ;;
-  *) echo "fuzz/build.sh: unknown target $TARGET (idx, csv, text, ratings)" >&2; exit 2 ;;
+  *) echo "fuzz/build.sh: unknown target $TARGET (idx, csv, text, ratings, safetensors)" >&2; exit 2 ;;
 esac
 OUT="${1:-$ROOT/build/fuzz/${TARGET}_fuzz}"
 
@@ -44,7 +48,7 @@ mkdir -p "$(dirname "$OUT")"
 "$CXX" -std=c++20 -O1 -g -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Wall -Wextra -Wpedantic \
-  -I"$ROOT/plugins/datasets" -I"$ROOT/host/include" \
+  "${INCLUDES[@]}" \
   "$ROOT/fuzz/${TARGET}_fuzz.cpp" "${SOURCES[@]}" "${LIBS[@]}" -o "$OUT"
 echo "fuzz/build.sh: built $OUT"
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets: fuzz/corpus/idx/ (small valid IDX files and one
-file for each error the parser reports, raw and gzip), and fuzz/corpus/csv/, text/ and ratings/
-(valid files and one for each error of those readers). Run it again after changing the cases;
+file for each error the parser reports, raw and gzip), and fuzz/corpus/csv/, text/, ratings/ and
+safetensors/ (valid files and one for each error of those readers). Run it again after changing the cases;
 the files are committed so that the ctest runs of the harnesses need no Python."""
 import gzip
+import json
 import os
 import struct
 
@@ -32,7 +33,7 @@ CASES = {
     "valid_labels": labels,
     "valid_28x28": one_28,
     "valid_2d": idx(0x802, [2, 3], bytes(6)),
-    "valid_empty_array": idx(0x803, [0, 28, 28]),
+    "zero_dim": idx(0x803, [0, 28, 28]),
     "valid_images.gz": gz(images),
     "valid_labels.gz": gz(labels),
     "valid_two_members.gz": gz(images[:9]) + gz(images[9:]),
@@ -105,6 +106,50 @@ RATINGS_CASES = {
 }
 
 
+
+def st(header, data=b"", claimed=None):
+    """A safetensors file: the header's length (or `claimed`), the header text, the data."""
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(text) if claimed is None else claimed) + text + data
+
+
+def t(dtype, shape, begin, end):
+    return {"dtype": dtype, "shape": shape, "data_offsets": [begin, end]}
+
+
+SAFETENSORS_CASES = {
+    "valid_two": st({"a": t("F32", [2, 3], 0, 24), "b": t("I64", [2], 24, 40)}, bytes(40)),
+    "valid_metadata": st({"__metadata__": {"format": "pt"}, "s": t("F32", [], 0, 4)}, bytes(4)),
+    "valid_f64_i32": st({"d": t("F64", [1], 0, 8), "i": t("I32", [2], 8, 16)}, bytes(16)),
+    "valid_empty_tensors": st({"e": t("F32", [0, 4], 0, 0), "f": t("F32", [1], 0, 4)}, bytes(4)),
+    "valid_padded": st(b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}   ', bytes(4)),
+    "valid_no_tensors": st({}),
+    "empty": b"",
+    "short": b"\x01\x02\x03",
+    "header_past_end": st({}, claimed=1000),
+    "header_over_limit": st({}, claimed=100_000_001),
+    "not_json": st(b"{\"a\": "),
+    "not_object": st(b"[1, 2]"),
+    "not_brace": st(b' {"a": 1}'),
+    "duplicate_name": st(b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+                         b'"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', bytes(8)),
+    "unknown_dtype": st({"w": t("F16", [2], 0, 4)}, bytes(4)),
+    "no_dtype": st({"w": {"shape": [2], "data_offsets": [0, 8]}}, bytes(8)),
+    "negative_size": st({"w": t("F32", [-2], 0, 8)}, bytes(8)),
+    "shape_overflow": st({"w": t("F32", [4611686018427387907], 0, 12)}, bytes(12)),
+    "shape_overflow_zero": st({"w": t("F32", [0, 1 << 40, 1 << 40], 0, 0)}),
+    "size_mismatch": st({"w": t("F32", [2, 3], 0, 20)}, bytes(24)),
+    "ends_before_begin": st({"w": t("F32", [0], 8, 4)}, bytes(8)),
+    "overlap": st({"a": t("F32", [3], 0, 12), "b": t("F32", [3], 8, 20)}, bytes(20)),
+    "gap": st({"a": t("F32", [1], 0, 4), "b": t("F32", [1], 8, 12)}, bytes(12)),
+    "not_from_zero": st({"a": t("F32", [1], 4, 8)}, bytes(8)),
+    "trailing": st({"a": t("F32", [1], 0, 4)}, bytes(6)),
+    "truncated": st({"a": t("F32", [4], 0, 16)}, bytes(10)),
+    "metadata_not_string": st({"__metadata__": {"a": 1}}),
+    "bad_offsets": st({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}, bytes(4)),
+}
+
+
 def write(folder, cases):
     out = os.path.join(CORPUS, folder)
     os.makedirs(out, exist_ok=True)
@@ -118,3 +163,4 @@ write("idx", CASES)
 write("csv", CSV_CASES)
 write("text", TEXT_CASES)
 write("ratings", RATINGS_CASES)
+write("safetensors", SAFETENSORS_CASES)

@@ -207,6 +207,14 @@ TEST_CASE("datasets: idx error messages are exact", "[datasets]") {
     more.push_back(2);
     CHECK(fails_with(more, true) == p + "2 trailing bytes after the data");
   }
+  SECTION("a zero dimension") {
+    CHECK(fails_with(idx_bytes(0x803, {0, 28, 28}, {}), true) ==
+          p + "dimension 1 of 3 is 0 (sizes [0, 28, 28]): every dimension must be at least 1");
+    CHECK(fails_with(idx_bytes(0x803, {10, 2, 0}, {}), true) ==
+          p + "dimension 3 of 3 is 0 (sizes [10, 2, 0]): every dimension must be at least 1");
+    CHECK(fails_with(idx_bytes(0x801, {0}, {}), false) ==
+          p + "dimension 1 of 1 is 0 (sizes [0]): every dimension must be at least 1");
+  }
   SECTION("images and labels disagree") {
     write_file(bad, labels_file(9));
     CHECK_THROWS_WITH(create_dataset("idx", idx_config(dir, "img", "bad")),

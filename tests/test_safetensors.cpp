@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "gom/gom.h"
 
@@ -87,7 +88,7 @@ TEST_CASE("safetensors: malformed files are refused with what is wrong", "[safet
   CHECK_THAT(load_error(write_raw("json", "{\"a\": ", 0)),
              Catch::Contains("the header is not valid JSON"));
   CHECK_THAT(load_error(write_raw("array", "[1, 2]", 0)),
-             Catch::EndsWith("the header is not a JSON object"));
+             Catch::EndsWith("the header does not start with '{' (it must be a JSON object)"));
   CHECK_THAT(load_error(write_raw("nodtype", R"({"w": {"shape": [2]}})", 8)),
              Catch::EndsWith("tensor 'w' has no 'dtype' (expected dtype, shape, data_offsets)"));
   CHECK_THAT(
@@ -105,6 +106,70 @@ TEST_CASE("safetensors: malformed files are refused with what is wrong", "[safet
                       "truncated?)"));
   CHECK_THAT(load_error(write_raw("meta", R"({"__metadata__": {"a": 1}})", 0)),
              Catch::EndsWith("__metadata__ 'a' is not a string"));
+}
+
+TEST_CASE("safetensors: the format's layout rules, each named when broken", "[safetensors]") {
+  const auto tensor_json = [](const std::string& name, const std::string& shape, int b, int e) {
+    return "\"" + name + "\": {\"dtype\": \"F32\", \"shape\": " + shape +
+           ", \"data_offsets\": [" + std::to_string(b) + ", " + std::to_string(e) + "]}";
+  };
+  const auto file = [&](const std::string& name, const std::vector<std::string>& tensors,
+                        size_t data) {
+    std::string h = "{";
+    for (size_t i = 0; i < tensors.size(); ++i) h += (i ? ", " : "") + tensors[i];
+    return write_raw(name, h + "}", data);
+  };
+  // 2^62 + 3 elements × 4 bytes wrap to 12: it used to load, and fill_ or sum ran off the end.
+  CHECK_THAT(load_error(file("overflow", {tensor_json("0.bias", "[4611686018427387907]", 0, 12)},
+                             12)),
+             Catch::EndsWith("tensor '0.bias': shape [4611686018427387907] × 4 bytes (F32) "
+                             "overflows 64 bits"));
+  // [2^62, 4] × 4 wraps to exactly 0 bytes: it used to say "needs 0".
+  CHECK_THAT(load_error(file("overflow0", {tensor_json("w", "[4611686018427387904, 4]", 0, 0)}, 0)),
+             Catch::EndsWith("tensor 'w': shape [4611686018427387904, 4] × 4 bytes (F32) "
+                             "overflows 64 bits"));
+  // Two tensors sharing bytes 8..12 used to load, one with the other's weights.
+  CHECK_THAT(load_error(file("overlap", {tensor_json("a", "[3]", 0, 12),
+                                         tensor_json("b", "[3]", 8, 20)}, 20)),
+             Catch::EndsWith("tensors 'a' [0, 12] and 'b' [8, 20] overlap (each tensor's bytes "
+                             "must begin where the previous one's end)"));
+  CHECK_THAT(load_error(file("gap", {tensor_json("b", "[1]", 8, 12),
+                                     tensor_json("a", "[1]", 0, 4)}, 12)),
+             Catch::EndsWith("a gap of 4 bytes between tensors 'a' [0, 4] and 'b' [8, 12] (the "
+                             "tensors must cover the data with no gap)"));
+  CHECK_THAT(load_error(file("late", {tensor_json("a", "[1]", 4, 8)}, 8)),
+             Catch::EndsWith("tensor 'a' [4, 8] does not begin the data at 0 (the tensors must "
+                             "cover the data with no gap)"));
+  CHECK_THAT(load_error(file("trailing", {tensor_json("a", "[1]", 0, 4)}, 6)),
+             Catch::EndsWith("2 trailing bytes: the tensors cover 4 of the 6 bytes of data (the "
+                             "format allows no trailing bytes)"));
+  CHECK_THAT(load_error(file("none", {}, 3)),
+             Catch::EndsWith("3 trailing bytes: the tensors cover 0 of the 3 bytes of data (the "
+                             "format allows no trailing bytes)"));
+  CHECK_THAT(load_error(file("twice", {tensor_json("w", "[1]", 0, 4),
+                                       tensor_json("w", "[1]", 4, 8)}, 8)),
+             Catch::EndsWith("the header names 'w' twice (names must be unique)"));
+  CHECK_THAT(load_error(file("backwards", {tensor_json("w", "[0]", 8, 4)}, 8)),
+             Catch::EndsWith("tensor 'w': data_offsets [8, 4] end before they begin"));
+  CHECK_THAT(load_error(write_raw("space", " {}", 0)),
+             Catch::EndsWith("the header does not start with '{' (it must be a JSON object)"));
+  CHECK_THAT(load_error(write_raw("limit", "{}", 0, 100000001)),
+             Catch::EndsWith("the header claims 100000001 bytes, more than the format's limit of "
+                             "100000000"));
+  CHECK_THAT(load_error(file("big", {tensor_json("w", "[9223372036854775808]", 0, 4)}, 4)),
+             Catch::EndsWith("tensor 'w': shape [9223372036854775808] has a size over 2^63 - 1"));
+
+  // What the rules allow: empty tensors anywhere (even at one offset), a header padded with
+  // spaces, and data in any order of the header's keys.
+  const Safetensors ok = load_safetensors(file("ok", {tensor_json("z", "[2]", 4, 12),
+                                                      tensor_json("e", "[0, 3]", 4, 4),
+                                                      tensor_json("a", "[1]", 0, 4),
+                                                      tensor_json("f", "[0]", 4, 4)}, 12));
+  REQUIRE(ok.tensors.size() == 4);
+  CHECK(ok.tensors[0].first == "a");
+  CHECK(ok.tensors[3].first == "z");
+  CHECK(ok.tensors[3].second.shape() == Shape{2});
+  CHECK(load_safetensors(write_raw("pad", "{}    ", 0)).tensors.empty());
 }
 
 TEST_CASE("safetensors: F64 from other tools is read as F32", "[safetensors]") {

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -142,7 +143,18 @@ const BackendInfo& check_backend(const std::string& name) {
   return *backend;
 }
 
+// More OpenMP threads than cores only adds waiting (5000 threads took 18 s for a 0.0 s run) and
+// thousands exhaust the process: 4 threads per usable core, and never more than 1024.
+constexpr int kThreadsPerCore = 4, kMaxThreads = 1024;
+int max_threads() {
+  return std::min(kMaxThreads, kThreadsPerCore * usable_cores());
+}
+
 int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
+  if (o.threads > max_threads())
+    throw UsageError(fmt::format("--threads {}: at most {} (4 per core this process may use, {} "
+                                 "cores, and never more than {})",
+                                 o.threads, max_threads(), usable_cores(), kMaxThreads));
   if (o.resume == 0 && o.script.empty())
     throw UsageError("gom run: give an EXPERIMENT.lua, or --resume RUN");
   if (o.resume != 0 && (!o.script.empty() || !o.sets.empty()))
@@ -183,7 +195,8 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     source = d.script_text;  // the script as it ran, whatever the file holds now
     experiment = d.run.experiment;
     seed = uint64_t(d.run.seed.value_or(0));
-    if (o.threads <= 0 && d.run.threads) threads = int(*d.run.threads);
+    if (o.threads <= 0 && d.run.threads)  // recorded on another machine, perhaps a larger one
+      threads = int(std::min<int64_t>(*d.run.threads, max_threads()));
     backend_name = d.run.backend.empty() ? o.backend : d.run.backend;
     ctx.overrides = parse_sets(recorded_overrides(db, d));
     ctx.run_id = o.resume;
@@ -274,7 +287,8 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
       ->type_name("N")
       ->check(integer_range(0, INT64_MAX));  // stored as a SQLite integer
   run->add_option("--threads", o->threads,
-                  "Compute threads (default: the usable cores less those other processes keep busy)")
+                  "Compute threads (default: the usable cores less those other processes keep "
+                  "busy; at most 4 per usable core, 1024 in all)")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
   run->add_option("--name", o->name, "A name for the run")->type_name("NAME");

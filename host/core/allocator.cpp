@@ -1,5 +1,7 @@
 // The caching allocator: freed blocks are kept by size and handed out again, so a training step
 // with the same shapes as the last one does not reach the device allocator at all.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -12,6 +14,12 @@ namespace {
 // 64-byte alignment suits AVX-512 loads and oneDNN's preference.
 struct CpuAllocator : DeviceAllocator {
   void* allocate(size_t nbytes) override {
+    // More than the machine's memory cannot succeed; under overcommit malloc might still say
+    // yes, and the first fill would then end the process instead of raising an error.
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && nbytes / size_t(page) > size_t(pages))
+      throw Error("out of CPU memory: the machine has " +
+                  std::to_string(size_t(pages) * size_t(page)) + " bytes in all");
     void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
     if (!p) throw Error("out of CPU memory allocating " + std::to_string(nbytes) + " bytes");
     return p;

@@ -63,7 +63,11 @@ Tensor tensor_i32(const std::vector<int32_t>& v, const Shape& s, Device d) {
 Tensor arange(double start, double end, double step, TensorOptions opts) {
   if (step == 0 || (end - start) / step < 0)
     throw Error(fmt::format("arange: no values from {} to {} in steps of {}", start, end, step));
-  const auto n = static_cast<int64_t>(std::ceil((end - start) / step));
+  const double count = std::ceil((end - start) / step);
+  if (!(count < 9.2e18))  // also NaN: the cast to int64 would be undefined
+    throw Error(fmt::format("arange: {} values from {} to {} in steps of {} are too many", count,
+                            start, end, step));
+  const auto n = static_cast<int64_t>(count);
   Tensor t = Tensor::empty({n}, opts);
   run_kernel("arange", {}, {t}, {{"start", start}, {"step", step}});
   return t;

@@ -16,6 +16,23 @@ int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  // Every view must stay inside its storage: its last element, computed without overflow, is
+  // checked against the storage's size (a wrapped size or offset would read memory it does not
+  // own). shape_numel refuses a shape whose element count overflows.
+  for (int64_t d : shape)
+    if (d < 0) throw Error(fmt::format("view of shape {}: negative size", shape_str(shape)));
+  if (shape_numel(shape) > 0) {
+    int64_t last = offset, step = 0;
+    bool ok = offset >= 0;
+    for (size_t i = 0; ok && i < shape.size(); ++i)
+      ok = strides[i] >= 0 && !__builtin_mul_overflow(shape[i] - 1, strides[i], &step) &&
+           !__builtin_add_overflow(last, step, &last);
+    const int64_t have = int64_t(base.storage()->nbytes() / dtype_size(base.dtype()));
+    if (!ok || last >= have)
+      throw Error(fmt::format("view of shape {} (strides {}, offset {}) does not fit its storage of "
+                              "{} elements",
+                              shape_str(shape), shape_str(strides), offset, have));
+  }
   auto im = std::make_shared<TensorImpl>();
   im->storage = base.storage();
   im->shape = std::move(shape);
@@ -92,8 +109,10 @@ Shape infer_shape(Shape shape, int64_t numel, const Shape& from) {
       infer = static_cast<int64_t>(i);
     } else if (shape[i] < 0) {
       throw Error("reshape: invalid dimension in " + shape_str(shape));
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      throw Error(fmt::format("reshape: shape {} is too large: its number of elements overflows "
+                              "64 bits",
+                              shape_str(shape)));
     }
   }
   if (infer >= 0 && known > 0 && numel % known == 0) shape[infer] = numel / known;
@@ -158,8 +177,8 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
   Shape sh = a.shape(), st = a.strides();
-  sh[dim] = (end - start + step - 1) / step;
-  st[dim] *= step;
+  sh[dim] = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow for a huge step
+  if (sh[dim] > 1) st[dim] *= step;  // then step < n, so the product stays inside the storage
   Tensor out = make_view(a, sh, st, a.offset() + start * a.strides()[dim]);
   if (needs_grad({&a}))
     record("slice", {a}, {out},

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gom/ops.h"
+#include "safetensors_format.h"
 
 namespace gom {
 namespace {
@@ -111,91 +111,34 @@ Safetensors load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot open {}: {}", path, sys_error()));
   const auto size = uint64_t(std::filesystem::file_size(path));
-  const auto bad = [&](const std::string& msg) { return Error(fmt::format("{}: {}", path, msg)); };
-  if (size < 8) throw bad(fmt::format("{} bytes: too short for a safetensors file", size));
-  unsigned char len_le[8];
+  unsigned char len_le[8] = {};
   in.read(reinterpret_cast<char*>(len_le), 8);
-  uint64_t len = 0;
-  for (int i = 0; i < 8; ++i) len |= uint64_t(len_le[i]) << (8 * i);
-  if (len > size - 8 || len > (uint64_t(100) << 20))
-    throw bad(fmt::format("the header claims {} bytes, but the file has {} after the length", len,
-                          size - 8));
+  const uint64_t len = safetensors_format::header_length(len_le, size, path);
   std::string text(len, '\0');
   in.read(text.data(), std::streamsize(len));
-  json header;
-  try {
-    header = json::parse(text);
-  } catch (const json::exception& e) {
-    throw bad(fmt::format("the header is not valid JSON ({})", e.what()));
-  }
-  if (!header.is_object()) throw bad("the header is not a JSON object");
+  if (!in) throw Error(fmt::format("{}: cannot read the header: {}", path, sys_error()));
+  // Every rule is checked before any data is read: each entry's bytes are exactly its shape's,
+  // inside the file, and no two entries share a byte.
+  const safetensors_format::Header h = safetensors_format::parse_header(text, size, path);
 
   Safetensors out;
-  const uint64_t data_size = size - 8 - len;
-  for (const auto& [name, v] : header.items()) {
-    if (name == "__metadata__") {
-      if (!v.is_object()) throw bad("__metadata__ is not an object of strings");
-      for (const auto& [k, m] : v.items()) {
-        if (!m.is_string()) throw bad(fmt::format("__metadata__ '{}' is not a string", k));
-        out.metadata[k] = m.get<std::string>();
-      }
-      continue;
-    }
-    const auto field = [&](const char* f) -> const json& {
-      if (!v.is_object() || !v.contains(f))
-        throw bad(fmt::format("tensor '{}' has no '{}' (expected dtype, shape, data_offsets)", name,
-                              f));
-      return v.at(f);
-    };
-    const json& dt = field("dtype");
-    const json& sh = field("shape");
-    const json& off = field("data_offsets");
-    const std::string dtype = dt.is_string() ? dt.get<std::string>() : dt.dump();
-    size_t elem = 0;
-    if (dtype == "F32" || dtype == "I32") elem = 4;
-    else if (dtype == "I64" || dtype == "F64") elem = 8;
-    else
-      throw bad(fmt::format("tensor '{}' has dtype {}; gom reads F32, I32, I64 and F64", name,
-                            dtype));
-    Shape shape;
-    if (!sh.is_array()) throw bad(fmt::format("tensor '{}': shape is not a list", name));
-    for (const auto& d : sh) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0)
-        throw bad(fmt::format("tensor '{}': shape {} has a negative or non-integer size", name,
-                              sh.dump()));
-      shape.push_back(d.get<int64_t>());
-    }
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-        !off[1].is_number_unsigned())
-      throw bad(fmt::format("tensor '{}': data_offsets {} is not [begin, end]", name, off.dump()));
-    const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
-    const uint64_t want = uint64_t(shape_numel(shape)) * elem;
-    if (e < b || e - b != want)
-      throw bad(fmt::format("tensor '{}': data_offsets [{}, {}] hold {} bytes, but {} {} needs {}",
-                            name, b, e, e < b ? 0 : e - b, dtype, shape_str(shape), want));
-    if (e > data_size)
-      throw bad(fmt::format("tensor '{}': data_offsets end at {}, past the {} bytes of data (is "
-                            "the file truncated?)",
-                            name, e, data_size));
-    const DType target = dtype == "I32" ? DType::I32 : dtype == "I64" ? DType::I64 : DType::F32;
-    Tensor t = Tensor::empty(shape, {target, kCPU});
-    in.seekg(std::streamoff(8 + len + b));
-    if (dtype == "F64") {
-      std::vector<double> tmp(size_t(shape_numel(shape)));
-      in.read(reinterpret_cast<char*>(tmp.data()), std::streamsize(want));
+  out.metadata = h.metadata;
+  for (const safetensors_format::Entry& e : h.entries) {
+    const DType target = e.dtype == "I32" ? DType::I32 : e.dtype == "I64" ? DType::I64 : DType::F32;
+    Tensor t = Tensor::empty(e.shape, {target, kCPU});
+    const uint64_t bytes = e.end - e.begin;
+    in.seekg(std::streamoff(8 + len + e.begin));
+    if (e.dtype == "F64") {
+      std::vector<double> tmp(size_t(t.numel()));
+      in.read(reinterpret_cast<char*>(tmp.data()), std::streamsize(bytes));
       float* dst = t.data<float>();
       for (size_t i = 0; i < tmp.size(); ++i) dst[i] = float(tmp[i]);
-    } else if (want > 0) {
-      in.read(static_cast<char*>(t.raw_data()), std::streamsize(want));
+    } else if (bytes > 0) {
+      in.read(static_cast<char*>(t.raw_data()), std::streamsize(bytes));
     }
-    if (!in) throw bad(fmt::format("tensor '{}': cannot read its data", name));
-    out.tensors.emplace_back(name, t);
+    if (!in) throw Error(fmt::format("{}: tensor '{}': cannot read its data", path, e.name));
+    out.tensors.emplace_back(e.name, t);
   }
-  // nlohmann's object is ordered by key; report tensors in the order of their data, like the file.
-  std::stable_sort(out.tensors.begin(), out.tensors.end(), [&](const auto& x, const auto& y) {
-    return header.at(x.first).at("data_offsets").at(0).template get<uint64_t>() <
-           header.at(y.first).at("data_offsets").at(0).template get<uint64_t>();
-  });
   return out;
 }
 

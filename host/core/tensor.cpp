@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <cstring>
+#include <new>
 
 #include "autograd_internal.h"
 #include "gom/kernel.h"
@@ -52,10 +53,21 @@ std::string shape_str(const Shape& s) {
   return fmt::format("[{}]", fmt::join(s, ", "));
 }
 
+// Sizes are checked where they are made: a product that wrapped would describe far more data
+// than was allocated, and every later loop would run off the end of the storage.
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
+  bool zero = false;
+  for (int64_t d : s) {
+    if (d == 0) {
+      zero = true;  // still check the others: the strides multiply them whatever the zero
+      continue;
+    }
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error(fmt::format("shape {} is too large: its number of elements overflows 64 bits",
+                              shape_str(s)));
+  }
+  return zero ? 0 : n;
 }
 
 Shape contiguous_strides(const Shape& s) {
@@ -63,7 +75,8 @@ Shape contiguous_strides(const Shape& s) {
   int64_t acc = 1;
   for (size_t i = s.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= s[i];
+    if (i > 0 && __builtin_mul_overflow(acc, s[i], &acc))
+      throw Error(fmt::format("shape {} is too large: its strides overflow 64 bits", shape_str(s)));
   }
   return st;
 }
@@ -74,8 +87,22 @@ TensorImpl::~TensorImpl() = default;
 Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
   for (int64_t d : shape)
     if (d < 0) throw Error("Tensor::empty: negative dimension in shape " + shape_str(shape));
+  const int64_t numel = shape_numel(shape);
+  int64_t nbytes = 0;
+  if (__builtin_mul_overflow(numel, int64_t(dtype_size(opts.dtype)), &nbytes))
+    throw Error(fmt::format("shape {} is too large: {} elements × {} bytes ({}) overflows 64 bits",
+                            shape_str(shape), numel, dtype_size(opts.dtype),
+                            dtype_name(opts.dtype)));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = Storage::allocate(shape_numel(shape) * dtype_size(opts.dtype), opts.device);
+  try {
+    impl->storage = Storage::allocate(size_t(nbytes), opts.device);
+  } catch (const std::bad_alloc&) {
+    throw Error(fmt::format("cannot allocate a tensor of shape {} ({}, {} bytes): out of memory",
+                            shape_str(shape), dtype_name(opts.dtype), nbytes));
+  } catch (const Error& e) {
+    throw Error(fmt::format("cannot allocate a tensor of shape {} ({}, {} bytes): {}",
+                            shape_str(shape), dtype_name(opts.dtype), nbytes, e.what()));
+  }
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = opts.dtype;

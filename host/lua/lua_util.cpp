@@ -1,6 +1,7 @@
 #include "lua_util.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 namespace gom::lua {
@@ -19,9 +20,18 @@ Shape check_shape(lua_State* L, int idx) {
     const lua_Integer n = luaL_len(L, idx);
     for (lua_Integer i = 1; i <= n; ++i) {
       lua_geti(L, idx, i);
-      if (!lua_isinteger(L, -1))
+      int exact = 0;
+      const bool number = lua_type(L, -1) == LUA_TNUMBER;
+      const lua_Integer d = number ? lua_tointegerx(L, -1, &exact) : 0;  // 1e6 is accepted
+      if (!exact) {
+        // A whole number too large for an integer is a size problem, not a type one.
+        const lua_Number x = number ? lua_tonumber(L, -1) : 0.5;
+        if (x == std::floor(x))
+          luaL_error(L, "shape: element %d (%s) is too large for a size (at most 2^63 - 1)",
+                     int(i), luaL_tolstring(L, -1, nullptr));
         luaL_error(L, "shape: element %d is a %s, not an integer", int(i), luaL_typename(L, -1));
-      shape.push_back(lua_tointeger(L, -1));
+      }
+      shape.push_back(d);
       lua_pop(L, 1);
     }
     return shape;

@@ -166,10 +166,18 @@ Array parse_raw(std::vector<uint8_t> bytes, const std::string& name, Kind kind) 
   Array a;
   a.dims.resize(ndims);
   for (size_t d = 0; d < ndims; ++d) a.dims[d] = be32(bytes.data() + 4 + 4 * d);
-  const bool empty = std::count(a.dims.begin(), a.dims.end(), 0) > 0;
-  uint64_t count = empty ? 0 : 1;
+  // An array with no examples (or empty examples) is no data set, and would reach the loader as
+  // a tensor of zero elements.
+  for (size_t d = 0; d < ndims; ++d)
+    if (a.dims[d] == 0) {
+      std::string sizes;
+      for (int64_t x : a.dims) sizes += (sizes.empty() ? "" : ", ") + std::to_string(x);
+      fail(name, "dimension " + std::to_string(d + 1) + " of " + std::to_string(ndims) +
+                     " is 0 (sizes [" + sizes + "]): every dimension must be at least 1");
+    }
+  uint64_t count = 1;
   bool overflow = false;  // 255 dims of up to 2^32 - 1 each can describe more than 2^64 bytes
-  for (size_t d = 0; d < ndims && !empty && !overflow; ++d) {
+  for (size_t d = 0; d < ndims && !overflow; ++d) {
     const uint64_t dim = uint64_t(a.dims[d]);
     if (count > std::numeric_limits<uint64_t>::max() / dim) overflow = true;
     count *= dim;

@@ -590,6 +590,7 @@ x|2|2|2.0" "SELECT key, step, epoch, value FROM metrics WHERE run_id = 1 ORDER B
     expect_sql "failed" "SELECT status FROM runs WHERE id = 1"
     leftovers=$(find "$tmp" -name '*.tmp.*')
     [ -z "$leftovers" ] || fail "temporary files left behind: $leftovers"
+    ;;
   resume_record)  # --resume runs the recorded overrides, unaltered script, of a run not alive
     # tag.lua prints its params, fits with checkpoints, and fails after the fit while
     # GOM_TEST_FAIL is set: the run is failed with a checkpoint, so --resume finishes it.
@@ -663,6 +664,39 @@ LUA
     gom_run --seed 9223372036854775807 --set fit.epochs=1 "$scripts/fit.lua"
     expect_rc 0
     expect_sql 9223372036854775807 "SELECT seed FROM runs"
+    ;;
+  sizes)  # sizes too large end the run as failed with the shape named; --threads is bounded
+    xor=$repo/experiments/xor.lua
+    # 2^62 hidden units: [2^62, 2] weights overflow 64 bits (this used to segfault and leave the
+    # run 'running'); 10^12: representable, but more memory than the machine has.
+    id=0
+    while IFS='|' read -r hidden message; do
+      id=$((id + 1))
+      gom_run "$xor" --set "hidden=$hidden"
+      expect_rc 1
+      grep -qF -- "$message" <<<"$err" || fail "stderr lacks '$message'"
+      expect_err "^gom: run $id failed in "
+      expect_sql "failed|1|1" \
+        "SELECT status, ended_at IS NOT NULL, instr(error, '$message') > 0 FROM runs
+         WHERE id = $id"
+    done <<EOF
+4611686018427387904|shape [4611686018427387904, 2] is too large: its number of elements overflows 64 bits
+1000000000000|cannot allocate a tensor of shape [1000000000000, 2] (f32, 8000000000000 bytes): out of CPU memory
+EOF
+    # --threads: at most 4 per usable core and 1024 in all; a usage error before any run.
+    max=$((4 * $(nproc)))
+    [ "$max" -le 1024 ] || max=1024
+    printf 'print("threads ok")\n' >"$tmp/ok.lua"
+    run --db "$db" run --threads 100000 "$tmp/ok.lua"
+    expect_rc 2
+    expect_err "^gom: --threads 100000: at most $max \(4 per core this process may use, [0-9]+ cores, and never more than 1024\)$"
+    run --db "$db" run --threads $((max + 1)) "$tmp/ok.lua"
+    expect_rc 2
+    expect_sql 2 "SELECT count(*) FROM runs"
+    run --db "$db" run --threads "$max" "$tmp/ok.lua"
+    expect_rc 0
+    expect_out "^threads ok$"
+    expect_sql "$max" "SELECT threads FROM runs WHERE id = 3"
     ;;
   *)
     echo "unknown case: $case_name" >&2

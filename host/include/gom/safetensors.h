@@ -26,9 +26,11 @@ struct Safetensors {
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-/// @brief Reads a safetensors file into CPU tensors. Malformed input (a truncated file, a header
-/// that is not a JSON object, an unknown dtype, offsets that do not match the shape or leave the
-/// file) is a gom::Error naming the file, the tensor and what was expected.
+/// @brief Reads a safetensors file into CPU tensors. The file must follow the format's rules: a
+/// header length within the file and at most 100,000,000 bytes, a JSON object with unique names,
+/// a known dtype, a shape whose byte count fits 64 bits and equals end - begin of data_offsets,
+/// and the tensors, in the order of their offsets, covering the data with no gap, overlap or
+/// trailing byte. Anything else is a gom::Error naming the file, the tensor and the rule broken.
 Safetensors load_safetensors(const std::string& path);
 
 }  // namespace gom
