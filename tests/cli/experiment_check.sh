@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An experiment at full length does what its header promises, checked in the run database:
 #   experiment_check.sh GOM_BINARY EXPERIMENT.lua 'SQL returning 1 when it holds' WHAT
-# The run is `gom --db TMP run --threads 1 --seed 0 EXPERIMENT.lua`, recorded as run 1; the SQL
+# The run is `gom --db TMP run --seed 0 EXPERIMENT.lua`, recorded as run 1; the SQL
 # may read tables runs, params, metrics and the view run_summary. WHAT describes the claim; the
 # values of SHOW (a second SQL, optional, from $SHOW) are printed beside it.
 set -uo pipefail
@@ -9,7 +9,7 @@ gom=$1 script=$2 claim=$3 what=$4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 db=$tmp/runs.db
-if ! "$gom" --db "$db" run "$script" --threads 1 --seed 0 >"$tmp/out" 2>&1; then
+if ! "$gom" --db "$db" run "$script" --seed 0 >"$tmp/out" 2>&1; then
   cat "$tmp/out" >&2
   echo "FAIL: gom run $script exited non-zero" >&2
   exit 1

@@ -2,7 +2,7 @@
 # A smoke test of one experiment script (experiments/CMakeLists.txt makes one ctest test per
 # experiments/*.lua):
 #   smoke_experiment.sh GOM_BINARY EXPERIMENT.lua
-# Runs `gom --db TMP run --threads 1 EXPERIMENT.lua ARGS...` into a new database, then checks
+# Runs `gom --db TMP run EXPERIMENT.lua ARGS...` into a new database, then checks
 # with sqlite3 that the run is recorded as finished, with at least one metric row, and that each
 # --set KEY=VALUE of ARGS became a recorded hyperparameter.
 #
@@ -36,8 +36,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 db=$tmp/runs.db
 
-echo "+ gom --db $db run --threads 1 $script ${args[*]}"
-"$gom" --db "$db" run --threads 1 "$script" "${args[@]}"
+echo "+ gom --db $db run $script ${args[*]}"
+"$gom" --db "$db" run "$script" "${args[@]}"
 rc=$?
 [ "$rc" -eq 0 ] || fail "gom run exited with $rc"
 

@@ -16,7 +16,7 @@ int busy_cores_elsewhere();
 /// @brief The default number of compute threads: usable_cores() less busy_cores_elsewhere(), at
 /// least 1. Why: an OpenMP thread that shares its core with a busy process is descheduled for
 /// whole time slices, and every parallel region then waits for it (measured on 2 cores with
-/// one busy: 2 threads ran the CNN at a third of 1 thread's speed). Chosen once per run, so a
+/// one busy: 2 threads trained the CNN at 0.6x the speed of 1). Chosen once per run, so a
 /// run's results (and its resume) do not depend on load changing midway.
 int default_num_threads();
 
