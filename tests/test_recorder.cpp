@@ -15,10 +15,13 @@
 
 #include "gom/error.h"
 #include "gom_core/recorder.h"
+#include "recorder_query.h"
 
 using Catch::Matchers::Contains;
 
 namespace fs = std::filesystem;
+
+using gom_test::one;
 
 namespace {
 
@@ -51,14 +54,6 @@ struct TempDir {
     fs::remove_all(path, ec);
   }
 };
-
-std::string one(gom::RunRecorder& r, const std::string& sql,
-                const std::vector<std::string>& args = {}) {
-  auto rows = r.query(sql, args);
-  REQUIRE(rows.size() == 1);
-  REQUIRE(rows[0].size() == 1);
-  return rows[0][0].value_or("NULL");
-}
 
 void write_file(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);

@@ -15,21 +15,16 @@
 #include "gom/error.h"
 #include "gom_core/recorder.h"
 #include "temp_files.h"
+#include "recorder_query.h"
 
 using Catch::Matchers::Contains;
 using gom_test::TempDir;
 
 namespace fs = std::filesystem;
 
-namespace {
+using gom_test::one;
 
-std::string one(gom::RunRecorder& r, const std::string& sql,
-                const std::vector<std::string>& args = {}) {
-  auto rows = r.query(sql, args);
-  REQUIRE(rows.size() == 1);
-  REQUIRE(rows[0].size() == 1);
-  return rows[0][0].value_or("NULL");
-}
+namespace {
 
 int sh(const std::string& cmd) {
   return std::system(cmd.c_str());
