@@ -143,18 +143,11 @@ const BackendInfo& check_backend(const std::string& name) {
   return *backend;
 }
 
-// More OpenMP threads than cores only adds waiting (5000 threads took 18 s for a 0.0 s run) and
-// thousands exhaust the process: 4 threads per usable core, and never more than 1024.
-constexpr int kThreadsPerCore = 4, kMaxThreads = 1024;
-int max_threads() {
-  return std::min(kMaxThreads, kThreadsPerCore * usable_cores());
-}
-
 int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
-  if (o.threads > max_threads())
+  if (o.threads > max_num_threads())
     throw UsageError(fmt::format("--threads {}: at most {} (4 per core this process may use, {} "
                                  "cores, and never more than {})",
-                                 o.threads, max_threads(), usable_cores(), kMaxThreads));
+                                 o.threads, max_num_threads(), usable_cores(), kMaxThreads));
   if (o.resume == 0 && o.script.empty())
     throw UsageError("gom run: give an EXPERIMENT.lua, or --resume RUN");
   if (o.resume != 0 && (!o.script.empty() || !o.sets.empty()))
@@ -170,7 +163,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   ctx.db_uid = db.uid();
   std::string script_path, source, experiment;
   uint64_t seed = o.seed;
-  int threads = o.threads > 0 ? o.threads : default_num_threads();
+  int threads = o.threads;  // 0: a resumed run's recorded count, else default_num_threads()
   std::string backend_name = o.backend;
   if (o.resume != 0) {
     if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(o.resume)}).empty())
@@ -196,13 +189,14 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     experiment = d.run.experiment;
     seed = uint64_t(d.run.seed.value_or(0));
     if (o.threads <= 0 && d.run.threads)  // recorded on another machine, perhaps a larger one
-      threads = int(std::min<int64_t>(*d.run.threads, max_threads()));
+      threads = int(std::min<int64_t>(*d.run.threads, max_num_threads()));
     backend_name = d.run.backend.empty() ? o.backend : d.run.backend;
     ctx.overrides = parse_sets(recorded_overrides(db, d));
     ctx.run_id = o.resume;
     db.resume_run(ctx.run_id);
   }
   const BackendInfo& backend = check_backend(backend_name);
+  if (threads <= 0) threads = default_num_threads();  // sampled only when it is needed
   set_num_threads(threads);
   manual_seed(seed);
   ctx.seed = seed;

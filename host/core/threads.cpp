@@ -51,6 +51,10 @@ int usable_cores() {
   return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+int max_num_threads() {
+  return std::min(kMaxThreads, kThreadsPerCore * usable_cores());
+}
+
 int busy_cores_elsewhere() {
   constexpr int kSamples = 8;
   constexpr auto kGap = std::chrono::milliseconds(2);
