@@ -4,7 +4,7 @@
 #include "commands.h"
 #include "gom/plugin.h"
 #include "lookup.h"
-#include "table.h"
+#include "gom_core/text_table.h"
 
 namespace gom::cli {
 

@@ -21,6 +21,7 @@
 #include "gom/ops.h"
 #include "gom/plugin.h"
 #include "gom_core/recorder.h"
+#include "gom_core/study.h"
 #include "gom_core/threads.h"
 #include "gom_lua/runtime.h"
 #include "lookup.h"
@@ -39,6 +40,7 @@ struct RunOptions {
   int threads = 0;
   std::string name, experiment;
   int64_t resume = 0;
+  int64_t trial = 0;  // a league's or sweep's trial this run is (set by the study worker)
 };
 
 std::atomic<bool> g_interrupt{false};
@@ -126,7 +128,8 @@ RunStatus status_of(lua::ScriptResult::Status s) {
 
 int exit_code(RunStatus s) {
   switch (s) {
-    case RunStatus::kFinished: return 0;
+    case RunStatus::kFinished:
+    case RunStatus::kPruned: return 0;
     case RunStatus::kInterrupted: return 130;  // 128 + SIGINT, as shells report it
     default: return kExitFailure;
   }
@@ -203,6 +206,31 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   ctx.backend = backend_name;
   ctx.device = Device{backend.device, 0};
 
+  // A trial of a league or sweep: its run is a child of the study's, and a sweep's pruner is
+  // asked after every epoch.
+  std::unique_ptr<StudyStore> study_store;
+  std::optional<StudyRecord> study;
+  TrialCurve trial_curve;
+  if (o.trial != 0) {
+    if (o.resume != 0) throw UsageError("--trial and --resume do not go together");
+    study_store = std::make_unique<StudyStore>(db.path());
+    const TrialRecord t = study_store->trial(o.trial);
+    if (t.state != TrialState::kRunning)
+      throw UsageError(fmt::format("--trial {}: the trial is {}, not claimed by a worker (gom "
+                                   "league run / gom sweep run run trials)",
+                                   o.trial, trial_state_name(t.state)));
+    study = study_store->get(t.study_id);
+    if (study->def.pruner != "none")
+      ctx.should_prune = [&](int64_t epoch, const std::map<std::string, double>& m) {
+        const auto it = m.find(study->def.metric);
+        if (it == m.end()) return false;
+        trial_curve[epoch] = it->second;
+        return study_store->should_prune(o.trial, trial_curve);
+      };
+  }
+  ctx.gom_executable = gom_executable();
+  ctx.plugin_files = plugin_files();
+
   if (o.resume == 0) {
     script_path = o.script;
     source = read_file(o.script);
@@ -221,9 +249,14 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     info.threads = threads;
     info.gom_version = GOM_VERSION;
     info.command_line = command_line;
+    if (study) info.parent_run_id = study->run_id;
     ctx.run_id = db.start_run(info);
     ctx.run_dir = run_dir(ctx.run_id);
     record_overrides(db, ctx.run_id, o.sets);
+    if (study) {
+      study_store->attach_run(o.trial, ctx.run_id);
+      db.add_tag(ctx.run_id, study_kind_name(study->def.kind), study->def.name);
+    }
   }
   fmt::print(stderr, "gom: run {} ({}) {} {}\n", ctx.run_id, experiment,
              o.resume ? "resumed, recording into" : "recording into", db.path());
@@ -242,10 +275,14 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     result.error = e.what();
   }
   // The script's own outcome first: a database that refuses the record must not hide it.
-  if (!result.error.empty()) fmt::print(stderr, "gom: {}\n", result.error);
+  if (!result.error.empty() && !ctx.pruned) fmt::print(stderr, "gom: {}\n", result.error);
   bool recorded = false;
-  const RunStatus status =
-      record_run_end(db, ctx.run_id, status_of(result.status), result.error, recorded);
+  RunStatus ending = status_of(result.status);
+  if (ctx.pruned && result.status != lua::ScriptResult::Status::Interrupted) {
+    ending = RunStatus::kPruned;  // ended by the pruner's error, which is no failure
+    result.error.clear();
+  }
+  const RunStatus status = record_run_end(db, ctx.run_id, ending, result.error, recorded);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -289,6 +326,11 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
   run->add_option("--experiment", o->experiment,
                   "The experiment it belongs to (default: the script's file name)")
       ->type_name("NAME");
+  run->add_option("--trial", o->trial,
+                  "Run as this trial of a league or sweep (the study worker passes it)")
+      ->type_name("ID")
+      ->check(integer_range(1, INT64_MAX))
+      ->group("");  // not for users: hidden from --help
   run->add_option("ARGS", o->script_args, "after --: the script's own arguments (its `arg` table)");
   run->callback([&action, o, db, command_line] {
     action = [o, db, command_line] { return guarded([&] { return run_script(*o, db, command_line); }); };

@@ -17,7 +17,7 @@
 #include "gom/error.h"
 #include "gom_core/recorder.h"
 #include "run_record.h"
-#include "table.h"
+#include "gom_core/text_table.h"
 
 namespace gom::cli {
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace gom::cli {
 
@@ -34,6 +35,12 @@ int guarded(F&& f) {
   }
 }
 
+/// @brief The --plugin files given on the command line (main fills it): a league's or sweep's
+/// trials load them too.
+std::vector<std::string>& plugin_files();
+/// @brief This gom program's path (/proc/self/exe), to run trials with.
+std::string gom_executable();
+
 /// @brief The global --db option, added once (the first subcommand that needs it adds it).
 CLI::Option* db_option(CLI::App& app);
 /// @brief The run database: --db FILE, else $GOM_DB, else ./runs.db.
@@ -45,5 +52,7 @@ void add_describe_command(CLI::App& app, Action& action);
 void add_runs_commands(CLI::App& app, Action& action);
 /// @brief `gom run EXPERIMENT.lua [--set k=v]... [--backend] [--seed] [--threads] [--name]`.
 void add_run_command(CLI::App& app, Action& action, const std::string& command_line);
+/// @brief `gom league run/show` and `gom sweep run/show`.
+void add_study_commands(CLI::App& app, Action& action, const std::string& command_line);
 
 }  // namespace gom::cli

@@ -1,5 +1,7 @@
-// Where the run database is: one rule for every subcommand that reads or records runs.
+// What subcommands share about this process: where the run database is (one rule for every
+// subcommand that reads or records runs), the --plugin files, and the gom program itself.
 #include <cstdlib>
+#include <filesystem>
 
 #include "commands.h"
 
@@ -16,6 +18,18 @@ std::string db_path(const CLI::Option* db_opt) {
   if (db_opt != nullptr && db_opt->count() > 0) return db_opt->as<std::string>();
   if (const char* env = std::getenv("GOM_DB"); env != nullptr && *env != '\0') return env;
   return "runs.db";
+}
+
+std::vector<std::string>& plugin_files() {
+  static std::vector<std::string> files;
+  return files;
+}
+
+std::string gom_executable() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot find the gom program (/proc/self/exe) to run trials");
+  return exe.string();
 }
 
 }  // namespace gom::cli

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "gom " GOM_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
-  std::vector<std::string> plugin_files;
+  std::vector<std::string>& plugin_files = gom::cli::plugin_files();
   app.add_option("--plugin", plugin_files, "Also load this plugin library (repeatable)")
       ->type_name("FILE")
       ->allow_extra_args(false);  // one file per --plugin, so a subcommand may follow
@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   std::string command_line = "gom";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
   gom::cli::add_run_command(app, action, command_line);
+  gom::cli::add_study_commands(app, action, command_line);
 
   try {
     app.parse(argc, argv);

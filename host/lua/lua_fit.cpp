@@ -69,6 +69,24 @@ class FitSink : public MetricSink {
   RunContext& ctx_;
 };
 
+// A sweep's pruner, asked after each epoch (after early stopping, before the progress line):
+// a trial it prunes stops there, and its run ends as pruned.
+class PruneCallback : public Callback {
+ public:
+  explicit PruneCallback(RunContext& ctx) : ctx_(ctx) {}
+  int order() const override { return 500; }
+  void on(Event e, LoopState& s) override {
+    if (e != Event::AfterEpoch || ctx_.pruned) return;
+    const int64_t epoch = ctx_.epoch_offset + s.epoch + 1;
+    if (!ctx_.should_prune(epoch, s.metrics)) return;
+    ctx_.pruned = s.stop = true;
+    fmt::print(stderr, "gom: the sweep's pruner stops this trial after epoch {}\n", epoch);
+  }
+
+ private:
+  RunContext& ctx_;
+};
+
 // The field `key` of the table at 1 (nil when absent).
 int field(lua_State* L, const char* key) {
   return lua_getfield(L, 1, key);
@@ -303,6 +321,10 @@ int l_fit(lua_State* L) {
 
   args.epochs = fit.i("epochs");
   add_default_checkpoint(ctx, fit, n, args);
+  if (ctx.should_prune) {
+    args.callbacks.push_back(std::make_shared<PruneCallback>(ctx));
+    args.callbacks.back()->set_type("pruner");
+  }
   if (ctx.recorder)
     args.checkpoint_metadata = {{"run.id", std::to_string(ctx.run_id)},
                                 {"run.database", ctx.db_uid},
@@ -343,6 +365,10 @@ int l_fit(lua_State* L) {
   if (r.interrupted || (ctx.interrupt && ctx.interrupt->load()))
     return luaL_error(L, "interrupted (Ctrl-C) during epoch %d; %d epoch(s) were recorded",
                       int(r.epochs_done + 1), int(r.epochs_done));
+
+  // A pruned trial ends here, as Optuna's TrialPruned does: the rest of the script is not run.
+  if (ctx.pruned)
+    return luaL_error(L, "pruned by the sweep's pruner after epoch %d", int(ctx.epoch_offset));
 
   lua_newtable(L);
   lua_pushinteger(L, ctx.run_id);

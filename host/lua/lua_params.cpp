@@ -112,6 +112,16 @@ int l_log(lua_State* L) {
   }
   if (epoch != ctx.last_log_epoch) flush_or_warn(ctx);
   ctx.last_log_epoch = epoch;
+  // A sweep's trial with a pruner (a hand-written loop, as gom.fit's epochs): asked with the
+  // rows just logged, committed first so that the other trials see them too.
+  if (ctx.should_prune && !ctx.pruned) {
+    flush_or_warn(ctx);
+    if (ctx.should_prune(epoch, std::map<std::string, double>(rows.begin(), rows.end()))) {
+      ctx.pruned = true;
+      fmt::print(stderr, "gom: the sweep's pruner stops this trial after epoch {}\n", epoch);
+      return luaL_error(L, "pruned by the sweep's pruner after epoch %d", int(epoch));
+    }
+  }
   return 0;
 }
 

@@ -54,6 +54,7 @@ int open_gom(lua_State* L) {
   open_fit(L);
   open_params(L);
   open_sample(L);
+  open_study(L);
   open_io(L);
   lua_pushcfunction(L, l_version);
   lua_setfield(L, -2, "version");

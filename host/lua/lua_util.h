@@ -197,5 +197,6 @@ void open_fit(lua_State* L);
 void open_params(lua_State* L);
 void open_sample(lua_State* L);
 void open_io(lua_State* L);  ///< after open_nn: adds methods to modules
+void open_study(lua_State* L);
 
 }  // namespace gom::lua

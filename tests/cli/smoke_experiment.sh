@@ -47,9 +47,13 @@ expect() {
   got=$(sql "$2") || fail "sqlite3 failed on: $2"
   [ "$got" = "$1" ] || fail "$2: expected '$1', got '$got'"
 }
-expect 1 "SELECT count(*) FROM runs"
+# One run of the script; a league or sweep adds child runs (its trials), all ended well.
+expect 1 "SELECT count(*) FROM runs WHERE parent_run_id IS NULL"
+top="(SELECT id FROM runs WHERE parent_run_id IS NULL)"
 expect "finished||$(sha256sum "$script" | cut -d' ' -f1)" \
-  "SELECT status, error, script_sha256 FROM runs"
+  "SELECT status, error, script_sha256 FROM runs WHERE id = $top"
+expect 0 "SELECT count(*) FROM runs WHERE parent_run_id IS NOT NULL
+          AND status NOT IN ('finished', 'pruned')"
 expect 1 "SELECT count(*) > 0 FROM metrics"
 # Its files (every gom.fit keeps its last checkpoint) are in this database's folder, not the repo.
 expect 0 "SELECT count(*) FROM artifacts WHERE substr(path, 1, length('$tmp/runs.db.artifacts/'))
@@ -60,7 +64,7 @@ fi
 for ((i = 0; i < ${#args[@]}; i++)); do
   if [ "${args[i]}" = --set ]; then
     key=${args[i + 1]%%=*}
-    expect 1 "SELECT count(*) FROM params WHERE key = '$key'"
+    expect 1 "SELECT count(*) FROM params WHERE key = '$key' AND run_id = $top"
   fi
 done
 echo "ok [$name]: $(sql "SELECT count(*) FROM metrics") metric rows, keys: \

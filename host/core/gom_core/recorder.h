@@ -32,7 +32,7 @@
 namespace gom {
 
 /// @brief The newest schema version this build knows (and creates).
-inline constexpr int kRunSchemaVersion = 3;
+inline constexpr int kRunSchemaVersion = 4;
 /// @brief How often a recording process renews runs.heartbeat_at, and after how long without
 /// a heartbeat a run of another host counts as crashed (run_summary uses the same 120 s).
 inline constexpr int kHeartbeatIntervalS = 10;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -41,6 +42,13 @@ struct RunContext {
   std::string db_uid, script_sha256;
   /// @brief Set by the host's SIGINT handler: fit stops after the batch, a Lua loop at once.
   std::atomic<bool>* interrupt = nullptr;
+  /// @brief A sweep's trial with a pruner: asked after every epoch of every gom.fit with the
+  /// epoch (numbered across fits) and its metrics; true stops the fit, and the run ends pruned.
+  std::function<bool(int64_t epoch, const std::map<std::string, double>& metrics)> should_prune;
+  /// @brief The gom program and the --plugin files it loaded: gom.league and gom.sweep run
+  /// their trials with them. Empty: they cannot run trials (tests).
+  std::string gom_executable;
+  std::vector<std::string> plugin_files;
 
   // Filled in while the script runs.
   std::set<std::string> used_overrides;
@@ -51,6 +59,7 @@ struct RunContext {
   int fits = 0;                                 ///< gom.fit calls so far
   int64_t epoch_offset = 0, step_offset = 0;    ///< where the next fit's numbering starts
   bool diverged = false;                        ///< a fit stopped on a non-finite loss
+  bool pruned = false;                          ///< should_prune stopped a fit
   int64_t last_log_epoch = 0;                   ///< gom.log commits when the epoch moves on
   bool write_failing = false;  ///< metric rows could not be committed (warned once; retried)
   /// @brief Non-zero while gom.fit runs: an interrupt then lets the fit finish its batch (its Lua

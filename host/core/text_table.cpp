@@ -1,11 +1,11 @@
 // Plain-text layout for the CLI.
-#include "table.h"
+#include "gom_core/text_table.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
-namespace gom::cli {
+namespace gom {
 
 namespace {
 
@@ -77,4 +77,4 @@ std::string wrap_list(const std::vector<std::string>& words, const std::string& 
   return out + line + "\n";
 }
 
-}  // namespace gom::cli
+}  // namespace gom

@@ -1,10 +1,11 @@
-// Plain-text layout for the CLI: aligned columns and wrapped lists.
+// gom_core/text_table.h — plain-text layout for the terminal (the CLI, league tables printed by
+// scripts): aligned columns and wrapped lists. Host-level API, not the SDK.
 #pragma once
 
 #include <string>
 #include <vector>
 
-namespace gom::cli {
+namespace gom {
 
 using Row = std::vector<std::string>;
 
@@ -23,4 +24,4 @@ std::string table(const std::vector<Row>& rows, const std::string& indent = "  "
 std::string wrap_list(const std::vector<std::string>& words, const std::string& indent,
                       size_t width = 100);
 
-}  // namespace gom::cli
+}  // namespace gom

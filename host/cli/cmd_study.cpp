@@ -1,0 +1,477 @@
+// `gom league run/show` and `gom sweep run/show`: define (or join) a league or a sweep of a
+// script's trials, run them as `gom run` processes (--jobs at a time), and print the league's
+// table with its statistics or the sweep's trials. The study's parent run records the
+// invocation that made it; each trial is a child run.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "commands.h"
+#include "gom/metric.h"
+#include "gom_core/recorder.h"
+#include "gom_core/search.h"
+#include "gom_core/study.h"
+#include "gom_core/study_report.h"
+#include "gom_core/study_worker.h"
+#include "gom_core/text_table.h"
+#include "gom_core/threads.h"
+#include "run_record.h"
+
+namespace gom::cli {
+namespace {
+
+using json = nlohmann::json;
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_study_signal(int) {
+  g_stop.store(true);
+  const char msg[] = "\ngom: interrupted; the running trials finish their batch and are handed "
+                     "back (again to kill)\n";
+  [[maybe_unused]] const auto n = write(STDERR_FILENO, msg, sizeof msg - 1);
+}
+
+struct StudyOptions {
+  std::string name, script, metric, direction, sampler = "tpe", pruner = "none";
+  std::vector<std::string> contenders, params, sets;
+  int64_t seeds = 5, trials = 0, seed = 0;
+  int jobs = 1, threads = 0;
+  bool json_out = false, csv_out = false, pairwise = false;
+};
+
+Override split_override(const std::string& s, const std::string& what) {
+  const auto eq = s.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError(fmt::format("{} {}: expected KEY=VALUE", what, s));
+  return {s.substr(0, eq), s.substr(eq + 1)};
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, sep);) out.push_back(part);
+  if (!s.empty() && s.back() == sep) out.emplace_back();
+  return out;
+}
+
+// --contender NAME:KEY=VALUE[,KEY=VALUE...]
+Contender parse_contender(const std::string& s) {
+  const auto colon = s.find(':');
+  if (colon == std::string::npos || colon == 0)
+    throw UsageError(fmt::format("--contender {}: expected NAME:KEY=VALUE[,KEY=VALUE...] (such "
+                                 "as adam:optimizer.name=adam)",
+                                 s));
+  Contender c{s.substr(0, colon), {}};
+  for (const std::string& kv : split(s.substr(colon + 1), ','))
+    if (!kv.empty()) c.overrides.push_back(split_override(kv, "--contender " + c.name + ":"));
+  return c;
+}
+
+double parse_number(const std::string& s, const std::string& where) {
+  double v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size())
+    throw UsageError(fmt::format("{}: '{}' is not a number", where, s));
+  return v;
+}
+
+json choice_value(const std::string& s) {
+  if (s == "true" || s == "false") return s == "true";
+  int64_t i = 0;
+  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
+      ec == std::errc() && p == s.data() + s.size())
+    return i;
+  double d = 0;
+  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+      ec == std::errc() && p == s.data() + s.size())
+    return d;
+  return s;
+}
+
+// --param KEY=uniform:LO:HI[:grid=N] | loguniform:LO:HI[:grid=N] | int:LO:HI[:STEP] |
+// logint:LO:HI | choice:A,B,...
+std::pair<std::string, json> parse_param(const std::string& s) {
+  const auto [key, spec] = split_override(s, "--param");
+  const std::string where = "--param " + s;
+  const auto parts = split(spec, ':');
+  const std::string kind = parts.empty() ? "" : parts[0];
+  search::Distribution d;
+  if (kind == "choice" && parts.size() == 2) {
+    d.kind = search::Distribution::Kind::Choice;
+    for (const std::string& c : split(parts[1], ',')) d.choices.push_back(choice_value(c));
+  } else if ((kind == "uniform" || kind == "loguniform") && (parts.size() == 3 || parts.size() == 4)) {
+    d.kind = kind == "uniform" ? search::Distribution::Kind::Uniform
+                               : search::Distribution::Kind::LogUniform;
+    d.log = kind == "loguniform";
+    d.low = parse_number(parts[1], where);
+    d.high = parse_number(parts[2], where);
+    if (parts.size() == 4) {
+      if (parts[3].rfind("grid=", 0) != 0)
+        throw UsageError(fmt::format("{}: the 4th field is grid=N (points of a grid search)", where));
+      d.grid = int(parse_number(parts[3].substr(5), where));
+    }
+  } else if ((kind == "int" || kind == "logint") && (parts.size() == 3 || parts.size() == 4)) {
+    d.kind = search::Distribution::Kind::Int;
+    d.log = kind == "logint";
+    d.low = parse_number(parts[1], where);
+    d.high = parse_number(parts[2], where);
+    if (parts.size() == 4) d.step = int64_t(parse_number(parts[3], where));
+  } else {
+    throw UsageError(fmt::format(
+        "{}: expected KEY=uniform:LO:HI, loguniform:LO:HI (either with :grid=N), int:LO:HI[:STEP], "
+        "logint:LO:HI or choice:A,B,...",
+        where));
+  }
+  try {
+    const json j = search::to_json(d);
+    search::distribution_from_json(j);  // validates: bounds in order, a positive log range, ...
+    return {key, j};
+  } catch (const Error& e) {
+    throw UsageError(fmt::format("{}: {}", where, e.what()));
+  }
+}
+
+bool resolve_direction(const std::string& metric, const std::string& direction) {
+  if (direction == "maximize" || direction == "max") return true;
+  if (direction == "minimize" || direction == "min") return false;
+  if (!direction.empty())
+    throw UsageError(fmt::format("--direction {}: accepted: maximize, minimize", direction));
+  switch (metric_info_by_name(metric).direction) {
+    case MetricDirection::Maximize: return true;
+    case MetricDirection::Minimize: return false;
+    default: break;
+  }
+  throw UsageError(fmt::format("--metric {}: gom cannot tell from its name whether higher or "
+                               "lower is better; give --direction maximize or minimize",
+                               metric));
+}
+
+std::unique_ptr<RunRecorder> open_existing(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw UsageError(fmt::format("no run database at {}", path));
+  return std::make_unique<RunRecorder>(path);
+}
+
+StudyRecord find_study(StudyStore& store, const std::string& name, StudyKind kind) {
+  auto s = store.find(name);
+  if (!s || s->def.kind != kind) {
+    std::vector<std::string> names;
+    for (const StudyRecord& r : store.list())
+      if (r.def.kind == kind) names.push_back(r.def.name);
+    throw UsageError(fmt::format("no {} named '{}' in {} ({}: {})", study_kind_name(kind), name,
+                                 store.path(), kind == StudyKind::kLeague ? "leagues" : "sweeps",
+                                 names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+  }
+  return *s;
+}
+
+StudyDefinition define(const StudyOptions& o, StudyKind kind) {
+  StudyDefinition d;
+  d.kind = kind;
+  d.name = o.name;
+  std::error_code ec;
+  d.script = std::filesystem::absolute(o.script, ec).lexically_normal().string();
+  d.script_sha256 = sha256_file_hex(d.script);
+  if (o.metric.empty()) throw UsageError("--metric KEY is needed: the metric the study ranks by");
+  d.metric = o.metric;
+  d.maximize = resolve_direction(o.metric, o.direction);
+  for (const std::string& s : o.sets) d.common.push_back(split_override(s, "--set"));
+  if (kind == StudyKind::kLeague) {
+    for (const std::string& c : o.contenders) d.contenders.push_back(parse_contender(c));
+    if (d.contenders.size() < 2)
+      throw UsageError("a league needs at least two --contender NAME:KEY=VALUE,...");
+    for (size_t i = 0; i < d.contenders.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (d.contenders[i].name == d.contenders[j].name)
+          throw UsageError(fmt::format("--contender {}: named twice", d.contenders[i].name));
+    if (o.seeds < 1) throw UsageError("--seeds must be at least 1");
+    for (int64_t s = 0; s < o.seeds; ++s) d.seeds.push_back(s);
+  } else {
+    for (const std::string& p : o.params) {
+      auto [k, j] = parse_param(p);
+      d.space[k] = j;
+    }
+    if (d.space.empty()) throw UsageError("a sweep needs at least one --param KEY=DISTRIBUTION");
+    d.sampler = o.sampler;
+    d.pruner = o.pruner;
+    d.trials = o.trials;
+    d.seed = o.seed;
+    // The sampler and pruner names, and a grid's size, are checked before anything runs.
+    try {
+      search::SearchSpace space;
+      for (const auto& [k, v] : d.space.items())
+        space.emplace_back(k, search::distribution_from_json(v));
+      auto sampler = search::make_sampler(d.sampler, d.sampler_options, uint64_t(d.seed), d.maximize);
+      search::make_pruner(d.pruner, d.pruner_options, d.maximize);
+      if (d.trials <= 0) {
+        const auto size = sampler->size(space);
+        if (!size) throw UsageError("--trials N is needed (only a grid has a size of its own)");
+        d.trials = *size;
+      }
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }
+  return d;
+}
+
+// An exclusive flock on <db>.artifacts/studies.lock while held (not on the database file: a
+// second descriptor of it would drop SQLite's own locks when closed).
+class StudyCreationLock {
+ public:
+  explicit StudyCreationLock(const std::string& db_path) {
+    const std::string dir = db_path + ".artifacts";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    fd_ = ::open((dir + "/studies.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0 || flock(fd_, LOCK_EX) != 0)
+      throw std::runtime_error(fmt::format("cannot lock {}/studies.lock", dir));
+  }
+  ~StudyCreationLock() { release(); }
+  StudyCreationLock(const StudyCreationLock&) = delete;
+  StudyCreationLock& operator=(const StudyCreationLock&) = delete;
+  void release() const {
+    if (fd_ >= 0) ::close(fd_);  // closing drops the flock
+    fd_ = -1;
+  }
+
+ private:
+  mutable int fd_ = -1;
+};
+
+// The parent run of a new study: the invocation, its definition as params.
+int64_t start_parent(RunRecorder& db, const StudyDefinition& d, const std::string& command_line) {
+  RunInfo info;
+  info.experiment = d.name;
+  info.name = fmt::format("{} {}", study_kind_name(d.kind), d.name);
+  info.script_path = d.script;
+  info.gom_version = GOM_VERSION;
+  info.command_line = command_line;
+  const int64_t id = db.start_run(info);
+  std::vector<std::pair<std::string, std::string>> params{
+      {"study.kind", study_kind_name(d.kind)},
+      {"study.metric", d.metric},
+      {"study.direction", d.maximize ? "maximize" : "minimize"}};
+  for (const auto& [k, v] : d.common) params.emplace_back("set." + k, v);
+  if (d.kind == StudyKind::kLeague) {
+    params.emplace_back("study.seeds", std::to_string(d.seeds.size()));
+    for (const Contender& c : d.contenders)
+      for (const auto& [k, v] : c.overrides) params.emplace_back("contender." + c.name + "." + k, v);
+  } else {
+    params.emplace_back("study.sampler", d.sampler);
+    params.emplace_back("study.pruner", d.pruner);
+    params.emplace_back("study.trials", std::to_string(d.trials));
+    params.emplace_back("study.seed", std::to_string(d.seed));
+    for (const auto& [k, v] : d.space.items()) params.emplace_back("space." + k, v.dump());
+  }
+  db.log_params(id, params);
+  db.add_tag(id, study_kind_name(d.kind), d.name);
+  return id;
+}
+
+int run_study_command(const StudyOptions& o, StudyKind kind, const CLI::Option* db_opt,
+                      const std::string& command_line) {
+  const std::string path = db_path(db_opt);
+  if (o.jobs < 1) throw UsageError("--jobs must be at least 1");
+  RunRecorder db(path);
+  StudyStore store(db.path());
+  // Workers started at once must not each make a parent run for one new study: finding the
+  // study, making its parent run and the study itself happen under a lock of this database's.
+  const StudyCreationLock creation(db.path());
+  std::optional<StudyRecord> existing = store.find(o.name);
+  StudyDefinition def;
+  if (o.script.empty()) {  // join: the study must exist
+    if (!existing) throw UsageError(fmt::format("no {} named '{}' in {}: give its SCRIPT (and "
+                                                "definition) to make it",
+                                                study_kind_name(kind), o.name, path));
+    def = find_study(store, o.name, kind).def;
+  } else {
+    def = define(o, kind);
+    if (existing && existing->def.kind != kind)
+      throw UsageError(fmt::format("'{}' is a {} in {}, not a {}", o.name,
+                                   study_kind_name(existing->def.kind), path,
+                                   study_kind_name(kind)));
+  }
+
+  // The parent run: made with the study; a study whose parent is not running any more (an
+  // interrupted league) is resumed under it by the worker that continues it.
+  std::optional<int64_t> parent;
+  bool own_parent = false;
+  if (!existing) {
+    parent = start_parent(db, def, command_line);
+    own_parent = true;
+  } else if (existing->run_id) {
+    const RunDetails d = db.get_run(*existing->run_id);  // reads a dead process's run as crashed
+    if (d.run.status != "running") {
+      db.resume_run(*existing->run_id);
+      parent = existing->run_id;
+      own_parent = true;
+    }
+  }
+
+  StudyRecord study = store.create_or_join(def, parent);
+  if (!study.run_id && parent) store.set_run(study.id, *parent);
+  creation.release();
+
+  struct sigaction sa {};
+  sa.sa_handler = on_study_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  WorkerOptions w;
+  w.gom_executable = gom_executable();
+  w.plugin_files = plugin_files();
+  w.jobs = o.jobs;
+  w.threads = o.threads > 0 ? o.threads : std::max(1, default_num_threads() / o.jobs);
+  w.interrupt = &g_stop;
+  w.say = [](const std::string& s) { fmt::print(stderr, "gom: {}\n", s); };
+  fmt::print(stderr, "gom: {} '{}' in {}: {} at a time, {} thread{} each\n", study_kind_name(kind),
+             def.name, path, w.jobs, w.threads, w.threads == 1 ? "" : "s");
+  std::pair<StudyRecord, WorkerReport> done;
+  try {
+    done = run_study(store, db, def, parent, w);
+  } catch (const std::exception& e) {
+    if (own_parent) db.finish_run(*parent, RunStatus::kFailed, e.what());
+    throw;
+  }
+  const auto trials = store.trials(done.first.id);
+  const bool complete = std::none_of(trials.begin(), trials.end(), [](const TrialRecord& t) {
+    return t.state == TrialState::kWaiting || t.state == TrialState::kRunning;
+  });
+  if (own_parent)
+    db.finish_run(*parent, done.second.interrupted ? RunStatus::kInterrupted
+                           : complete               ? RunStatus::kFinished
+                                                    : RunStatus::kInterrupted);
+  if (kind == StudyKind::kLeague)
+    fmt::print("{}", league_text(league_report(store, done.first)));
+  else
+    fmt::print("{}", sweep_text(sweep_report(store, done.first)));
+  return done.second.interrupted ? 130 : 0;
+}
+
+int show_study(const StudyOptions& o, StudyKind kind, const CLI::Option* db_opt) {
+  auto db = open_existing(db_path(db_opt));
+  StudyStore store(db->path());
+  if (o.name.empty()) {  // the list
+    std::vector<Row> rows{{"name", "metric", "trials", "run", "created"}};
+    for (const StudyRecord& s : store.list())
+      if (s.def.kind == kind)
+        rows.push_back({s.def.name, s.def.metric, trial_counts(store.trials(s.id)),
+                        s.run_id ? std::to_string(*s.run_id) : "-", s.created_at.substr(0, 19)});
+    if (rows.size() == 1)
+      fmt::print("no {}s\n", study_kind_name(kind));
+    else
+      fmt::print("{}", table(rows, ""));
+    return 0;
+  }
+  const StudyRecord s = find_study(store, o.name, kind);
+  if (kind == StudyKind::kLeague) {
+    const LeagueReport r = league_report(store, s);
+    if (o.json_out)
+      fmt::print("{}\n", league_json(r).dump(2));
+    else if (o.csv_out)
+      fmt::print("{}", league_csv(r, o.pairwise));
+    else
+      fmt::print("{}", league_text(r));
+  } else {
+    const SweepReport r = sweep_report(store, s);
+    if (o.json_out)
+      fmt::print("{}\n", sweep_json(r).dump(2));
+    else if (o.csv_out)
+      fmt::print("{}", sweep_csv(r));
+    else
+      fmt::print("{}", sweep_text(r));
+  }
+  return 0;
+}
+
+void add_kind(CLI::App& app, Action& action, const std::string& command_line, StudyKind kind) {
+  const CLI::Option* db = db_option(app);
+  const bool league = kind == StudyKind::kLeague;
+  CLI::App* top = app.add_subcommand(
+      study_kind_name(kind),
+      league ? "Leagues: contenders over paired seeds, ranked with bootstrap intervals and paired "
+               "tests"
+             : "Sweeps: a search over a script's parameters (grid, random, TPE) with pruning");
+  top->require_subcommand(1);
+
+  auto o = std::make_shared<StudyOptions>();
+  CLI::App* run = top->add_subcommand(
+      "run", league ? "Run (or join, or resume) a league: every contender on every seed"
+                    : "Run (or join, or resume) a sweep: trials up to its budget");
+  run->add_option("NAME", o->name, "its name (one per database; run again to resume or join)")
+      ->required();
+  run->add_option("SCRIPT", o->script, "the experiment every trial runs (omit to join)")
+      ->check(CLI::ExistingFile);
+  run->add_option("--metric", o->metric, "the metric to rank by (a key the script logs)")
+      ->type_name("KEY");
+  run->add_option("--direction", o->direction,
+                  "maximize or minimize (default: known from the metric's name)")
+      ->type_name("D");
+  run->add_option("--set", o->sets, "an override for every trial (repeatable), e.g. fit.epochs=2")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  run->add_option("--jobs", o->jobs, "trials at once (default 1)")->type_name("N");
+  run->add_option("--threads", o->threads,
+                  "compute threads of each trial (default: the free cores divided by --jobs)")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  if (league) {
+    run->add_option("--contender", o->contenders,
+                    "NAME:KEY=VALUE[,KEY=VALUE...] (repeatable, at least two)")
+        ->type_name("SPEC")
+        ->allow_extra_args(false);
+    run->add_option("--seeds", o->seeds, "seeds 0..N-1, each run by every contender (default 5)")
+        ->type_name("N");
+  } else {
+    run->add_option("--param", o->params,
+                    "KEY=uniform:LO:HI | loguniform:LO:HI (:grid=N) | int:LO:HI[:STEP] | "
+                    "logint:LO:HI | choice:A,B,... (repeatable)")
+        ->type_name("SPEC")
+        ->allow_extra_args(false);
+    run->add_option("--trials", o->trials, "the budget (default: a grid's size)")->type_name("N");
+    run->add_option("--sampler", o->sampler, "grid, random or tpe (default tpe)")->type_name("S");
+    run->add_option("--pruner", o->pruner, "none, median or asha (default none)")->type_name("P");
+    run->add_option("--seed", o->seed, "the sampler's seed and every trial's --seed (default 0)")
+        ->type_name("N");
+  }
+  run->callback([&action, o, db, command_line, kind] {
+    action = [o, db, command_line, kind] {
+      return guarded([&] { return run_study_command(*o, kind, db, command_line); });
+    };
+  });
+
+  auto so = std::make_shared<StudyOptions>();
+  CLI::App* show = top->add_subcommand(
+      "show", league ? "A league's table: mean, 95% bootstrap CI, IQM, median; pairwise wins, "
+                       "P(better), Wilcoxon p and verdicts"
+                     : "A sweep's trials, best first marked, with their parameters");
+  show->add_option("NAME", so->name, "its name (none: list them)");
+  show->add_flag("--json", so->json_out, "as JSON");
+  show->add_flag("--csv", so->csv_out, "as CSV");
+  if (league) show->add_flag("--pairwise", so->pairwise, "with --csv: the pairwise table");
+  show->callback([&action, so, db, kind] {
+    action = [so, db, kind] { return guarded([&] { return show_study(*so, kind, db); }); };
+  });
+}
+
+}  // namespace
+
+void add_study_commands(CLI::App& app, Action& action, const std::string& command_line) {
+  add_kind(app, action, command_line, StudyKind::kLeague);
+  add_kind(app, action, command_line, StudyKind::kSweep);
+}
+
+}  // namespace gom::cli

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Leagues and sweeps end to end: `gom league` / `gom sweep` run the trials of
+# tests/cli/scripts/trial_curve.lua (a script that logs a curve known in advance) as child
+# processes, and what they leave in the database is checked row by row with sqlite3. One case
+# per ctest test (tests/sdk/CMakeLists.txt):
+#   study_test.sh CASE GOM_BINARY
+set -uo pipefail
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 CASE GOM_BINARY" >&2
+  exit 2
+fi
+case_name=$1 gom=$2
+unset GOM_PLUGIN_PATH GOM_DB
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+trial=$here/scripts/trial_curve.lua
+
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$here/lib.sh"
+
+tmp=$(mktemp -d)
+pids=()  # background gom processes, killed if the test ends early
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+db=$tmp/runs.db
+
+sql() { sqlite3 -batch -noheader -cmd '.timeout 20000' "$db" "$1"; }
+expect_sql() {
+  local got
+  got=$(sql "$2") || fail "sqlite3 failed on: $2"
+  [ "$got" = "$1" ] || fail "$2"$'\n'"--- expected:"$'\n'"$1"$'\n'"--- got:"$'\n'"$got"
+}
+# wait_for QUERY EXPECTED SECONDS: polls until the query gives EXPECTED.
+wait_for() {
+  local i
+  for ((i = 0; i < $3 * 10; ++i)); do
+    [ "$(sql "$1" 2>/dev/null)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  fail "waited $3 s for [$1] to be $2 (it is $(sql "$1"))"
+}
+g() { run --db "$db" "$@"; }
+# A league of three contenders whose final scores are x + seed/100.
+abc=(--contender a:x=1 --contender b:x=2 --contender c:x=3 --metric score --direction maximize)
+
+case $case_name in
+  league)
+    # 3 contenders x 7 seeds: every paired difference has one sign, so with 7 seeds the exact
+    # Wilcoxon p is 2/2^7 = 0.015625, Holm-adjusted over 3 pairs 0.047 / 0.031 / 0.016: all
+    # three are significant, and the ranks are 1, 2, 3.
+    g league run L "$trial" "${abc[@]}" --seeds 7 --jobs 2 --threads 1
+    expect_rc 0
+    expect_sql "21|21" "SELECT COUNT(*), SUM(state = 'finished') FROM trials"
+    # Every value is the contender's x plus seed/100, on the seed it ran with.
+    expect_sql "0" "SELECT COUNT(*) FROM trials t JOIN runs r ON r.id = t.run_id
+                    WHERE abs(t.value - (CASE t.contender WHEN 'a' THEN 1 WHEN 'b' THEN 2 ELSE 3 END
+                                         + t.seed / 100.0)) > 1e-9 OR r.seed != t.seed"
+    # The children: one run per trial, each a child of the parent run, in experiment L.
+    expect_sql "21|1" "SELECT COUNT(*), COUNT(DISTINCT parent_run_id) FROM runs r
+                       JOIN experiments e ON e.id = r.experiment_id
+                       WHERE e.name = 'L' AND parent_run_id IS NOT NULL AND status = 'finished'"
+    expect_sql "finished|league L" "SELECT r.status, r.name FROM runs r JOIN studies s ON s.run_id = r.id"
+    expect_sql "a|7|1.03|1.0|1.06
+b|7|2.03|2.0|2.06
+c|7|3.03|3.0|3.06" "SELECT contender, runs, round(mean, 6), min, max FROM league_table ORDER BY contender"
+    run --db "$db" league show L
+    expect_rc 0
+    expect_out '^  1 +c +7 +3\.03 +\[3\.0[0-9]*, 3\.0[0-9]*\]'
+    expect_out '^  2 +b +7 +2\.03 '
+    expect_out '^  3 +a +7 +1\.03 '
+    expect_out '^  c +a +7 +7-0 +1 +0\.015625 +0\.046875 +better'
+    expect_out '^  b +a +7 +7-0 +1 +0\.015625 +0\.015625 +better'
+    expect_no_out 'note: with'
+    run --db "$db" league show L --csv
+    expect_out '^1,false,c,7,3\.03,'
+    run --db "$db" league show L --csv --pairwise
+    expect_out '^c,b,7,7,0,0,1,0,0\.015625,0\.03125,better$'
+    run --db "$db" league show L --json
+    expect_out '"verdict": "better"'
+    run --db "$db" league show
+    expect_out '^L +score +21 finished'
+    ;;
+  league_few_seeds)
+    # 3 seeds: the smallest possible p is 0.25, so no verdict, shared ranks and a note saying so.
+    g league run F "$trial" "${abc[@]}" --seeds 3
+    expect_rc 0
+    expect_out '^  1= +c +3 '
+    expect_out '^  1= +a +3 '
+    expect_out 'no significant difference'
+    expect_out 'note: with 3 paired seeds'
+    ;;
+  sweep_grid)
+    g sweep run G "$trial" --param x=choice:1,2,3 --param y=int:0:1 --sampler grid \
+      --metric loss --set epochs=1
+    expect_rc 0
+    # The grid's six points, each once; loss = (x-2)^2 + (y-1)^2, best at x=2, y=1.
+    expect_sql "1|0|2.0
+1|1|1.0
+2|0|1.0
+2|1|0.0
+3|0|2.0
+3|1|1.0" "SELECT json_extract(params, '\$.x'), json_extract(params, '\$.y'), value FROM trials ORDER BY 1, 2"
+    expect_out '^best: trial [0-9]+ \(run [0-9]+\): loss = 0; x=2 y=1'
+    run --db "$db" sweep show G --csv
+    expect_out '^trial,state,loss,epochs,run_id,x,y$'
+    ;;
+  parallel)
+    # 4 workers join one sweep of 20 random trials: no trial lost, none run twice.
+    for _ in 1 2 3 4; do
+      "$gom" --db "$db" sweep run P "$trial" --param x=uniform:0:4 --sampler random \
+        --trials 20 --metric loss --set sleep=0.2 --set epochs=2 --threads 1 \
+        >>"$tmp/out" 2>>"$tmp/err" &
+      pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || { err=$(<"$tmp/err"); fail "a worker failed"; }; done
+    pids=()
+    expect_sql "20|20|20|20" "SELECT COUNT(*), SUM(state = 'finished'), COUNT(DISTINCT run_id),
+                              COUNT(DISTINCT number) FROM trials"
+    expect_sql "20" "SELECT COUNT(*) FROM runs WHERE parent_run_id IS NOT NULL"
+    expect_sql "1" "SELECT COUNT(*) FROM runs WHERE parent_run_id IS NULL"
+    # Each worker ran some of them (the logs say which), and 20 in all.
+    [ "$(grep -c ': started' "$tmp/err")" = 20 ] || { err=$(<"$tmp/err"); fail "not 20 starts"; }
+    ;;
+  killed_worker)
+    # A worker killed -9 mid-trial: its trial's process dies with it (PR_SET_PDEATHSIG), the next
+    # worker notices, runs the trial again (attempt 2), and the league completes.
+    "$gom" --db "$db" league run K "$trial" --contender a:x=1 --contender b:x=2 --seeds 1 \
+      --metric score --direction maximize --set sleep=1 --threads 1 >"$tmp/out" 2>"$tmp/err" &
+    pids+=($!)
+    wait_for "SELECT COUNT(*) FROM trials WHERE state = 'running' AND run_id IS NOT NULL" 1 30
+    child=$(sql "SELECT r.pid FROM trials t JOIN runs r ON r.id = t.run_id WHERE t.state = 'running'")
+    kill -KILL "${pids[0]}"
+    wait "${pids[0]}" 2>/dev/null
+    pids=()
+    for ((i = 0; i < 50; ++i)); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$child" 2>/dev/null && fail "the trial process $child outlived its worker"
+    g league run K
+    expect_rc 0
+    expect_err 'its worker died'
+    expect_sql "0|finished|2
+1|finished|1" "SELECT number, state, attempts FROM trials ORDER BY number"
+    expect_sql "crashed|1
+finished|2" "SELECT status, COUNT(*) FROM runs WHERE parent_run_id IS NOT NULL GROUP BY status"
+    ;;
+  resume)
+    # An interrupted league keeps its finished trials and runs only the rest when run again.
+    "$gom" --db "$db" league run R "$trial" --contender a:x=1 --contender b:x=2 --seeds 3 \
+      --metric score --direction maximize --set sleep=0.3 --set epochs=2 --threads 1 \
+      >"$tmp/out" 2>"$tmp/err" &
+    pids+=($!)
+    wait_for "SELECT COUNT(*) >= 2 FROM trials WHERE state = 'finished'" 1 60
+    kill -INT "${pids[0]}"
+    wait "${pids[0]}"
+    rc=$?
+    pids=()
+    [ "$rc" = 130 ] || { err=$(<"$tmp/err"); fail "the interrupted league exited $rc, not 130"; }
+    expect_sql "0" "SELECT COUNT(*) FROM trials WHERE state = 'running'"
+    expect_sql "interrupted" "SELECT r.status FROM runs r JOIN studies s ON s.run_id = r.id"
+    numbers=$(sql "SELECT group_concat(number) FROM trials WHERE state = 'finished'")
+    finished_runs() {
+      sql "SELECT group_concat(number || ':' || run_id) FROM
+           (SELECT number, run_id FROM trials WHERE number IN ($numbers) ORDER BY number)"
+    }
+    before=$(finished_runs)
+    g league run R
+    expect_rc 0
+    expect_sql "6" "SELECT COUNT(*) FROM trials WHERE state = 'finished'"
+    [ "$(finished_runs)" = "$before" ] || fail "finished trials were run again: $before, now $(finished_runs)"
+    expect_sql "6" "SELECT COUNT(*) FROM runs WHERE parent_run_id IS NOT NULL AND status = 'finished'"
+    expect_sql "finished" "SELECT r.status FROM runs r JOIN studies s ON s.run_id = r.id"
+    ;;
+  pruning)
+    # Median pruning (5 startup trials) on a grid taken in order x = 8, 7, ..., 1; score at epoch
+    # e is x e / 4. Trials 1-5 (x = 8..4) finish. Trial 6 (x = 3) scores 0.75 at epoch 1, below
+    # the median of the finished trials there (2, 1.75, 1.5, 1.25, 1 → 1.5): pruned after epoch
+    # 1, and so are x = 2 and x = 1.
+    g sweep run M "$trial" --param x=choice:8,7,6,5,4,3,2,1 --sampler grid --pruner median \
+      --metric score --direction maximize --set epochs=4
+    expect_rc 0
+    expect_sql "8|finished|4
+7|finished|4
+6|finished|4
+5|finished|4
+4|finished|4
+3|pruned|1
+2|pruned|1
+1|pruned|1" "SELECT json_extract(t.params, '\$.x'), t.state,
+                    (SELECT COUNT(*) FROM metrics m WHERE m.run_id = t.run_id AND m.key = 'score')
+             FROM trials t ORDER BY t.number"
+    expect_sql "pruned|3" "SELECT status, COUNT(*) FROM runs WHERE status = 'pruned'"
+    expect_out '5 finished, 3 pruned'
+    ;;
+  errors)
+    g league run E "$trial" --contender a:x=1 --metric score --direction maximize
+    expect_rc 2
+    expect_err 'at least two --contender'
+    g league run E "$trial" --contender a:x=1 --contender b:x=2 --metric score
+    expect_rc 2
+    expect_err 'cannot tell from its name'
+    g sweep run E "$trial" --param x=uniform:0:1 --sampler annealing --trials 2 --metric loss
+    expect_rc 2
+    expect_err 'annealing'
+    g sweep run E "$trial" --param x=uniform:1:0 --trials 2 --metric loss
+    expect_rc 2
+    expect_err 'x=uniform:1:0'
+    g league run Nope
+    expect_rc 2
+    expect_err "no league named 'Nope'"
+    g league run D "$trial" --contender a:x=1 --contender b:x=2 --metric loss --seeds 1
+    expect_rc 0
+    g league run D "$trial" --contender a:x=1 --contender b:x=3 --metric loss --seeds 1
+    expect_rc 1
+    expect_err 'another definition: contenders'
+    # A trial failing alike every time: the worker stops after 3 in a row, with the reason.
+    g league run X "$trial" --contender a:fail=true --contender b:fail=true --seeds 3 \
+      --metric loss
+    expect_rc 1
+    expect_err '3 trials of league .X. failed in a row'
+    expect_err 'this trial fails on purpose'
+    g league run U "$trial" --contender a:nosuch=1 --contender b:x=1 --seeds 1 --metric loss
+    expect_err 'nosuch'
+    ;;
+  *)
+    echo "unknown case $case_name" >&2
+    exit 2
+    ;;
+esac
+echo "PASS [$case_name]"
