@@ -17,7 +17,9 @@ using json = nlohmann::json;
 
 namespace {
 
-Distribution dist(const char* text) { return distribution_from_json(json::parse(text)); }
+Distribution dist(const char* text) {
+  return distribution_from_json(json::parse(text));
+}
 
 Trial finished(int64_t number, Params params, double value) {
   return {number, TrialState::Finished, std::move(params), value, {}};
@@ -106,11 +108,10 @@ TEST_CASE("search: accepts and the --set text of a value", "[search]") {
 }
 
 TEST_CASE("search: the grid covers every point once, the last key fastest", "[search]") {
-  const SearchSpace space = {
-      {"a", dist(R"({"type":"int","low":1,"high":5,"step":2})")},
-      {"b", dist(R"({"type":"choice","choices":["x","y"]})")},
-      {"c", dist(R"({"type":"loguniform","low":1e-4,"high":0.1,"grid":4})")},
-      {"d", dist(R"({"type":"uniform","low":0,"high":1,"grid":11})")}};
+  const SearchSpace space = {{"a", dist(R"({"type":"int","low":1,"high":5,"step":2})")},
+                             {"b", dist(R"({"type":"choice","choices":["x","y"]})")},
+                             {"c", dist(R"({"type":"loguniform","low":1e-4,"high":0.1,"grid":4})")},
+                             {"d", dist(R"({"type":"uniform","low":0,"high":1,"grid":11})")}};
   auto grid = make_sampler("grid", nullptr, 0, false);
   REQUIRE(grid->size(space) == 3 * 2 * 4 * 11);
 
@@ -124,7 +125,8 @@ TEST_CASE("search: the grid covers every point once, the last key fastest", "[se
   CHECK(grid->sample(space, {}, 44).at("b") == "y");  // 44 = 1·(4·11): b's second value
 
   std::set<std::string> seen;
-  for (int64_t n = 0; n < *grid->size(space); ++n) seen.insert(json(grid->sample(space, {}, n)).dump());
+  for (int64_t n = 0; n < *grid->size(space); ++n)
+    seen.insert(json(grid->sample(space, {}, n)).dump());
   std::set<std::string> expected;
   for (int a : {1, 3, 5})
     for (const char* b : {"x", "y"})
@@ -140,8 +142,7 @@ TEST_CASE("search: the grid covers every point once, the last key fastest", "[se
   CHECK_THROWS_WITH(make_sampler("bayes", nullptr, 0, false), Contains("grid, random, tpe"));
 }
 
-TEST_CASE("search: random draws depend on seed and number only and fill their ranges",
-          "[search]") {
+TEST_CASE("search: random draws depend on seed and number only and fill their ranges", "[search]") {
   const SearchSpace space = {
       {"u", dist(R"({"type":"uniform","low":-2,"high":3})")},
       {"lr", dist(R"({"type":"loguniform","low":1e-4,"high":1})")},
@@ -231,8 +232,8 @@ TEST_CASE("search: TPE's Parzen estimator, worked by hand", "[search]") {
   // Larger gap to a neighbour: 20 → 20, 22 → 38, 60 → 38, 70 → 30; endpoints off, the smallest
   // and largest take their inner gap: 20 → 2, 70 → 10. Magic clip: at least 100 / (1 + 5)
   // (4 kernels and the prior), so 2 and 10 become 16.67. The prior: mu 50, sigma 100.
-  const ParzenEstimator u = ParzenEstimator::build(dist(R"({"type":"uniform","low":0,"high":100})"),
-                                                   {60, 20, 22, 70});
+  const ParzenEstimator u =
+      ParzenEstimator::build(dist(R"({"type":"uniform","low":0,"high":100})"), {60, 20, 22, 70});
   const double clip = 100.0 / 6;
   CHECK(u.sigmas == std::vector<double>{38, clip, 38, clip, 100});
   CHECK(u.mus == std::vector<double>{60, 20, 22, 70, 50});
@@ -241,8 +242,8 @@ TEST_CASE("search: TPE's Parzen estimator, worked by hand", "[search]") {
   // Log-uniform [1, 1e4], observations 10 and 100: in log space 0 |L 2L| 4L (L = ln 10); both
   // take their inner gap L, and the clip is 4L / 4 = L.
   const double L = std::log(10.0);
-  const ParzenEstimator lu = ParzenEstimator::build(
-      dist(R"({"type":"loguniform","low":1,"high":1e4})"), {10, 100});
+  const ParzenEstimator lu =
+      ParzenEstimator::build(dist(R"({"type":"loguniform","low":1,"high":1e4})"), {10, 100});
   REQUIRE(lu.sigmas.size() == 3);
   CHECK(lu.sigmas[0] == Approx(L));
   CHECK(lu.sigmas[1] == Approx(L));
@@ -288,12 +289,13 @@ TEST_CASE("search: TPE's Parzen estimator, worked by hand", "[search]") {
   for (int i = 0; i < 30000; ++i) p_below_30 += std::exp(u.log_pdf((i + 0.5) / 1000)) / 1000;
   CHECK(below_30 == Approx(p_below_30).margin(0.015));
   CHECK(int_freq[0] == 0);
-  for (int v = 1; v <= 5; ++v) CHECK(int_freq[size_t(v)] == Approx(std::exp(pi.log_pdf(v))).margin(0.015));
-  for (int c = 0; c < 3; ++c) CHECK(choice_freq[size_t(c)] == Approx(std::exp(pc.log_pdf(c))).margin(0.015));
+  for (int v = 1; v <= 5; ++v)
+    CHECK(int_freq[size_t(v)] == Approx(std::exp(pi.log_pdf(v))).margin(0.015));
+  for (int c = 0; c < 3; ++c)
+    CHECK(choice_freq[size_t(c)] == Approx(std::exp(pc.log_pdf(c))).margin(0.015));
 }
 
-TEST_CASE("search: TPE splits trials as Optuna does, pruned ones after finished ones",
-          "[search]") {
+TEST_CASE("search: TPE splits trials as Optuna does, pruned ones after finished ones", "[search]") {
   // 20 done trials: gamma = 2. One finished (value 5) and pruned ones; the second below slot
   // goes to the pruned trial that got furthest, then the better value at its last step.
   std::vector<Trial> history = {finished(0, {}, 5.0)};
@@ -320,8 +322,7 @@ TEST_CASE("search: TPE splits trials as Optuna does, pruned ones after finished 
   CHECK(numbers(detail::tpe_split(history, true).below) == std::vector<int64_t>{0, 2});
 }
 
-TEST_CASE("search: TPE is reproducible and random until its startup trials are done",
-          "[search]") {
+TEST_CASE("search: TPE is reproducible and random until its startup trials are done", "[search]") {
   const SearchSpace space = {{"x", dist(R"({"type":"uniform","low":-5,"high":5})")},
                              {"n", dist(R"({"type":"int","low":1,"high":64,"log":true})")},
                              {"c", dist(R"({"type":"choice","choices":["a","b","c"]})")}};
@@ -342,7 +343,8 @@ TEST_CASE("search: TPE is reproducible and random until its startup trials are d
   CHECK(make_sampler("tpe", nullptr, 4, false)->sample(space, history, 10) != p);
   // Fewer startup trials: TPE from the third trial on.
   auto early = make_sampler("tpe", json{{"n_startup_trials", 2}, {"n_ei_candidates", 5}}, 3, false);
-  CHECK(early->sample(space, {history.end() - 2, history.end()}, 2) != random->sample(space, {}, 2));
+  CHECK(early->sample(space, {history.end() - 2, history.end()}, 2) !=
+        random->sample(space, {}, 2));
   CHECK_THROWS_WITH(make_sampler("tpe", json{{"n_ei_candidates", 0}}, 0, false),
                     Contains("'n_ei_candidates' must be an integer >= 1"));
 }

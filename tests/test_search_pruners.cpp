@@ -98,7 +98,7 @@ Curves asha_curves() {
     for (int s = 1; s <= kSteps; ++s) v.push_back(s < 4 ? a : s < 16 ? b : c);
     return v;
   };
-  return {curve(5, 6, 7), curve(3, 3, 3),       curve(6, 5, 5),  curve(7, 8, 6),
+  return {curve(5, 6, 7), curve(3, 3, 3), curve(6, 5, 5),       curve(7, 8, 6),
           curve(4, 4, 4), curve(9, 7, 9), curve(6.5, 6.5, 6.5), curve(10, 9, 8)};
 }
 
@@ -142,7 +142,8 @@ TEST_CASE("search: ASHA prunes the trials worked out by hand", "[search]") {
   const std::vector<Trial> others = {{0, TrialState::Finished, {}, 6.0, {{1, 6}, {4, 6}, {5, 6}}}};
   const auto asha = make_pruner("asha", nullptr, true);
   CHECK(asha->should_prune({1, TrialState::Running, {}, std::nullopt, {{1, 9}, {5, 5}}}, others));
-  CHECK_FALSE(asha->should_prune({1, TrialState::Running, {}, std::nullopt, {{1, 9}, {5, 7}}}, others));
+  CHECK_FALSE(
+      asha->should_prune({1, TrialState::Running, {}, std::nullopt, {{1, 9}, {5, 7}}}, others));
   // Recorded at rung 4 already (step 4): step 5 reaches no new rung.
   CHECK_FALSE(asha->should_prune(
       {1, TrialState::Running, {}, std::nullopt, {{1, 9}, {4, 7}, {5, 5}}}, others));

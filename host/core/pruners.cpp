@@ -29,8 +29,7 @@ class NoPruner final : public Pruner {
 // warmup and interval rules are Optuna's as written (n_warmup_steps 0 never holds one back).
 class MedianPruner final : public Pruner {
  public:
-  MedianPruner(bool maximize, int64_t n_startup, int64_t n_warmup, int64_t interval,
-               int64_t n_min)
+  MedianPruner(bool maximize, int64_t n_startup, int64_t n_warmup, int64_t interval, int64_t n_min)
       : maximize_(maximize),
         n_startup_(n_startup),
         n_warmup_(n_warmup),
@@ -152,9 +151,10 @@ std::unique_ptr<Pruner> make_pruner(const std::string& name, const json& options
   }
   if (name == "median") {
     const std::string what = "the median pruner";
-    check_options(options, what, {"n_startup_trials", "n_warmup_steps", "interval_steps",
-                                  "n_min_trials"});
-    return std::make_unique<MedianPruner>(maximize, int_option(options, what, "n_startup_trials", 5, 0),
+    check_options(options, what,
+                  {"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"});
+    return std::make_unique<MedianPruner>(maximize,
+                                          int_option(options, what, "n_startup_trials", 5, 0),
                                           int_option(options, what, "n_warmup_steps", 0, 0),
                                           int_option(options, what, "interval_steps", 1, 1),
                                           int_option(options, what, "n_min_trials", 1, 1));
@@ -166,8 +166,8 @@ std::unique_ptr<Pruner> make_pruner(const std::string& name, const json& options
     const int64_t grace = int_option(options, what, "grace_period", 1, 1);
     const int64_t max_t = int_option(options, what, "max_t", 100, 1);
     if (max_t < grace)
-      throw Error(fmt::format("{}: max_t ({}) must be at least grace_period ({})", what, max_t,
-                              grace));
+      throw Error(
+          fmt::format("{}: max_t ({}) must be at least grace_period ({})", what, max_t, grace));
     return std::make_unique<AshaPruner>(maximize, rf, grace, max_t);
   }
   throw Error(fmt::format("unknown pruner '{}' (accepted: none, median, asha)", name));

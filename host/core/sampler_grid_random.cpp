@@ -24,7 +24,9 @@ std::mt19937_64 trial_generator(uint64_t seed, int64_t number) {
   return std::mt19937_64(seq);
 }
 
-double uniform01(std::mt19937_64& rng) { return double(rng() >> 11) * 0x1.0p-53; }
+double uniform01(std::mt19937_64& rng) {
+  return double(rng() >> 11) * 0x1.0p-53;
+}
 
 uint64_t uniform_index(std::mt19937_64& rng, uint64_t n) {
   // Draws below 2^64 mod n would make the low residues likelier; skip them.
@@ -36,19 +38,22 @@ uint64_t uniform_index(std::mt19937_64& rng, uint64_t n) {
 
 json sample_random(const Distribution& d, std::mt19937_64& rng) {
   switch (d.kind) {
-    case Kind::Uniform: return std::min(d.high, d.low + (d.high - d.low) * uniform01(rng));
+    case Kind::Uniform:
+      return std::min(d.high, d.low + (d.high - d.low) * uniform01(rng));
     case Kind::LogUniform: {
       const double lo = std::log(d.low), hi = std::log(d.high);
       return std::clamp(std::exp(lo + (hi - lo) * uniform01(rng)), d.low, d.high);
     }
     case Kind::Int: {
-      if (!d.log) return int64_t(d.low) + int64_t(uniform_index(rng, uint64_t(int_count(d)))) * d.step;
+      if (!d.log)
+        return int64_t(d.low) + int64_t(uniform_index(rng, uint64_t(int_count(d)))) * d.step;
       // Each integer gets the log-width of [v - 1/2, v + 1/2] (step is 1 on a log int).
       const double lo = std::log(d.low - 0.5), hi = std::log(d.high + 0.5);
       const double x = std::nearbyint(std::exp(lo + (hi - lo) * uniform01(rng)));
       return int64_t(std::clamp(x, d.low, double(int_high(d))));
     }
-    case Kind::Choice: return d.choices[uniform_index(rng, d.choices.size())];
+    case Kind::Choice:
+      return d.choices[uniform_index(rng, d.choices.size())];
   }
   return nullptr;
 }
@@ -60,14 +65,17 @@ namespace {
 // The points of one key's grid.
 int64_t grid_count(const std::string& key, const Distribution& d) {
   switch (d.kind) {
-    case Kind::Int: return detail::int_count(d);
-    case Kind::Choice: return int64_t(d.choices.size());
+    case Kind::Int:
+      return detail::int_count(d);
+    case Kind::Choice:
+      return int64_t(d.choices.size());
     case Kind::Uniform:
     case Kind::LogUniform:
       if (d.grid < 2)
-        throw Error(fmt::format("grid search: '{}' is a {} range without grid points; give it "
-                                "\"grid\": N (N >= 2 points, both ends included)",
-                                key, d.kind == Kind::Uniform ? "uniform" : "loguniform"));
+        throw Error(
+            fmt::format("grid search: '{}' is a {} range without grid points; give it "
+                        "\"grid\": N (N >= 2 points, both ends included)",
+                        key, d.kind == Kind::Uniform ? "uniform" : "loguniform"));
       return d.grid;
   }
   return 0;
@@ -75,8 +83,10 @@ int64_t grid_count(const std::string& key, const Distribution& d) {
 
 json grid_point(const Distribution& d, int64_t k) {
   switch (d.kind) {
-    case Kind::Int: return int64_t(d.low) + k * d.step;
-    case Kind::Choice: return d.choices[size_t(k)];
+    case Kind::Int:
+      return int64_t(d.low) + k * d.step;
+    case Kind::Choice:
+      return d.choices[size_t(k)];
     case Kind::Uniform:
     case Kind::LogUniform: {
       const int64_t last = d.grid - 1;
@@ -108,9 +118,10 @@ class GridSampler final : public Sampler {
   Params sample(const SearchSpace& space, const std::vector<Trial>&, int64_t number) override {
     const int64_t size = grid_size(space);
     if (number < 0 || number >= size)
-      throw Error(fmt::format("grid search: trial {} is past the grid, which has {} points "
-                              "(trials 0 to {})",
-                              number, size, size - 1));
+      throw Error(
+          fmt::format("grid search: trial {} is past the grid, which has {} points "
+                      "(trials 0 to {})",
+                      number, size, size - 1));
     // Mixed radix, the last key the fastest digit (as itertools.product).
     Params params;
     int64_t rest = number;
@@ -140,8 +151,8 @@ class RandomSampler final : public Sampler {
 
 }  // namespace
 
-std::unique_ptr<Sampler> make_sampler(const std::string& name, const json& options,
-                                      uint64_t seed, bool maximize) {
+std::unique_ptr<Sampler> make_sampler(const std::string& name, const json& options, uint64_t seed,
+                                      bool maximize) {
   if (name == "grid") {
     detail::check_options(options, "the grid sampler", {});
     return std::make_unique<GridSampler>();

@@ -32,7 +32,9 @@ namespace {
 using Kind = Distribution::Kind;
 using nlohmann::json;
 
-bool by_number(const Trial* a, const Trial* b) { return a->number < b->number; }
+bool by_number(const Trial* a, const Trial* b) {
+  return a->number < b->number;
+}
 
 // Optuna's _get_pruned_trial_score, smaller first: (−last step, the value there as a loss).
 std::pair<double, double> pruned_rank(const Trial& t, bool maximize) {
@@ -90,9 +92,12 @@ std::vector<double> observations(const std::vector<const Trial*>& trials, const 
 
 json external(const Distribution& d, double x) {
   switch (d.kind) {
-    case Kind::Int: return int64_t(x);
-    case Kind::Choice: return d.choices[size_t(x)];
-    default: return x;
+    case Kind::Int:
+      return int64_t(x);
+    case Kind::Choice:
+      return d.choices[size_t(x)];
+    default:
+      return x;
   }
 }
 

@@ -22,10 +22,14 @@ constexpr double kMaxExactInt = 9007199254740992.0;
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::Uniform: return "uniform";
-    case Kind::LogUniform: return "loguniform";
-    case Kind::Int: return "int";
-    case Kind::Choice: return "choice";
+    case Kind::Uniform:
+      return "uniform";
+    case Kind::LogUniform:
+      return "loguniform";
+    case Kind::Int:
+      return "int";
+    case Kind::Choice:
+      return "choice";
   }
   return "?";
 }
@@ -63,9 +67,10 @@ void check_fields(const json& j, std::initializer_list<const char*> accepted,
 
 Distribution parse_distribution(const json& j, const std::string& where) {
   if (!j.is_object())
-    throw Error(fmt::format("{}: expected an object such as {{\"type\": \"uniform\", \"low\": 0, "
-                            "\"high\": 1}}, not {}",
-                            where, j.dump()));
+    throw Error(
+        fmt::format("{}: expected an object such as {{\"type\": \"uniform\", \"low\": 0, "
+                    "\"high\": 1}}, not {}",
+                    where, j.dump()));
   const std::string type = j.contains("type") && j.at("type").is_string()
                                ? j.at("type").get<std::string>()
                                : std::string();
@@ -85,20 +90,22 @@ Distribution parse_distribution(const json& j, const std::string& where) {
     if (d.step < 1) throw Error(fmt::format("{}: 'step' must be >= 1, not {}", where, d.step));
     if (j.contains("log")) {
       if (!j.at("log").is_boolean())
-        throw Error(fmt::format("{}: 'log' must be true or false, not {}", where, j.at("log").dump()));
+        throw Error(
+            fmt::format("{}: 'log' must be true or false, not {}", where, j.at("log").dump()));
       d.log = j.at("log").get<bool>();
     }
   } else if (type == "choice") {
     d.kind = Kind::Choice;
     check_fields(j, {"type", "choices"}, where);
     if (!j.contains("choices") || !j.at("choices").is_array() || j.at("choices").empty())
-      throw Error(fmt::format("{}: 'choices' must be a non-empty array of strings, numbers or "
-                              "booleans",
-                              where));
+      throw Error(
+          fmt::format("{}: 'choices' must be a non-empty array of strings, numbers or "
+                      "booleans",
+                      where));
     for (const json& c : j.at("choices")) {
       if (!c.is_string() && !c.is_number() && !c.is_boolean())
-        throw Error(fmt::format("{}: choice {} is not a string, number or boolean", where,
-                                c.dump()));
+        throw Error(
+            fmt::format("{}: choice {} is not a string, number or boolean", where, c.dump()));
       for (const json& seen : d.choices)
         if (seen == c) throw Error(fmt::format("{}: choice {} is given twice", where, c.dump()));
       d.choices.push_back(c);
@@ -120,8 +127,8 @@ Distribution parse_distribution(const json& j, const std::string& where) {
       if (b != std::floor(b) || std::fabs(b) > kMaxExactInt)
         throw Error(fmt::format("{}: int bounds must be integers within ±2^53 (got {})", where, b));
     if (d.log && d.step != 1)
-      throw Error(fmt::format("{}: a log int needs step 1 (got {}); drop 'step' or 'log'", where,
-                              d.step));
+      throw Error(
+          fmt::format("{}: a log int needs step 1 (got {}); drop 'step' or 'log'", where, d.step));
     if (d.log && d.low < 1)
       throw Error(fmt::format("{}: a log int needs low >= 1 (got {})", where, d.low));
   } else if (log && d.low <= 0) {
@@ -147,7 +154,9 @@ json to_json(const Distribution& d) {
       j["step"] = d.step;
       j["log"] = d.log;
       break;
-    case Kind::Choice: j["choices"] = d.choices; break;
+    case Kind::Choice:
+      j["choices"] = d.choices;
+      break;
   }
   return j;
 }
@@ -164,8 +173,8 @@ json to_json(const SearchSpace& space) {
 
 SearchSpace space_from_json(const json& j) {
   if (!j.is_object())
-    throw Error(fmt::format("search space: expected an object {{key: distribution}}, not {}",
-                            j.dump()));
+    throw Error(
+        fmt::format("search space: expected an object {{key: distribution}}, not {}", j.dump()));
   SearchSpace space;
   for (const auto& [key, value] : j.items())  // nlohmann's objects iterate in key order
     space.emplace_back(key, parse_distribution(value, "search space key '" + key + "'"));
@@ -193,8 +202,8 @@ std::string override_text(const json& v) {
     if (text.find_first_of(".eni") == std::string::npos) text += ".0";
     return text;
   }
-  throw Error(fmt::format("a hyperparameter value must be a string, number or boolean, not {}",
-                          v.dump()));
+  throw Error(
+      fmt::format("a hyperparameter value must be a string, number or boolean, not {}", v.dump()));
 }
 
 namespace detail {
@@ -226,27 +235,28 @@ void check_options(const json& options, const std::string& what,
   for (const auto& [key, value] : options.items()) {
     bool known = false;
     for (const char* a : accepted) known = known || key == a;
-    if (!known) throw Error(fmt::format("{}: unknown option '{}' (accepted: {})", what, key, names));
+    if (!known)
+      throw Error(fmt::format("{}: unknown option '{}' (accepted: {})", what, key, names));
   }
 }
 
-int64_t int_option(const json& options, const std::string& what, const char* key,
-                   int64_t fallback, int64_t min) {
+int64_t int_option(const json& options, const std::string& what, const char* key, int64_t fallback,
+                   int64_t min) {
   if (!options.is_object() || !options.contains(key)) return fallback;
   const json& v = options.at(key);
   if (!v.is_number_integer() || v.get<int64_t>() < min)
-    throw Error(fmt::format("{}: option '{}' must be an integer >= {}, not {}", what, key, min,
-                            v.dump()));
+    throw Error(
+        fmt::format("{}: option '{}' must be an integer >= {}, not {}", what, key, min, v.dump()));
   return v.get<int64_t>();
 }
 
-double number_option(const json& options, const std::string& what, const char* key,
-                     double fallback, double min) {
+double number_option(const json& options, const std::string& what, const char* key, double fallback,
+                     double min) {
   if (!options.is_object() || !options.contains(key)) return fallback;
   const json& v = options.at(key);
   if (!v.is_number() || !std::isfinite(v.get<double>()) || !(v.get<double>() > min))
-    throw Error(fmt::format("{}: option '{}' must be a number > {}, not {}", what, key, min,
-                            v.dump()));
+    throw Error(
+        fmt::format("{}: option '{}' must be a number > {}, not {}", what, key, min, v.dump()));
   return v.get<double>();
 }
 

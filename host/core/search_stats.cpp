@@ -17,7 +17,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 const double kHalfLog2Pi = 0.5 * std::log(2 * std::numbers::pi);
 
 // Φ(x) through erfc, which keeps its relative accuracy in the left tail (down to x ≈ −37).
-double ndtr(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
+double ndtr(double x) {
+  return 0.5 * std::erfc(-x / std::numbers::sqrt2);
+}
 
 // log(e^a + e^b).
 double log_sum(double a, double b) {
@@ -30,7 +32,8 @@ double log_sum(double a, double b) {
 double ndtri_exp(double y) {
   if (y >= 0) return kInf;
   if (y > -700) {  // Φ(x) = e^y is a normal double: invert erfc directly
-    if (y < -std::numbers::ln2) return -std::numbers::sqrt2 * boost::math::erfc_inv(2 * std::exp(y));
+    if (y < -std::numbers::ln2)
+      return -std::numbers::sqrt2 * boost::math::erfc_inv(2 * std::exp(y));
     const double upper = -std::expm1(y);  // 1 − Φ(x) = Φ(−x), without cancellation
     return std::numbers::sqrt2 * boost::math::erfc_inv(2 * upper);
   }
@@ -83,7 +86,7 @@ double log_gauss_mass(double a, double b) {
     return lb + std::log1p(-std::exp(la - lb));
   }
   if (a > 0) return log_gauss_mass(-b, -a);  // the right tail, mirrored
-  return std::log1p(-ndtr(a) - ndtr(-b));  // the middle: 1 minus both tails
+  return std::log1p(-ndtr(a) - ndtr(-b));    // the middle: 1 minus both tails
 }
 
 double truncnorm_ppf(double u, double a, double b) {

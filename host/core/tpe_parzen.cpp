@@ -79,7 +79,8 @@ std::vector<double> tpe_weights(int64_t n) {
   w.reserve(size_t(n));
   const double start = 1.0 / double(n);
   const double step = ramp > 1 ? (1.0 - start) / double(ramp - 1) : 0.0;
-  for (int64_t i = 0; i < ramp; ++i) w.push_back(i + 1 == ramp && ramp > 1 ? 1.0 : start + double(i) * step);
+  for (int64_t i = 0; i < ramp; ++i)
+    w.push_back(i + 1 == ramp && ramp > 1 ? 1.0 : start + double(i) * step);
   w.insert(w.end(), 25, 1.0);
   return w;
 }

@@ -67,7 +67,7 @@ struct Trial {
   int64_t number = 0;  ///< 0-based, unique in the study
   TrialState state = TrialState::Running;
   Params params;
-  std::optional<double> value;  ///< the objective of a Finished trial
+  std::optional<double> value;             ///< the objective of a Finished trial
   std::map<int64_t, double> intermediate;  ///< step (epoch, 1-based) → value
 };
 
