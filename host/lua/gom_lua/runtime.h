@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "gom/metric.h"
 #include "gom/tensor.h"
 
 struct lua_State;
@@ -52,6 +53,9 @@ struct RunContext {
   int64_t epoch_offset = 0, step_offset = 0;    ///< where the next fit's numbering starts
   bool diverged = false;                        ///< a fit stopped on a non-finite loss
   int64_t last_log_epoch = 0;                   ///< gom.log commits when the epoch moves on
+  /// @brief What gom.log's options and gom.metric declared, by key (recorded once per change;
+  /// gom.fit's callbacks see them in state.metric_info).
+  std::map<std::string, MetricInfo> metric_info;
   bool write_failing = false;  ///< metric rows could not be committed (warned once; retried)
   /// @brief Non-zero while gom.fit runs: an interrupt then lets the fit finish its batch (its Lua
   /// callbacks get a budget of instructions) instead of stopping Lua at its next instruction.
