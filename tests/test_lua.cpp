@@ -444,11 +444,13 @@ TEST_CASE("lua: gom.fit tests on test = data after early stopping put back the b
     local r = gom.fit{model = model, train = data, valid = data, test = test,
                       loss = "cross_entropy", optimizer = gom.optimizer("adam", {lr = 0.01}),
                       epochs = 6, batch_size = 16, metrics = {"accuracy"},
-                      callbacks = {{after_epoch = function(s) s:log("score", scores[s.epoch]) end},
+                      callbacks = {{after_epoch = function(s) s:log("score", scores[s.epoch]) end,
+                                    before_test = function(s) test_phase = s.phase end},
                                    gom.callback("early_stopping", {monitor = "score",
                                                                    patience = 2})}}
     assert(r.epochs == 4 and r.stopped_early, r.epochs)
     assert(r.weights_epoch == 2, r.weights_epoch)
+    assert(test_phase == "test")
     assert(r.metrics.score == 3, "the result is epoch 2's")
     assert(r.metrics.valid_loss == r.history[2].valid_loss)
     assert(r.metrics.test_accuracy >= 0 and r.metrics.test_accuracy <= 1)

@@ -75,7 +75,7 @@ TEST_CASE("metric_info_by_name: phase from the first word, direction from the ot
       {"r2", kMax, MetricPhase::None},
       {"acc_loss", kMin, MetricPhase::None},  // a loss of something is a loss
       {"lr", kNone, MetricPhase::None},
-      {"train", kNone, MetricPhase::None},  // a phase word alone is a name, not a phase
+      {"train", kNone, MetricPhase::None},        // a phase word alone is a name, not a phase
       {"errors_seen", kNone, MetricPhase::None},  // whole words only: "errors" is not "error"
       {"losses", kNone, MetricPhase::None},
       {"trainer_loss", kMin, MetricPhase::None},
@@ -96,9 +96,9 @@ TEST_CASE("metric directions and phases by name, and what is accepted", "[metric
   CHECK(parse_metric_direction("max") == kMax);
   CHECK(parse_metric_direction("none") == kNone);
   CHECK(parse_metric_direction("") == kNone);
-  CHECK_THROWS_WITH(parse_metric_direction("lower"),
-                    Contains("'lower'") && Contains("\"minimize\" or \"min\"") &&
-                        Contains("\"maximize\" or \"max\""));
+  CHECK_THROWS_WITH(parse_metric_direction("lower"), Contains("'lower'") &&
+                                                         Contains("\"minimize\" or \"min\"") &&
+                                                         Contains("\"maximize\" or \"max\""));
   CHECK(parse_metric_phase("valid") == MetricPhase::Valid);
   CHECK(parse_metric_phase("validation") == MetricPhase::Valid);
   CHECK(parse_metric_phase("test") == MetricPhase::Test);
@@ -106,8 +106,8 @@ TEST_CASE("metric directions and phases by name, and what is accepted", "[metric
                     Contains("'eval'") && Contains("\"train\", \"valid\", \"test\""));
   for (MetricDirection d : {kMin, kMax, kNone})
     CHECK(parse_metric_direction(metric_direction_name(d)) == d);
-  for (MetricPhase p : {MetricPhase::Train, MetricPhase::Valid, MetricPhase::Test,
-                        MetricPhase::None})
+  for (MetricPhase p :
+       {MetricPhase::Train, MetricPhase::Valid, MetricPhase::Test, MetricPhase::None})
     CHECK(parse_metric_phase(metric_phase_name(p)) == p);
 }
 
@@ -123,7 +123,7 @@ TEST_CASE("every logged key has a metric_info row: declared, else the name rule'
   rec.describe_metric(id, "error_budget", {kMax, MetricPhase::None});
   rec.log_metric(id, "valid_loss", 1, 1, 0.5);
   rec.log_metric(id, "lr", 1, 1, 0.1);
-  rec.log_metric(id, "lr", 2, 2, 0.01);  // once per key
+  rec.log_metric(id, "lr", 2, 2, 0.01);                        // once per key
   CHECK(one(rec, "SELECT count(*) FROM metric_info") == "0");  // buffered with the metrics
   rec.flush();
   CHECK(one(rec,
@@ -140,9 +140,9 @@ TEST_CASE("every logged key has a metric_info row: declared, else the name rule'
   }
   CHECK(one(rec, "SELECT direction FROM metric_info WHERE key = 'error_budget'") == "maximize");
   // The CHECK constraints hold the names.
-  CHECK_THROWS_WITH(rec.query("INSERT INTO metric_info VALUES (?, 'x', 'lower', NULL)",
-                              {std::to_string(id)}),
-                    Contains("CHECK constraint failed"));
+  CHECK_THROWS_WITH(
+      rec.query("INSERT INTO metric_info VALUES (?, 'x', 'lower', NULL)", {std::to_string(id)}),
+      Contains("CHECK constraint failed"));
   CHECK_THROWS_WITH(rec.describe_metric(99, "x", {}), Contains("no run 99"));
 }
 
@@ -211,8 +211,9 @@ TEST_CASE("run_summary has test_accuracy, and runs may be pruned", "[metric_info
   rec.log_metric(id, "accuracy", 20, 2, 0.85);
   rec.log_metric(id, "test_accuracy", 20, 2, 0.83);
   CHECK(rec.finish_run(id, RunStatus::kPruned) == RunStatus::kPruned);
-  CHECK(one(rec, "SELECT status || '|' || test_accuracy || '|' || final_accuracy FROM "
-                 "run_summary WHERE id = ?",
+  CHECK(one(rec,
+            "SELECT status || '|' || test_accuracy || '|' || final_accuracy FROM "
+            "run_summary WHERE id = ?",
             {std::to_string(id)}) == "pruned|0.83|0.85");
   CHECK(parse_run_status("pruned") == RunStatus::kPruned);
   CHECK(rec.list_runs({.status = "pruned"}).size() == 1);
@@ -245,8 +246,9 @@ TEST_CASE("a v1 database migrates to v4 with metric_info rows by the name rule",
           "[metric_info][recorder]") {
   TempDir dir;
   const std::string db = dir / "runs.db";
-  REQUIRE(std::system(("sqlite3 '" + db + "' < '" GOM_FIXTURE_DIR "/runs_v1.sql' > /dev/null")
-                          .c_str()) == 0);
+  REQUIRE(std::system(
+              ("sqlite3 '" + db + "' < '" GOM_FIXTURE_DIR "/runs_v1.sql' > /dev/null").c_str()) ==
+          0);
   // A v1 file that cannot be written is read as it is: its keys get the name rule's rows.
   const std::string shm = db + "-shm";
   std::filesystem::remove(shm);
@@ -269,8 +271,9 @@ TEST_CASE("a v1 database migrates to v4 with metric_info rows by the name rule",
   RunRecorder rec(db);
   CHECK(rec.schema_version() == 4);
   CHECK(one(rec, "SELECT group_concat(version) FROM schema_version") == "1,2,3,4");
-  CHECK(one(rec, "SELECT group_concat(run_id || ':' || key || ':' || direction || ':' || phase) "
-                 "FROM metric_info") == "1:valid_loss:minimize:valid,2:valid_loss:minimize:valid");
+  CHECK(one(rec,
+            "SELECT group_concat(run_id || ':' || key || ':' || direction || ':' || phase) "
+            "FROM metric_info") == "1:valid_loss:minimize:valid,2:valid_loss:minimize:valid");
   // Rebuilding runs again lost nothing that refers to it.
   CHECK(one(rec,
             "SELECT (SELECT count(*) FROM runs) || (SELECT count(*) FROM params) || "

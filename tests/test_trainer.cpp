@@ -285,3 +285,22 @@ TEST_CASE("the test phase runs once, after early stopping put back the best weig
   CHECK(ev.back() == "after_fit");
   CHECK(std::count(test_at, ev.end(), "after_batch") == 3);  // 8 examples in batches of 3
 }
+
+TEST_CASE("an interrupt during the test phase records no test metrics", "[trainer]") {
+  Setup s;
+  FitArgs a = s.args();
+  DataLoader test(std::make_shared<OnesData>(8), {.batch_size = 3, .shuffle = false});
+  a.test = &test;
+  a.epochs = 2;
+  std::atomic<bool> interrupt{false};
+  a.interrupt = &interrupt;
+  s.rec->hook = [&](Event e, LoopState& st) {
+    if (e == Event::AfterBatch && st.phase == MetricPhase::Test) interrupt = true;
+  };
+  const FitResult r = fit(a);
+  CHECK(r.interrupted);
+  CHECK(r.epochs_done == 2);  // the epochs themselves completed
+  CHECK(s.sink.values("test_loss").empty());
+  CHECK_FALSE(r.final_metrics.count("test_loss"));
+  CHECK(r.final_metrics.count("valid_loss") == 1);
+}

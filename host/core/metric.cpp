@@ -24,9 +24,8 @@ bool is_one_of(const std::string& word, std::initializer_list<std::string_view> 
 MetricDirection direction_of(const std::vector<std::string>& words) {
   // A rate is checked first: "samples_per_sec" has the word "sec" of a duration.
   for (size_t i = 0; i < words.size(); ++i)
-    if (words[i] == "throughput" ||
-        (words[i] == "per" && i + 1 < words.size() &&
-         is_one_of(words[i + 1], {"sec", "second", "s"})))
+    if (words[i] == "throughput" || (words[i] == "per" && i + 1 < words.size() &&
+                                     is_one_of(words[i + 1], {"sec", "second", "s"})))
       return MetricDirection::Maximize;
   // A loss of something is a loss ("acc_loss"): the falling words win over the rising ones.
   for (const std::string& w : words)
@@ -84,9 +83,8 @@ MetricPhase parse_metric_phase(const std::string& s) {
   if (w == "train") return MetricPhase::Train;
   if (w == "valid" || w == "validation" || w == "val") return MetricPhase::Valid;
   if (w == "test") return MetricPhase::Test;
-  throw Error(
-      fmt::format("unknown metric phase '{}' (accepted: \"train\", \"valid\", \"test\", \"none\")",
-                  s));
+  throw Error(fmt::format(
+      "unknown metric phase '{}' (accepted: \"train\", \"valid\", \"test\", \"none\")", s));
 }
 
 MetricInfo metric_info_by_name(const std::string& key) {

@@ -46,8 +46,7 @@ void write_metric_info(SQLite::Database& db, int64_t run_id, const std::string& 
 
 }  // namespace recorder_detail
 
-void RunRecorder::describe_metric(int64_t run_id, const std::string& key,
-                                  const MetricInfo& info) {
+void RunRecorder::describe_metric(int64_t run_id, const std::string& key, const MetricInfo& info) {
   std::lock_guard<std::mutex> lock(mu_);
   check_run_locked(run_id, "describe metric '" + key + "'");
   impl_->described.insert({run_id, key});
@@ -73,8 +72,9 @@ std::vector<MetricSummaryRow> RunRecorder::metric_summary(int64_t run_id) {
     std::string sql;
     std::vector<std::string> keys;
     if (impl_->version >= 4) {
-      sql = "SELECT key, direction, phase, n, final_value, final_epoch, best_value, best_epoch "
-            "FROM metric_summary WHERE run_id = ? ORDER BY key";
+      sql =
+          "SELECT key, direction, phase, n, final_value, final_epoch, best_value, best_epoch "
+          "FROM metric_summary WHERE run_id = ? ORDER BY key";
     } else {
       // A file of an older schema opened read-only: its keys get the name rule's rows here, as
       // the migration would have given them.

@@ -78,6 +78,7 @@ class Loop {
     const int64_t last = std::max(r.epochs_done, a_.first_epoch);
     std::map<std::string, double> test;
     if (a_.test && !r.interrupted && last > 0) test = test_phase(last);
+    r.interrupted = interrupted();
     fire(Event::AfterFit);
     r.weights_epoch = s_.weights_epoch >= 0 ? s_.weights_epoch + 1 : last;
     if (auto it = by_epoch.find(r.weights_epoch - 1); it != by_epoch.end())
@@ -112,9 +113,10 @@ class Loop {
     s_.epoch = last - 1;
     phase(MetricPhase::Test);
     std::map<std::string, double> test = std::move(s_.metrics);
+    s_.metrics = std::move(epoch_metrics);
+    if (interrupted()) return {};  // a part of the test data is no test result
     for (const auto& [k, v] : test) log(k, last, v);
     if (a_.sink) a_.sink->flush();
-    s_.metrics = std::move(epoch_metrics);
     for (const auto& [k, v] : test) s_.metrics[k] = v;
     return test;
   }
