@@ -1,5 +1,8 @@
 -- The flagship: an MLP on Fashion-MNIST (Xiao et al. 2017), 784-256-256-10 with ReLU, Adam and
 -- cross entropy. PyTorch reaches about 0.89 test accuracy with this model in 10 epochs.
+-- Choose on validation, report test: the epochs are validated on 5,000 images held out of the
+-- 60,000 training ones (a seeded split), and the 10,000 test images are evaluated once, after the
+-- last epoch (gom.fit's test =), recorded as test_loss and test_accuracy.
 --   gom run experiments/fashion_mlp.lua
 --   gom run experiments/fashion_mlp.lua --set optimizer.lr=3e-3 --set hidden=512
 --   gom run experiments/fashion_mlp.lua --set fit.epochs=1 --set limit=2000   (a smoke test)
@@ -7,14 +10,15 @@
 local P = gom.params{
   hidden = 256,  -- units of each hidden layer
   dropout = 0,   -- dropout after each hidden layer (0: none)
-  limit = 0,     -- use only the first N training and test images (0: all)
+  limit = 0,     -- use only the first N images of each split (0: all)
+  valid_fraction = 1 / 12,  -- of the training file held out for validation (5,000 of 60,000)
   dir = "/usr/share/datasets/fashion-mnist",  -- the IDX files (Debian's dataset-fashion-mnist)
   normalize = "standardize",  -- pixels minus the training mean over the std (or unit: [0, 1])
 }
 
 local function fashion(split)
-  return gom.dataset("idx", {dir = P.dir, split = split, valid_fraction = 0, flatten = true,
-                             normalize = P.normalize, limit = P.limit})
+  return gom.dataset("idx", {dir = P.dir, split = split, valid_fraction = P.valid_fraction,
+                             flatten = true, normalize = P.normalize, limit = P.limit})
 end
 
 local layers = {}
@@ -32,7 +36,8 @@ print(model)
 local result = gom.fit{
   model = model,
   train = fashion("train"),
-  valid = fashion("test"),
+  valid = fashion("valid"),
+  test = fashion("test"),
   loss = "cross_entropy",
   optimizer = gom.optimizer("adam", {lr = 1e-3}),
   epochs = 10,
@@ -42,5 +47,6 @@ local result = gom.fit{
   callbacks = {"progress"},
 }
 
-print(string.format("test accuracy %.4f after %d epochs (%.0f training samples/s)",
-                    result.metrics.accuracy, result.epochs, result.metrics.samples_per_sec))
+print(string.format("validation accuracy %.4f, test accuracy %.4f after %d epochs (%.0f " ..
+                    "training samples/s)", result.metrics.accuracy, result.metrics.test_accuracy,
+                    result.epochs, result.metrics.samples_per_sec))

@@ -16,10 +16,13 @@
 #include "gom/callback.h"
 #include "gom/layer.h"
 #include "gom/ops.h"
+#include "gom/optimizer.h"
 #include "gom/plugin.h"
+#include "temp_files.h"
 
 using namespace gom;
 using Catch::Matchers::Contains;
+using gom_test::TempDir;
 
 namespace {
 
@@ -283,6 +286,7 @@ TEST_CASE(
   CHECK(model->weight.to_vector<float>() == std::vector<float>(6, 2.0f));
   CHECK(model->bias.to_vector<float>() == std::vector<float>(3, 2.0f));
   CHECK(model->running.to_vector<float>() == std::vector<float>(3, 20.0f));
+  CHECK(s.weights_epoch == 1);  // told to the fit (0-based): its result is epoch 2's
   CHECK(model->named_parameters()[0].second.same(weight));
   CHECK(weight.raw_data() == weight_data);
   CHECK(weight.requires_grad());
@@ -381,6 +385,59 @@ TEST_CASE("early_stopping: mode auto maximises accuracy-like metrics", "[callbac
   CHECK(run_fit({create_callback("early_stopping", {{"monitor", "acc_loss"}, {"patience", 1}})}, s,
                 metric_script("acc_loss", {1.0, 2.0, 3.0})) == 2);
   CHECK_THAT(out3.finish(), Contains("best 1 at epoch 1"));
+}
+
+TEST_CASE("mode auto: the direction the metric declared, else its name's, else an error",
+          "[callbacks]") {
+  LoopState s;
+  // error_budget is declared to rise, though its name says it falls.
+  Script up = metric_script("error_budget", {0.2, 0.5, 0.3, 0.4, 0.1});
+  const auto report = up.epoch_end;
+  up.epoch_end = [report](LoopState& st) {
+    report(st);
+    st.metric_info["error_budget"] = {MetricDirection::Maximize, MetricPhase::Valid};
+  };
+  Capture out(2);
+  CHECK(run_fit({create_callback("early_stopping", {{"monitor", "error_budget"}, {"patience", 2}})},
+                s, up) == 4);
+  CHECK_THAT(out.finish(), Contains("best 0.5 at epoch 2"));
+  // Undeclared, the name decides: min, best 0.2 at epoch 1.
+  s = LoopState{};
+  Capture out2(2);
+  CHECK(run_fit({create_callback("early_stopping", {{"monitor", "error_budget"}, {"patience", 2}})},
+                s, metric_script("error_budget", {0.2, 0.5, 0.3, 0.4, 0.1})) == 3);
+  CHECK_THAT(out2.finish(), Contains("best 0.2 at epoch 1"));
+  // A rate rises, though its name has the word "sec".
+  Capture out3(2);
+  CHECK(run_fit({create_callback("early_stopping", {{"monitor", "samples_per_sec"}, {"patience", 1}})},
+                s, metric_script("samples_per_sec", {100, 300, 200})) == 3);
+  CHECK_THAT(out3.finish(), Contains("best 300 at epoch 2"));
+
+  // No direction (declared or by name) and mode auto: each monitoring callback says what to do.
+  TempDir tmp;
+  for (const char* name : {"early_stopping", "reduce_on_plateau", "checkpoint"}) {
+    INFO(name);
+    auto cb = create_callback(name, {{"monitor", "lr"}});
+    LoopState st;
+    st.run_dir = tmp.path.string();
+    Tiny model;
+    st.model = &model;
+    auto opt = create_optimizer("sgd", model.parameters(), {{"lr", 0.1}});
+    st.optimizer = opt.get();
+    st.metrics = {{"lr", 0.1}};
+    cb->on(Event::BeforeFit, st);
+    CHECK_THROWS_WITH(cb->on(Event::AfterEpoch, st),
+                      Contains(std::string(name) + ": the monitored metric 'lr' has no direction") &&
+                          Contains("give mode = \"min\" or mode = \"max\""));
+    // A declaration, or a mode, settles it.
+    st.metric_info["lr"] = {MetricDirection::Minimize, MetricPhase::None};
+    cb->on(Event::BeforeFit, st);
+    CHECK_NOTHROW(cb->on(Event::AfterEpoch, st));
+    auto moded = create_callback(name, {{"monitor", "lr"}, {"mode", "max"}});
+    st.metric_info.clear();
+    moded->on(Event::BeforeFit, st);
+    CHECK_NOTHROW(moded->on(Event::AfterEpoch, st));
+  }
 }
 
 TEST_CASE("early_stopping: a missing metric names it and the metrics present", "[callbacks]") {

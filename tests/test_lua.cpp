@@ -7,7 +7,10 @@
 #include <string>
 
 #include "gom/gom.h"
+#include "gom_core/recorder.h"
 #include "gom_lua/runtime.h"
+#include "recorder_query.h"
+#include "temp_files.h"
 
 using gom::lua::RunContext;
 using gom::lua::Runtime;
@@ -373,4 +376,104 @@ TEST_CASE("lua: gom.log refuses empty keys, control characters and negative epoc
   require_ok(run(ctx, R"(gom.log("loss", 0.5, 1, 0); gom.log({["valid/acc"] = 0.9}, 2))"));
   CHECK(ctx.final_metrics.at("loss") == 0.5);
   CHECK(ctx.final_metrics.at("valid/acc") == 0.9);
+}
+
+TEST_CASE("lua: gom.log options and gom.metric declare a metric's direction and phase", "[lua]") {
+  gom_test::TempDir dir;
+  gom::RunRecorder rec(dir / "runs.db");
+  RunContext ctx;
+  ctx.recorder = &rec;
+  ctx.run_id = rec.start_run({.experiment = "e", .detect_git = false});
+  require_ok(run(ctx, R"(
+    gom.log("perplexity", 5.1, {epoch = 3, direction = "minimize", phase = "valid"})
+    gom.log({error_budget = 0.5, gap = 1}, 4, {direction = "max"})  -- the phase: the name's
+    gom.metric("score", {direction = "MAX", phase = "test"})
+    gom.log("score", 0.25, 4, 7)
+    gom.log("lr", 0.1, 4)  -- undeclared: the name rule's (no direction)
+  )"));
+  rec.finish_run(ctx.run_id, gom::RunStatus::kFinished);
+  using gom_test::one;
+  CHECK(one(rec, "SELECT epoch || ',' || step FROM metrics WHERE key = 'perplexity'") == "3,3");
+  CHECK(one(rec, "SELECT epoch || ',' || step FROM metrics WHERE key = 'score'") == "4,7");
+  CHECK(one(rec,
+            "SELECT group_concat(key || ':' || IFNULL(direction, '-') || ':' || "
+            "IFNULL(phase, '-'), ' ') FROM (SELECT * FROM metric_info ORDER BY key)") ==
+        "error_budget:maximize:- gap:maximize:- lr:-:- perplexity:minimize:valid "
+        "score:maximize:test");
+
+  const auto fails_with = [](const std::string& call, const std::string& message) {
+    const ScriptResult r = run(call);
+    INFO(call);
+    INFO(r.error);
+    REQUIRE(r.status == ScriptResult::Status::Failed);
+    CHECK_THAT(r.error, Catch::StartsWith("test.lua:1: " + message));
+  };
+  fails_with(R"(gom.log("x", 1, {direction = "lower"}))",
+             "gom.log: unknown metric direction 'lower' (accepted: \"minimize\" or \"min\": "
+             "lower is better, \"maximize\" or \"max\": higher is better, \"none\")");
+  fails_with(R"(gom.log("x", 1, {phase = "eval"}))", "gom.log: unknown metric phase 'eval'");
+  fails_with(R"(gom.log("x", 1, {dir = "min"}))",
+             "gom.log: unknown option 'dir' (accepted: epoch, step, direction, phase)");
+  fails_with(R"(gom.log("x", 1, 2, {epoch = 3}))",
+             "gom.log: the epoch or step is given twice");
+  fails_with(R"(gom.log("x", 1, {epoch = -1}))", "gom.log: option 'epoch' must be an integer >= 0");
+  fails_with(R"(gom.metric("x", {epoch = 1}))",
+             "gom.metric: unknown option 'epoch' (accepted: direction, phase)");
+  fails_with(R"(gom.metric("x", {}))", "gom.metric: give direction and/or phase");
+}
+
+TEST_CASE("lua: gom.fit tests on test = data after early stopping put back the best epoch",
+          "[lua]") {
+  gom_test::TempDir dir;
+  gom::RunRecorder rec(dir / "runs.db");
+  RunContext ctx;
+  ctx.recorder = &rec;
+  ctx.run_id = rec.start_run({.experiment = "e", .detect_git = false});
+  require_ok(run(ctx, R"(
+    gom.manual_seed(3)
+    local data = gom.dataset("synthetic", {task = "xor", n = 64, seed = 1})
+    local test = gom.dataset("synthetic", {task = "xor", n = 40, seed = 2})
+    local model = gom.sequential{gom.layer("linear", {["in"] = 2, out = 8}), gom.layer("tanh"),
+                                 gom.layer("linear", {["in"] = 8, out = 2})}
+    -- A first fit of one epoch: the second's epochs are numbered on from it.
+    gom.fit{model = model, train = data, loss = "cross_entropy", optimizer = "adam"}
+    -- score rises to epoch 2, then falls: early stopping (patience 2) ends after epoch 4 and
+    -- puts back epoch 2's weights. Its direction is declared, not guessed from the name.
+    gom.metric("score", {direction = "maximize", phase = "valid"})
+    local scores = {1, 3, 2, 2.5, 0, 0}
+    local r = gom.fit{model = model, train = data, valid = data, test = test,
+                      loss = "cross_entropy", optimizer = gom.optimizer("adam", {lr = 0.01}),
+                      epochs = 6, batch_size = 16, metrics = {"accuracy"},
+                      callbacks = {{after_epoch = function(s) s:log("score", scores[s.epoch]) end,
+                                    before_test = function(s) test_phase = s.phase end},
+                                   gom.callback("early_stopping", {monitor = "score",
+                                                                   patience = 2})}}
+    assert(r.epochs == 4 and r.stopped_early, r.epochs)
+    assert(r.weights_epoch == 2, r.weights_epoch)
+    assert(test_phase == "test")
+    assert(r.metrics.score == 3, "the result is epoch 2's")
+    assert(r.metrics.valid_loss == r.history[2].valid_loss)
+    assert(r.metrics.test_accuracy >= 0 and r.metrics.test_accuracy <= 1)
+    assert(r.metrics.test_loss > 0)
+    assert(r.history[4].test_accuracy == r.metrics.test_accuracy, "logged at the last epoch")
+    test_accuracy = r.metrics.test_accuracy
+  )"));
+  rec.finish_run(ctx.run_id, gom::RunStatus::kFinished);
+  using gom_test::one;
+  const std::string id = std::to_string(ctx.run_id);
+  // The run's epochs: 1 of the first fit, then 2..5; the model holds epoch 1 + 2's weights.
+  CHECK(one(rec, "SELECT value FROM tags WHERE run_id = ? AND key = 'weights_epoch'", {id}) ==
+        "3");
+  CHECK(one(rec, "SELECT epoch FROM metrics WHERE key = 'test_accuracy'") == "5");
+  CHECK(one(rec, "SELECT direction || ',' || phase FROM metric_info WHERE key = "
+                 "'test_accuracy'") == "maximize,test");
+  CHECK(one(rec, "SELECT direction || ',' || phase FROM metric_info WHERE key = 'test_loss'") ==
+        "minimize,test");
+  CHECK(one(rec, "SELECT direction FROM metric_info WHERE key = 'score'") == "maximize");
+  // The run's result is read at the weights' epoch; test_accuracy (one row) is its own.
+  CHECK(rec.result_value(ctx.run_id, "score") == 3);
+  CHECK(rec.result_value(ctx.run_id, "accuracy") ==
+        std::stod(one(rec, "SELECT value FROM metrics WHERE key = 'accuracy' AND epoch = 3")));
+  CHECK(one(rec, "SELECT test_accuracy FROM run_summary WHERE id = ?", {id}) ==
+        one(rec, "SELECT value FROM metrics WHERE key = 'test_accuracy'"));
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -279,4 +280,75 @@ TEST_CASE("rmse and mae over every element of a phase, the last batch partial", 
                       Contains("[2]") && Contains("[2, 1]") && Contains("one shape"));
   REQUIRE_THROWS_WITH(run_phase(*mae, {{tensor({1, 2}, {2}), labels({1, 2})}}),
                       Contains("f32") && Contains("i64"));
+}
+
+// ---------------------------------------------------------------- phases and declarations
+
+TEST_CASE("metrics report test_<name> in the test phase, and declare each key they report",
+          "[metrics]") {
+  // Every phase of one metric, by hand: the test phase is a third one, after validation.
+  auto phase = [](Callback& cb, LoopState& s, MetricPhase p, const Batches& batches) {
+    s.training = p == MetricPhase::Train;
+    s.phase = p;
+    cb.on(p == MetricPhase::Train   ? Event::BeforeTrain
+          : p == MetricPhase::Valid ? Event::BeforeValidate
+                                    : Event::BeforeTest,
+          s);
+    for (const auto& [pred, target] : batches) {
+      cb.on(Event::BeforeBatch, s);
+      s.pred = pred;
+      s.target = target;
+      cb.on(Event::AfterForward, s);
+      cb.on(Event::AfterBatch, s);
+    }
+    cb.on(p == MetricPhase::Train   ? Event::AfterTrain
+          : p == MetricPhase::Valid ? Event::AfterValidate
+                                    : Event::AfterTest,
+          s);
+  };
+  const Batches right = {{scores_for({0, 1}, 2), labels({0, 1})}};
+  const Batches half = {{scores_for({0, 1}, 2), labels({0, 0})}};
+  auto acc = create_callback("accuracy", {{"train", true}});
+  LoopState s;
+  phase(*acc, s, MetricPhase::Train, right);
+  phase(*acc, s, MetricPhase::Valid, right);
+  phase(*acc, s, MetricPhase::Test, half);
+  CHECK(s.metrics.at("train_accuracy") == 1.0);
+  CHECK(s.metrics.at("accuracy") == 1.0);
+  CHECK(s.metrics.at("test_accuracy") == 0.5);  // the test batches alone
+  using D = MetricDirection;
+  using P = MetricPhase;
+  CHECK(s.metric_info.at("train_accuracy") == MetricInfo{D::Maximize, P::Train});
+  CHECK(s.metric_info.at("accuracy") == MetricInfo{D::Maximize, P::Valid});
+  CHECK(s.metric_info.at("test_accuracy") == MetricInfo{D::Maximize, P::Test});
+
+  // Each metric's own direction.
+  const std::vector<std::tuple<std::string, Config, std::string, D>> metrics = {
+      {"top_k_accuracy", {{"k", 1}}, "top1_accuracy", D::Maximize},
+      {"f1", {}, "f1", D::Maximize},
+      {"precision", {{"average", "micro"}}, "precision_micro", D::Maximize},
+      {"recall", {}, "recall", D::Maximize},
+      {"perplexity", {}, "perplexity", D::Minimize},
+  };
+  for (const auto& [name, cfg, key, direction] : metrics) {
+    INFO(name);
+    auto cb = create_callback(name, cfg);
+    LoopState t;
+    phase(*cb, t, MetricPhase::Test, half);
+    REQUIRE(t.metrics.count("test_" + key) == 1);
+    CHECK(t.metric_info.at("test_" + key) == MetricInfo{direction, P::Test});
+  }
+  for (const char* name : {"rmse", "mae"}) {
+    auto cb = create_callback(name);
+    LoopState t;
+    phase(*cb, t, MetricPhase::Valid, {{tensor({1, 2}, {2}), tensor({1, 4}, {2})}});
+    CHECK(t.metric_info.at(name) == MetricInfo{D::Minimize, P::Valid});
+  }
+  // A confusion matrix is a record, not a value: its phase is in the JSON, nothing is declared.
+  auto cm = create_callback("confusion_matrix");
+  LoopState t;
+  phase(*cm, t, MetricPhase::Test, half);
+  CHECK(t.records.at("test_confusion_matrix") ==
+        R"({"epoch":1,"phase":"test","classes":2,"matrix":[[1,1],[0,0]]})");
+  CHECK(t.metric_info.empty());
 }

@@ -154,7 +154,7 @@ TEST_CASE("a sweep samples trials up to its budget, reproducibly", "[study]") {
   d.script = "/nowhere/trial.lua";
   d.metric = "loss";
   d.maximize = false;
-  d.space = {{"lr", {{"kind", "loguniform"}, {"low", 1e-4}, {"high", 1e-1}}}};
+  d.space = {{"lr", {{"type", "loguniform"}, {"low", 1e-4}, {"high", 1e-1}}}};
   d.sampler = "random";
   d.trials = 4;
   const int64_t id = store.create_or_join(d, std::nullopt).id;
@@ -183,7 +183,7 @@ TEST_CASE("the pruner reads the other trials' curves from their runs", "[study]"
   d.name = "P";
   d.script = "/nowhere/trial.lua";
   d.metric = "accuracy";
-  d.space = {{"x", {{"kind", "choice"}, {"choices", {1, 2, 3, 4, 5, 6}}}}};
+  d.space = {{"x", {{"type", "choice"}, {"choices", {1, 2, 3, 4, 5, 6}}}}};
   d.sampler = "grid";
   d.pruner = "median";
   d.trials = 6;

@@ -34,6 +34,22 @@ class LineData : public Dataset {
   int64_t n_, poison_;
 };
 
+// x = 1, y = 0: a linear model's mse on it is (w + b)^2, so a loss says which weights made it.
+class OnesData : public Dataset {
+ public:
+  explicit OnesData(int64_t n) : n_(n) {}
+  int64_t size() const override { return n_; }
+  Batch get_batch(const std::vector<int64_t>& idx) const override {
+    const int64_t b = static_cast<int64_t>(idx.size());
+    return {full({b, 1}, 1.0), zeros({b, 1})};
+  }
+  Shape input_shape() const override { return {1}; }
+  std::string describe() const override { return "ones"; }
+
+ private:
+  int64_t n_;
+};
+
 class PlainSgd : public Optimizer {
  public:
   PlainSgd(std::vector<Tensor> ps, double lr)
@@ -62,6 +78,8 @@ struct Sink : MetricSink {
     rows.emplace_back(k, step, epoch, v);
   }
   void flush() override { ++flushes; }
+  std::map<std::string, MetricInfo> described;
+  void describe(const std::string& k, const MetricInfo& info) override { described[k] = info; }
   std::vector<double> values(const std::string& k) const {
     std::vector<double> out;
     for (auto& [key, s, e, v] : rows)
@@ -156,6 +174,14 @@ TEST_CASE("fit fires the events in order and learns", "[trainer]") {
   CHECK(s.sink.values("samples_per_sec").front() > 0);
   CHECK(s.sink.flushes == 30);
   CHECK(r.final_metrics.at("valid_loss") == valid.back());
+  CHECK(r.weights_epoch == 30);  // nothing put back: the last epoch's
+  CHECK(std::count(ev.begin(), ev.end(), "before_test") == 0);  // no test data, no test phase
+  // The loop declares what its own metrics mean before logging them.
+  CHECK(s.sink.described.at("train_loss") == MetricInfo{MetricDirection::Minimize, MetricPhase::Train});
+  CHECK(s.sink.described.at("valid_loss") == MetricInfo{MetricDirection::Minimize, MetricPhase::Valid});
+  CHECK(s.sink.described.at("epoch_seconds").direction == MetricDirection::Minimize);
+  CHECK(s.sink.described.at("samples_per_sec").direction == MetricDirection::Maximize);
+  CHECK(s.sink.described.at("lr") == MetricInfo{});
   // Epochs are recorded 1-based with the optimizer step count.
   CHECK(std::get<2>(s.sink.rows.front()) == 1);
   CHECK(std::get<1>(s.sink.rows.back()) == 120);
@@ -206,4 +232,75 @@ TEST_CASE("a diverging loss and a failing callback are errors that say where", "
   b.epochs = 3;
   CHECK_THROWS_WITH(fit(b), Contains("callback 'recorder' failed in after_loss: bad metric"));
   CHECK(t.sink.values("train_loss").size() == 1);
+}
+
+TEST_CASE("the test phase runs once, after early stopping put back the best weights", "[trainer]") {
+  Setup s;
+  FitArgs a = s.args();
+  a.optimizer = std::make_shared<PlainSgd>(s.model->parameters(), 0.0);  // training moves nothing
+  DataLoader test(std::make_shared<OnesData>(8), {.batch_size = 3, .shuffle = false});
+  a.test = &test;
+  a.epochs = 6;
+  // Each epoch ends with weight = epoch (1-based), bias 0, and a declared score: the best is
+  // epoch 2's, and two epochs without improvement stop the fit after epoch 4.
+  const std::vector<double> score = {3, 1, 2, 4, 5, 6};
+  std::vector<std::string> phases;
+  s.rec->hook = [&](Event e, LoopState& st) {
+    if (e == Event::AfterEpoch) {
+      NoGrad ng;
+      for (auto& [name, p] : st.model->named_parameters())
+        fill_(p, name == "weight" ? double(st.epoch + 1) : 0.0);
+      st.metrics["score"] = score[size_t(st.epoch)];
+      st.metric_info["score"] = {MetricDirection::Minimize, MetricPhase::Valid};
+    }
+    if (e == Event::BeforeTest) phases.push_back(metric_phase_name(st.phase));
+    if (e == Event::AfterBatch && st.phase == MetricPhase::Test) CHECK_FALSE(st.training);
+  };
+  a.callbacks.push_back(create_callback("early_stopping", {{"monitor", "score"}, {"patience", 2}}));
+  const FitResult r = fit(a);
+  CHECK(r.epochs_done == 4);
+  CHECK(r.stopped_early);
+  CHECK(r.weights_epoch == 2);
+  // The result is epoch 2's, and the test loss that of its weights (w = 2: (2 + 0)^2 = 4) on the
+  // test data: the last epoch's weights would give 16, the validation data another value.
+  CHECK(r.final_metrics.at("score") == 1);
+  CHECK(r.final_metrics.at("valid_loss") == s.sink.values("valid_loss").at(1));
+  CHECK(r.final_metrics.at("test_loss") == Approx(4.0));
+  CHECK(s.sink.values("test_loss") == std::vector<double>{r.final_metrics.at("test_loss")});
+  for (const auto& [k, step, epoch, v] : s.sink.rows)
+    if (k == "test_loss") {
+      CHECK(epoch == 4);  // at the last epoch
+      CHECK(step == 4 * 4);
+    }
+  CHECK(s.sink.described.at("test_loss") ==
+        MetricInfo{MetricDirection::Minimize, MetricPhase::Test});
+  CHECK(s.sink.described.at("score") == MetricInfo{MetricDirection::Minimize, MetricPhase::Valid});
+  // Once, after the last epoch and before after_fit.
+  const auto& ev = s.rec->events;
+  CHECK(phases == std::vector<std::string>{"test"});
+  const auto test_at = std::find(ev.begin(), ev.end(), "before_test");
+  REQUIRE(test_at != ev.end());
+  CHECK(std::find(test_at, ev.end(), "after_epoch") == ev.end());
+  CHECK(std::find(test_at, ev.end(), "after_test") + 1 == ev.end() - 1);
+  CHECK(ev.back() == "after_fit");
+  CHECK(std::count(test_at, ev.end(), "after_batch") == 3);  // 8 examples in batches of 3
+}
+
+TEST_CASE("an interrupt during the test phase records no test metrics", "[trainer]") {
+  Setup s;
+  FitArgs a = s.args();
+  DataLoader test(std::make_shared<OnesData>(8), {.batch_size = 3, .shuffle = false});
+  a.test = &test;
+  a.epochs = 2;
+  std::atomic<bool> interrupt{false};
+  a.interrupt = &interrupt;
+  s.rec->hook = [&](Event e, LoopState& st) {
+    if (e == Event::AfterBatch && st.phase == MetricPhase::Test) interrupt = true;
+  };
+  const FitResult r = fit(a);
+  CHECK(r.interrupted);
+  CHECK(r.epochs_done == 2);  // the epochs themselves completed
+  CHECK(s.sink.values("test_loss").empty());
+  CHECK_FALSE(r.final_metrics.count("test_loss"));
+  CHECK(r.final_metrics.count("valid_loss") == 1);
 }

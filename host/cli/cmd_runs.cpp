@@ -1,6 +1,7 @@
 // `gom runs`, `gom show RUN` and `gom compare RUN RUN...`: read the run database that `gom run`
 // records into (global option --db FILE, else $GOM_DB, else ./runs.db).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -80,41 +81,14 @@ RunDetails load_run(RunRecorder& db, const std::string& id_text) {
   return db.get_run(id);
 }
 
-/// @brief Final (last step) and best (min for a loss, max otherwise) value of one metric key.
-struct MetricSummary {
-  double final_value = 0;
-  int64_t final_epoch = 0;
-  double best_value = 0;
-  int64_t best_epoch = 0;
-};
-
-bool lower_is_better(const std::string& key) {
-  return key.find("loss") != std::string::npos;
+/// @brief "min", "max" or "-": which way a metric's best goes.
+std::string direction_text(MetricDirection d) {
+  return d == MetricDirection::Minimize ? "min" : d == MetricDirection::Maximize ? "max" : "-";
 }
 
-/// @brief By key; metrics arrive ordered by key, step, epoch.
-std::map<std::string, MetricSummary> summarize(const std::vector<MetricRecord>& metrics) {
-  std::map<std::string, MetricSummary> out;
-  std::set<std::string> seen_best;  // keys whose best is set from a non-NaN value
-  for (const MetricRecord& m : metrics) {
-    auto [it, fresh] = out.try_emplace(m.key);
-    MetricSummary& s = it->second;
-    s.final_value = m.value;
-    s.final_epoch = m.epoch;
-    if (fresh) {
-      s.best_value = m.value;
-      s.best_epoch = m.epoch;
-    }
-    if (std::isnan(m.value)) continue;
-    const bool better = !seen_best.contains(m.key) ||
-                        (lower_is_better(m.key) ? m.value < s.best_value : m.value > s.best_value);
-    if (better) {
-      s.best_value = m.value;
-      s.best_epoch = m.epoch;
-      seen_best.insert(m.key);
-    }
-  }
-  return out;
+/// @brief A metric's final value, "-" when nothing was logged.
+std::string final_text(const MetricSummaryRow& m) {
+  return m.n > 0 ? fmt_value(m.final_value) : "-";
 }
 
 // ------------------------------------------------------------------------------ gom runs
@@ -215,15 +189,20 @@ int run_show(const std::string& id, const CLI::Option* db_opt) {
     fmt::print("\nparams ({}):\n{}", params.size(), table(rows));
   }
 
-  const auto metrics = summarize(d.metrics);
+  // Final and best as the metric_summary view has them: best by each metric's direction.
+  const auto metrics = db->metric_summary(r.id);
   if (metrics.empty()) {
     fmt::print("\nmetrics: none\n");
   } else {
-    std::vector<Row> rows{{"metric", "final", "epoch", "best", "epoch"}};
-    for (const auto& [k, s] : metrics)
-      rows.push_back({k, fmt_value(s.final_value), std::to_string(s.final_epoch),
-                      fmt_value(s.best_value), std::to_string(s.best_epoch)});
-    fmt::print("\nmetrics:\n{}", table(rows));
+    std::vector<Row> rows{{"metric", "final", "epoch", "best", "epoch", "direction"}};
+    for (const MetricSummaryRow& m : metrics)
+      rows.push_back({m.key, final_text(m), m.n > 0 ? std::to_string(m.final_epoch) : "-",
+                      m.best_value ? fmt_value(*m.best_value) : "-",
+                      m.best_value ? std::to_string(m.best_epoch) : "-",
+                      direction_text(m.info.direction)});
+    fmt::print("\nmetrics (best: the lowest of a metric to minimize, the highest of one to "
+               "maximize):\n{}",
+               table(rows));
   }
   if (!d.tags.empty()) {
     std::vector<Row> rows;
@@ -286,11 +265,15 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
     fmt::print("\nparams ('*': differs):\n{}", table(rows));
   }
 
-  std::vector<std::map<std::string, MetricSummary>> sums;
+  // By run, the metric_summary rows by key.
+  std::vector<std::map<std::string, MetricSummaryRow>> sums;
   std::set<std::string> mkeys;
   for (const RunDetails& d : runs) {
-    sums.push_back(summarize(d.metrics));
-    for (const auto& kv : sums.back()) mkeys.insert(kv.first);
+    auto& by_key = sums.emplace_back();
+    for (MetricSummaryRow& m : db->metric_summary(d.run.id)) {
+      mkeys.insert(m.key);
+      by_key.emplace(m.key, std::move(m));
+    }
   }
   if (mkeys.empty()) {
     fmt::print("\nmetrics: none\n");
@@ -298,22 +281,32 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
   }
   for (const bool best : {false, true}) {
     std::vector<Row> rows{header};
+    if (best) rows.front().insert(rows.front().begin() + 1, "direction");
     for (const std::string& k : mkeys) {
       Row row{k};
+      std::set<std::string> directions;  // one, unless the runs declared it differently
       for (const auto& s : sums) {
         const auto it = s.find(k);
         if (it == s.end()) {
           row.push_back("-");
-        } else if (best) {
-          row.push_back(fmt::format("{} (epoch {})", fmt_value(it->second.best_value),
-                                    it->second.best_epoch));
-        } else {
-          row.push_back(fmt_value(it->second.final_value));
+          continue;
         }
+        const MetricSummaryRow& m = it->second;
+        directions.insert(direction_text(m.info.direction));
+        if (!best)
+          row.push_back(final_text(m));
+        else if (m.best_value)
+          row.push_back(fmt::format("{} (epoch {})", fmt_value(*m.best_value), m.best_epoch));
+        else
+          row.push_back("-");
       }
+      if (best) row.insert(row.begin() + 1, fmt::format("{}", fmt::join(directions, "/")));
       rows.push_back(std::move(row));
     }
-    fmt::print("\n{}:\n{}", best ? "best metrics (min for a loss, max otherwise)" : "final metrics",
+    fmt::print("\n{}:\n{}",
+               best ? "best metrics (the lowest of a metric to minimize, the highest of one to "
+                      "maximize)"
+                    : "final metrics",
                table(rows));
   }
   return 0;
@@ -330,7 +323,7 @@ void add_runs_commands(CLI::App& app, Action& action) {
       ->type_name("NAME");
   runs->add_option("--status", ro->status,
                    "Only runs with this status: running, finished, failed, interrupted, diverged, "
-                   "crashed")
+                   "crashed, pruned")
       ->type_name("S");
   runs->add_option("--limit", ro->limit, "At most N runs")
       ->type_name("N")

@@ -111,7 +111,6 @@ std::pair<std::string, json> parse_param(const std::string& s) {
   } else if ((kind == "uniform" || kind == "loguniform") && (parts.size() == 3 || parts.size() == 4)) {
     d.kind = kind == "uniform" ? search::Distribution::Kind::Uniform
                                : search::Distribution::Kind::LogUniform;
-    d.log = kind == "loguniform";
     d.low = parse_number(parts[1], where);
     d.high = parse_number(parts[2], where);
     if (parts.size() == 4) {

@@ -232,6 +232,10 @@ const char* event_name(Event e) {
       return "before_validate";
     case Event::AfterValidate:
       return "after_validate";
+    case Event::BeforeTest:
+      return "before_test";
+    case Event::AfterTest:
+      return "after_test";
     case Event::BeforeBatch:
       return "before_batch";
     case Event::AfterBatch:

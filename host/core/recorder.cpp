@@ -118,16 +118,19 @@ const char* run_status_name(RunStatus s) {
       return "diverged";
     case RunStatus::kCrashed:
       return "crashed";
+    case RunStatus::kPruned:
+      return "pruned";
   }
   return "?";
 }
 
 RunStatus parse_run_status(std::string_view s) {
   for (RunStatus v : {RunStatus::kRunning, RunStatus::kFinished, RunStatus::kFailed,
-                      RunStatus::kInterrupted, RunStatus::kDiverged, RunStatus::kCrashed})
+                      RunStatus::kInterrupted, RunStatus::kDiverged, RunStatus::kCrashed,
+                      RunStatus::kPruned})
     if (s == run_status_name(v)) return v;
   throw Error("unknown run status '" + std::string(s) +
-              "' (accepted: running, finished, failed, interrupted, diverged, crashed)");
+              "' (accepted: running, finished, failed, interrupted, diverged, crashed, pruned)");
 }
 
 namespace {
@@ -424,19 +427,11 @@ void RunRecorder::log_metric(int64_t run_id, const std::string& key, int64_t ste
                              double value) {
   const double now = unix_now();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!impl_->known_runs.count(run_id)) {
-    // Check once per id, so a bad id fails here rather than poisoning a later flush.
-    bool exists = guarded(path_, "logging a metric", [&] {
-      SQLite::Statement q(impl_->db, "SELECT 1 FROM runs WHERE id = ?");
-      q.bind(1, run_id);
-      return q.executeStep();
-    });
-    if (!exists)
-      throw Error("run database " + path_ + ": cannot log metric '" + key + "': no run " +
-                  std::to_string(run_id));
-    impl_->known_runs.insert(run_id);
-  }
+  check_run_locked(run_id, "log metric '" + key + "'");
   buffer_.push_back({run_id, key, step, epoch, value, now});
+  // Every logged key has a metric_info row: the name rule's where nobody declared one.
+  if (impl_->described.insert({run_id, key}).second)
+    info_buffer_.push_back({run_id, key, metric_info_by_name(key), false});
   // Not at every row past the limit while the database refuses them: they stay buffered.
   if (buffer_.size() >= kMaxBufferedRows && buffer_.size() % kMaxBufferedRows == 0) {
     try {
@@ -445,6 +440,20 @@ void RunRecorder::log_metric(int64_t run_id, const std::string& key, int64_t ste
       // kept for the next flush (finish_run reports what could not be written)
     }
   }
+}
+
+void RunRecorder::check_run_locked(int64_t run_id, const std::string& what) {
+  if (impl_->known_runs.count(run_id)) return;
+  // Checked once per id, so a bad id fails here rather than poisoning a later flush.
+  const bool exists = guarded(path_, "checking a run", [&] {
+    SQLite::Statement q(impl_->db, "SELECT 1 FROM runs WHERE id = ?");
+    q.bind(1, run_id);
+    return q.executeStep();
+  });
+  if (!exists)
+    throw Error("run database " + path_ + ": cannot " + what + ": no run " +
+                std::to_string(run_id));
+  impl_->known_runs.insert(run_id);
 }
 
 void RunRecorder::log(const std::string& key, int64_t step, int64_t epoch, double value) {
@@ -472,7 +481,7 @@ void RunRecorder::flush() {
 }
 
 void RunRecorder::flush_locked() {
-  if (buffer_.empty()) return;
+  if (buffer_.empty() && info_buffer_.empty()) return;
   try {
     write_buffer_locked();
   } catch (const std::exception& e) {
@@ -480,11 +489,13 @@ void RunRecorder::flush_locked() {
     throw;
   }
   buffer_.clear();
+  info_buffer_.clear();
 }
 
 void RunRecorder::write_buffer_locked() {
   guarded(path_, "writing metrics", [&] {
     SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    write_info_locked();
     SQLite::Statement ins(impl_->db,
                           "INSERT INTO metrics(run_id, key, step, epoch, value, wall_time) "
                           "VALUES (?, ?, ?, ?, ?, ?)");

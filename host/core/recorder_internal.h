@@ -31,9 +31,21 @@ int busy_timeout_ms();
 
 // recorder_schema.cpp
 void migrate(SQLite::Database& db, const std::string& path);
+/// The SELECT of the metric_summary view (schema v4), over the tables metrics and metric_info:
+/// the reader runs it with metric_info given by a WITH clause on a file it cannot migrate.
+extern const char* const kMetricSummarySelect;
 int schema_version(SQLite::Database& db, const std::string& path);
 /// gom::Error naming path if version is newer than kRunSchemaVersion.
 void check_not_newer(int version, const std::string& path);
+
+// recorder_schema_studies.cpp
+/// v5: the tables studies and trials, the views trial_summary and league_table.
+extern const char* const kSchemaV5Studies;
+
+// recorder_metric_info.cpp
+/// Writes a metric_info row: replacing the one there (`replace`), or only where there is none.
+void write_metric_info(SQLite::Database& db, int64_t run_id, const std::string& key,
+                       const MetricInfo& info, bool replace);
 
 // recorder_process.cpp
 struct ProcessInfo {
@@ -122,6 +134,9 @@ struct RunRecorder::Impl {
       : db(name, flags, recorder_detail::busy_timeout_ms()) {}
   SQLite::Database db;
   std::set<int64_t> known_runs;  // ids checked to exist, so log_metric fails early on a bad id
+  // (run, key) pairs whose metric_info row is written or buffered: the name rule's row is
+  // buffered once per key, with the key's first metric row.
+  std::set<std::pair<int64_t, std::string>> described;
   int version = kRunSchemaVersion;  // older only where a read-only file could not be migrated
   bool read_only = false;
   std::chrono::milliseconds heartbeat_interval{kHeartbeatIntervalS * 1000};

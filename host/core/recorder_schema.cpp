@@ -16,7 +16,9 @@ namespace {
 
 struct Migration {
   int version;  // the version the file has after this step
-  const char* sql;
+  std::string sql;
+  // Run after the SQL, in the same transaction: data the SQL cannot make (rows by a C++ rule).
+  void (*after)(SQLite::Database&) = nullptr;
 };
 
 // v1: experiments, runs, params, metrics, tags, artifacts and the run_summary view.
@@ -233,91 +235,169 @@ CREATE TABLE database(
 INSERT INTO database(uid) VALUES (lower(hex(randomblob(16))));
 )sql";
 
-// v5: leagues and sweeps (gom_core/study.h). A study is a parent run and its trials; each trial
-// is run as its own `gom run` process whose run points to the trial's (trials.run_id). A
-// trial's worker (host, pid, process start time) and heartbeat let another worker tell that it
-// died. trial_summary and league_table are views for sqlite3 users.
-constexpr const char* kSchemaStudies = R"sql(
-CREATE TABLE studies(
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL CHECK (kind IN ('league', 'sweep')),
-  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
-  script_path TEXT NOT NULL,
-  metric TEXT NOT NULL,
-  direction TEXT NOT NULL CHECK (direction IN ('minimize', 'maximize')),
-  definition TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE TABLE trials(
-  id INTEGER PRIMARY KEY,
-  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
-  number INTEGER NOT NULL,
-  contender TEXT,
-  seed INTEGER NOT NULL,
-  params TEXT NOT NULL,
-  state TEXT NOT NULL
-    CHECK (state IN ('waiting', 'running', 'finished', 'pruned', 'failed', 'crashed')),
-  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
-  value REAL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  worker_host TEXT,
-  worker_pid INTEGER,
-  worker_started INTEGER,
-  heartbeat_at TEXT,
-  started_at TEXT,
-  ended_at TEXT,
-  UNIQUE (study_id, number)
-);
-CREATE INDEX trials_by_state ON trials(study_id, state);
-CREATE INDEX trials_by_run ON trials(run_id);
+}  // namespace
 
--- One row per trial: its study, what it tried (contender or params, as JSON), its seed, state,
--- the value of the study's metric and its run.
-CREATE VIEW trial_summary AS
+// Part of v4's metric_summary view: never edit it (a later version that changes the view gets a
+// constant of its own). One row per metric of a run (a metric_info row):
+// - n: its rows, NaN (NULL) ones too;
+// - final_value, final_epoch: the row at the highest step, then epoch, then the latest row (as
+//   run_summary's final_* always were);
+// - best_value, best_epoch: the lowest value of a metric to minimize, the highest of one to
+//   maximize, NULL values ignored, at the first step it was reached; NULL without a direction.
+const char* const kMetricSummarySelect = R"sql(
 SELECT
-  s.name AS study,
-  s.kind AS kind,
-  t.number AS number,
-  t.contender AS contender,
-  t.params AS params,
-  t.seed AS seed,
-  t.state AS state,
-  s.metric AS metric,
-  s.direction AS direction,
-  t.value AS value,
-  t.run_id AS run_id,
-  t.attempts AS attempts,
-  t.started_at AS started_at,
-  t.ended_at AS ended_at,
-  ROUND((julianday(t.ended_at) - julianday(t.started_at)) * 86400.0, 3) AS duration_s
-FROM trials t JOIN studies s ON s.id = t.study_id;
-
--- One row per league contender over its finished trials: runs, mean, sample standard deviation,
--- min and max of the league's metric (`gom league show` adds bootstrap intervals, IQM and the
--- paired tests).
-CREATE VIEW league_table AS
-SELECT
-  s.name AS league,
-  t.contender AS contender,
-  s.metric AS metric,
-  s.direction AS direction,
-  COUNT(t.value) AS runs,
-  AVG(t.value) AS mean,
-  CASE WHEN COUNT(t.value) > 1
-       THEN sqrt(MAX(0.0, (SUM(t.value * t.value) - COUNT(t.value) * AVG(t.value) * AVG(t.value))
-                          / (COUNT(t.value) - 1)))
-  END AS sd,
-  MIN(t.value) AS min,
-  MAX(t.value) AS max
-FROM trials t JOIN studies s ON s.id = t.study_id
-WHERE s.kind = 'league' AND t.state = 'finished'
-GROUP BY s.id, t.contender;
+  i.run_id AS run_id,
+  i.key AS key,
+  i.direction AS direction,
+  i.phase AS phase,
+  (SELECT COUNT(*) FROM metrics m WHERE m.run_id = i.run_id AND m.key = i.key) AS n,
+  f.value AS final_value,
+  f.epoch AS final_epoch,
+  b.value AS best_value,
+  b.epoch AS best_epoch
+FROM metric_info i
+LEFT JOIN metrics f ON f.rowid = (
+  SELECT m.rowid FROM metrics m WHERE m.run_id = i.run_id AND m.key = i.key
+  ORDER BY m.step DESC, m.epoch DESC, m.rowid DESC LIMIT 1)
+LEFT JOIN metrics b ON b.rowid = CASE i.direction
+  WHEN 'minimize' THEN (
+    SELECT m.rowid FROM metrics m
+    WHERE m.run_id = i.run_id AND m.key = i.key AND m.value IS NOT NULL
+    ORDER BY m.value, m.step, m.epoch, m.rowid LIMIT 1)
+  WHEN 'maximize' THEN (
+    SELECT m.rowid FROM metrics m
+    WHERE m.run_id = i.run_id AND m.key = i.key AND m.value IS NOT NULL
+    ORDER BY m.value DESC, m.step, m.epoch, m.rowid LIMIT 1)
+  END
 )sql";
+
+namespace {
+
+// v4: what each metric means, metric_info (a row for every key logged for a run: its
+// direction and phase), the view metric_summary over it, the status 'pruned' (a sweep's trial
+// stopped early), and run_summary with its best_* by the metric's direction and test_accuracy
+// (the final value of test_accuracy). runs is rebuilt for the new CHECK as in v2, the views that
+// refer to it dropped first and made anew. The rows of the keys already logged are made by the
+// C++ rule (backfill_metric_info) right after this SQL.
+const std::string kSchemaV4 = std::string(R"sql(
+CREATE TABLE runs_v4(
+  id INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  name TEXT,
+  status TEXT NOT NULL
+    CHECK (status IN ('running', 'finished', 'failed', 'interrupted', 'diverged', 'crashed',
+                      'pruned')),
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  error TEXT,
+  script_path TEXT,
+  script_text TEXT,
+  script_sha256 TEXT,
+  seed INTEGER,
+  backend TEXT,
+  device TEXT,
+  threads INTEGER,
+  gom_version TEXT,
+  git_commit TEXT,
+  git_dirty INTEGER CHECK (git_dirty IN (0, 1)),
+  command_line TEXT,
+  parent_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  host TEXT,
+  pid INTEGER,
+  process_started INTEGER,
+  heartbeat_at TEXT
+);
+INSERT INTO runs_v4(id, experiment_id, name, status, started_at, ended_at, error, script_path,
+                    script_text, script_sha256, seed, backend, device, threads, gom_version,
+                    git_commit, git_dirty, command_line, parent_run_id, host, pid,
+                    process_started, heartbeat_at)
+SELECT id, experiment_id, name, status, started_at, ended_at, error, script_path, script_text,
+       script_sha256, seed, backend, device, threads, gom_version, git_commit, git_dirty,
+       command_line, parent_run_id, host, pid, process_started, heartbeat_at
+FROM runs;
+DROP VIEW run_summary;
+DROP TABLE runs;
+ALTER TABLE runs_v4 RENAME TO runs;
+CREATE INDEX runs_by_experiment ON runs(experiment_id);
+CREATE INDEX runs_by_parent ON runs(parent_run_id);
+CREATE INDEX runs_by_status ON runs(status);
+
+CREATE TABLE metric_info(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  direction TEXT CHECK (direction IN ('minimize', 'maximize')),
+  phase TEXT CHECK (phase IN ('train', 'valid', 'test')),
+  PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE VIEW metric_summary AS)sql") + kMetricSummarySelect + R"sql(;
+
+-- As in v2, with final_* and best_* read from metric_summary (best by the metric's direction),
+-- and test_accuracy, the final value of test_accuracy (gom.fit's test = data), after
+-- best_accuracy.
+CREATE VIEW run_summary AS
+SELECT
+  r.id AS id,
+  e.name AS experiment,
+  r.name AS name,
+  CASE WHEN r.status = 'running' AND r.heartbeat_at IS NOT NULL
+            AND julianday(r.heartbeat_at) < julianday('now', '-120 seconds')
+       THEN 'crashed' ELSE r.status END AS status,
+  r.started_at AS started_at,
+  r.ended_at AS ended_at,
+  ROUND((julianday(COALESCE(r.ended_at,
+                            CASE WHEN r.status = 'running' AND r.heartbeat_at IS NOT NULL
+                                      AND julianday(r.heartbeat_at)
+                                          < julianday('now', '-120 seconds')
+                                 THEN r.heartbeat_at
+                                 ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END))
+         - julianday(r.started_at)) * 86400.0, 3) AS duration_s,
+  (SELECT MAX(m.epoch) FROM metrics m WHERE m.run_id = r.id) AS epochs,
+  (SELECT s.final_value FROM metric_summary s WHERE s.run_id = r.id AND s.key = 'train_loss')
+    AS final_train_loss,
+  (SELECT s.final_value FROM metric_summary s WHERE s.run_id = r.id AND s.key = 'valid_loss')
+    AS final_valid_loss,
+  (SELECT s.final_value FROM metric_summary s WHERE s.run_id = r.id AND s.key = 'accuracy')
+    AS final_accuracy,
+  (SELECT s.best_value FROM metric_summary s WHERE s.run_id = r.id AND s.key = 'train_loss')
+    AS best_train_loss,
+  (SELECT s.best_value FROM metric_summary s WHERE s.run_id = r.id AND s.key = 'valid_loss')
+    AS best_valid_loss,
+  (SELECT s.best_value FROM metric_summary s WHERE s.run_id = r.id AND s.key = 'accuracy')
+    AS best_accuracy,
+  (SELECT s.final_value FROM metric_summary s WHERE s.run_id = r.id AND s.key = 'test_accuracy')
+    AS test_accuracy,
+  (SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = 'optimizer.lr') AS lr,
+  (SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = 'fit.batch_size')
+    AS batch_size,
+  r.seed AS seed,
+  r.backend AS backend,
+  r.git_commit AS git_commit,
+  r.parent_run_id AS parent_run_id,
+  r.error AS error,
+  r.host AS host,
+  r.pid AS pid,
+  r.heartbeat_at AS heartbeat_at
+FROM runs r JOIN experiments e ON e.id = r.experiment_id;
+)sql";
+
+// The metric_info rows of every key logged before v4, by the one rule for a key nobody
+// declared (metric_info_by_name), so that every logged key has one.
+void backfill_metric_info(SQLite::Database& db) {
+  SQLite::Statement keys(db, "SELECT DISTINCT run_id, key FROM metrics");
+  while (keys.executeStep()) {
+    const std::string key = keys.getColumn(1).getString();
+    write_metric_info(db, keys.getColumn(0).getInt64(), key, metric_info_by_name(key), false);
+  }
+}
 
 // Applied in order; each inside the same BEGIN IMMEDIATE transaction as its version row.
 const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> m = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaStudies}};
+  static const std::vector<Migration> m = {{1, kSchemaV1},
+                                           {2, kSchemaV2},
+                                           {3, kSchemaV3},
+                                           {4, kSchemaV4, backfill_metric_info},
+                                           {5, kSchemaV5Studies}};
   return m;
 }
 
@@ -391,6 +471,7 @@ void migrate(SQLite::Database& db, const std::string& path) {
   for (const Migration& m : migrations()) {
     if (m.version <= v) continue;
     db.exec(m.sql);
+    if (m.after) m.after(db);
     SQLite::Statement ins(db, "INSERT INTO schema_version(version) VALUES (?)");
     ins.bind(1, m.version);
     ins.exec();

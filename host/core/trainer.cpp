@@ -37,40 +37,89 @@ class Loop {
     s_.run_dir = a.run_dir;
     s_.checkpoint_metadata = a.checkpoint_metadata;
     s_.callbacks = &callbacks_;
+    // What the loop's own metrics mean; metric callbacks declare theirs when they report.
+    s_.metric_info = {{"train_loss", {MetricDirection::Minimize, MetricPhase::Train}},
+                      {"valid_loss", {MetricDirection::Minimize, MetricPhase::Valid}},
+                      {"test_loss", {MetricDirection::Minimize, MetricPhase::Test}},
+                      {"epoch_seconds", {MetricDirection::Minimize, MetricPhase::None}},
+                      {"samples_per_sec", {MetricDirection::Maximize, MetricPhase::None}},
+                      {"lr", {MetricDirection::None, MetricPhase::None}}};
+    for (const auto& [k, info] : a.metric_info) s_.metric_info[k] = info;
   }
 
   FitResult run() {
     FitResult r;
     fire(Event::BeforeFit);
+    // The metrics of each epoch this fit ran, by epoch (0-based): the result is the epoch whose
+    // weights the model ends with.
+    std::map<int64_t, std::map<std::string, double>> by_epoch;
     for (int64_t e = a_.first_epoch; e < a_.epochs && !s_.stop && !interrupted(); ++e) {
       s_.epoch = e;
       s_.metrics.clear();
       const auto t0 = Clock::now();
       fire(Event::BeforeEpoch);
-      const double train_seconds = phase(true);
+      const double train_seconds = phase(MetricPhase::Train);
       if (interrupted()) break;  // an unfinished epoch is not recorded as one
-      if (a_.valid) phase(false);
+      if (a_.valid) phase(MetricPhase::Valid);
       if (interrupted()) break;
       const double secs = seconds_since(t0);
       s_.metrics["lr"] = a_.optimizer->lr();
       s_.metrics["epoch_seconds"] = secs;
       s_.metrics["samples_per_sec"] = train_samples_ / std::max(train_seconds, 1e-9);
       fire(Event::AfterEpoch);
-      if (a_.sink) {
-        for (const auto& [k, v] : s_.metrics) a_.sink->log(k, s_.step, e + 1, v);
-        a_.sink->flush();
-      }
-      r.final_metrics = s_.metrics;
+      for (const auto& [k, v] : s_.metrics) log(k, e + 1, v);
+      if (a_.sink) a_.sink->flush();
+      by_epoch[e] = s_.metrics;
       r.epochs_done = e + 1;
     }
     r.interrupted = interrupted();
     r.stopped_early = s_.stop && !r.interrupted;
+    // A resumed fit whose checkpoint held every epoch ran none here, but its model is trained.
+    const int64_t last = std::max(r.epochs_done, a_.first_epoch);
+    std::map<std::string, double> test;
+    if (a_.test && !r.interrupted && last > 0) test = test_phase(last);
+    r.interrupted = interrupted();
     fire(Event::AfterFit);
+    r.weights_epoch = s_.weights_epoch >= 0 ? s_.weights_epoch + 1 : last;
+    if (auto it = by_epoch.find(r.weights_epoch - 1); it != by_epoch.end())
+      r.final_metrics = it->second;
+    else if (!by_epoch.empty())
+      r.final_metrics = by_epoch.rbegin()->second;
+    for (const auto& [k, v] : test) r.final_metrics[k] = v;
     return r;
   }
 
  private:
   bool interrupted() const { return a_.interrupt && a_.interrupt->load(); }
+
+  // One value to the sink, described first when its declaration is new (or changed).
+  void log(const std::string& key, int64_t epoch, double value) {
+    if (!a_.sink) return;
+    if (auto it = s_.metric_info.find(key); it != s_.metric_info.end()) {
+      auto [d, fresh] = described_.try_emplace(key, it->second);
+      if (fresh || d->second != it->second) {
+        d->second = it->second;
+        a_.sink->describe(key, it->second);
+      }
+    }
+    a_.sink->log(key, s_.step, epoch, value);
+  }
+
+  // The test phase, after the last epoch (1-based `last`): its metrics are logged at that epoch
+  // and returned. The epoch's metrics stay in state.metrics beside them for after_fit.
+  std::map<std::string, double> test_phase(int64_t last) {
+    std::map<std::string, double> epoch_metrics = std::move(s_.metrics);
+    s_.metrics.clear();
+    s_.epoch = last - 1;
+    phase(MetricPhase::Test);
+    std::map<std::string, double> test = std::move(s_.metrics);
+    s_.metrics = std::move(epoch_metrics);
+    if (interrupted()) return {};  // a part of the test data is no test result
+    for (const auto& [k, v] : test) log(k, last, v);
+    if (a_.sink) a_.sink->flush();
+    for (const auto& [k, v] : test) s_.metrics[k] = v;
+    return test;
+  }
 
   void fire(Event e) {
     for (auto& cb : callbacks_) {
@@ -92,7 +141,7 @@ class Loop {
   // Passes what callbacks added for the run record on to the sink.
   void hand_over() {
     if (a_.sink) {
-      for (const auto& [k, v] : s_.step_metrics) a_.sink->log(k, s_.step, s_.epoch + 1, v);
+      for (const auto& [k, v] : s_.step_metrics) log(k, s_.epoch + 1, v);
       for (const auto& [k, v] : s_.records) a_.sink->record(k, v);
       for (const auto& [kind, path] : s_.artifacts) a_.sink->artifact(kind, path);
     }
@@ -101,17 +150,21 @@ class Loop {
     s_.artifacts.clear();
   }
 
-  // One pass over the training or validation data; returns its seconds.
-  double phase(bool training) {
-    DataLoader& dl = training ? *a_.train : *a_.valid;
+  // One pass over the training, validation or test data; returns its seconds.
+  double phase(MetricPhase which) {
+    const bool training = which == MetricPhase::Train;
+    DataLoader& dl = training ? *a_.train : which == MetricPhase::Valid ? *a_.valid : *a_.test;
     s_.training = training;
+    s_.phase = which;
     s_.batch = 0;
     s_.batches = dl.num_batches();
     s_.samples = 0;
     a_.model->train(training);
     a_.loss->train(training);
     a_.model->reset_state();  // a stateful recurrent layer starts each pass from zeros
-    fire(training ? Event::BeforeTrain : Event::BeforeValidate);
+    fire(training                       ? Event::BeforeTrain
+         : which == MetricPhase::Valid ? Event::BeforeValidate
+                                        : Event::BeforeTest);
     const auto t0 = Clock::now();
     dl.begin_epoch(s_.epoch);
     double loss_sum = 0;
@@ -124,7 +177,7 @@ class Loop {
       s_.skip_batch = s_.accumulate = false;
       fire(Event::BeforeBatch);
       if (!s_.skip_batch) {
-        const double l = training ? train_batch() : valid_batch();
+        const double l = training ? train_batch() : eval_batch();
         if (!s_.skip_batch) {
           loss_sum += l * double(n);
           seen += n;
@@ -141,10 +194,14 @@ class Loop {
     if (grads_kept_) a_.optimizer->zero_grad();
     grads_kept_ = s_.accumulate = false;
     const double secs = seconds_since(t0);
-    if (seen > 0) s_.metrics[training ? "train_loss" : "valid_loss"] = loss_sum / double(seen);
+    if (seen > 0)
+      s_.metrics[fmt::format("{}_loss", metric_phase_name(which))] = loss_sum / double(seen);
     if (training) train_samples_ = double(s_.samples);
     a_.model->train(true);
-    fire(training ? Event::AfterTrain : Event::AfterValidate);
+    fire(training                       ? Event::AfterTrain
+         : which == MetricPhase::Valid ? Event::AfterValidate
+                                        : Event::AfterTest);
+    s_.phase = MetricPhase::None;
     return secs;
   }
 
@@ -154,7 +211,11 @@ class Loop {
       throw DivergedError(
           fmt::format("the loss is {} at epoch {}, {} batch {}: training diverged (a "
                       "smaller lr, gradient clipping or normalised inputs usually help)",
-                      l, s_.epoch + 1, s_.training ? "training" : "validation", s_.batch + 1));
+                      l, s_.epoch + 1,
+                      s_.phase == MetricPhase::Train   ? "training"
+                      : s_.phase == MetricPhase::Valid ? "validation"
+                                                       : "test",
+                      s_.batch + 1));
     return l;
   }
 
@@ -179,7 +240,8 @@ class Loop {
     return l;
   }
 
-  double valid_batch() {
+  // A validation or test batch: forward and loss without a graph.
+  double eval_batch() {
     NoGrad ng;
     s_.pred = a_.model->forward(s_.input);
     fire(Event::AfterForward);
@@ -193,6 +255,7 @@ class Loop {
   std::vector<std::shared_ptr<Callback>> callbacks_;
   double train_samples_ = 0;
   bool grads_kept_ = false;  ///< the last batch set accumulate: its gradients wait for a step
+  std::map<std::string, MetricInfo> described_;  ///< what the sink was told of each key
 };
 
 }  // namespace

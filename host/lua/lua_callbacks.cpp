@@ -39,6 +39,10 @@ int st_index(lua_State* L) {
   else if (k == "step") lua_pushinteger(L, s.step);
   else if (k == "samples") lua_pushinteger(L, s.samples);
   else if (k == "training") lua_pushboolean(L, s.training);
+  else if (k == "phase") {
+    if (s.phase == MetricPhase::None) lua_pushnil(L);
+    else lua_pushstring(L, metric_phase_name(s.phase));
+  }
   else if (k == "stop") lua_pushboolean(L, s.stop);
   else if (k == "skip_batch") lua_pushboolean(L, s.skip_batch);
   else if (k == "input") push_tensor(L, s.input);
@@ -58,7 +62,8 @@ int st_index(lua_State* L) {
   } else {
     return luaL_error(L,
                       "the loop state has no field '%s' (fields: epoch, epochs, batch, batches, "
-                      "step, samples, training, input, target, pred, loss, lr, metrics, model, "
+                      "step, samples, training, phase, input, target, pred, loss, lr, metrics, "
+                      "model, "
                       "optimizer, stop, skip_batch; method: log)",
                       k.data());
   }

@@ -1,7 +1,8 @@
 // gom.fit{...}: the trainer from Lua. It resolves its arguments (applying `--set fit.KEY=...` and
 // `--set optimizer.KEY=...`), records every hyperparameter of the run (the model's layers, the
 // loss, the optimizer, the data, the callbacks), runs gom::fit with the run recorder as its
-// metric sink, and returns the final metrics and the history per epoch.
+// metric sink, and returns the metrics of the epoch whose weights the model ends with (and of the
+// test data, when given), and the history per epoch.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -21,7 +22,7 @@ const Schema& fit_schema() {
     Schema s;
     s.integer("epochs", "passes over the training data").def(1).min(1);
     s.integer("batch_size", "examples per training batch").def(64).min(1);
-    s.integer("valid_batch_size", "examples per validation batch (default: batch_size)").min(1);
+    s.integer("valid_batch_size", "examples per validation (and test) batch (default: batch_size)").min(1);
     s.integer("seed", "seed of the shuffling (default: the run's --seed)").min(0);
     s.boolean("shuffle", "a new seeded order of the training data each epoch").def(true);
     s.boolean("drop_last", "drop a last training batch smaller than batch_size").def(false);
@@ -36,8 +37,8 @@ const Schema& fit_schema() {
   return s;
 }
 // Arguments of gom.fit that are objects rather than hyperparameters.
-const std::vector<std::string> kObjectArgs = {"model", "loss",      "optimizer", "train",
-                                              "valid", "data",      "callbacks", "metrics"};
+const std::vector<std::string> kObjectArgs = {"model", "loss", "optimizer", "train",   "valid",
+                                              "test",  "data", "callbacks", "metrics"};
 
 // Logs into the run recorder with the epoch and step numbering continued across gom.fit calls,
 // and keeps the history for gom.fit's result.
@@ -51,6 +52,9 @@ class FitSink : public MetricSink {
     ctx_.final_metrics[key] = value;
     if (history.size() < size_t(epoch)) history.resize(size_t(epoch));
     history[size_t(epoch - 1)][key] = value;
+  }
+  void describe(const std::string& key, const MetricInfo& info) override {
+    if (ctx_.recorder) ctx_.recorder->describe_metric(ctx_.run_id, key, info);
   }
   // A database that is locked or full does not end the training: its rows stay buffered and
   // are tried again at the next epoch and when the run finishes.
@@ -124,12 +128,15 @@ void record_module(RunContext& ctx, const std::string& prefix, const Module& m) 
   for (const auto& [name, child] : m.children()) record_module(ctx, prefix + "." + name, *child);
 }
 
-std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit, bool training,
-                                        RunContext& ctx, const std::string& prefix) {
+// The loader of the data `what` ("train", "valid" or "test"); only training data is shuffled.
+std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit,
+                                        const std::string& what, RunContext& ctx,
+                                        const std::string& prefix) {
+  const bool training = what == "train";
   auto* dp = test_object<LuaDataset>(L, idx, kDataset);
   if (!dp)
-    throw Error(fmt::format("gom.fit: '{}' must be a gom.dataset(...), not a {}",
-                            training ? "train" : "valid", luaL_typename(L, idx)));
+    throw Error(fmt::format("gom.fit: '{}' must be a gom.dataset(...), not a {}", what,
+                            luaL_typename(L, idx)));
   auto& d = *dp;
   LoaderOptions o;
   o.batch_size = training || !fit.has("valid_batch_size") ? fit.i("batch_size")
@@ -272,17 +279,22 @@ int l_fit(lua_State* L) {
   if (field(L, "data") == LUA_TTABLE) data_idx = lua_gettop(L);
   lua_getfield(L, data_idx, "train");
   lua_getfield(L, data_idx, "valid");
-  const int train_idx = lua_gettop(L) - 1, valid_idx = lua_gettop(L);
+  lua_getfield(L, data_idx, "test");
+  const int train_idx = lua_gettop(L) - 2, valid_idx = lua_gettop(L) - 1, test_idx = lua_gettop(L);
   if (lua_isnil(L, train_idx)) throw Error("gom.fit: 'train' data is required (a gom.dataset)");
 
   // Every override must have found its hyperparameter by now, before the expensive part.
   check_overrides(ctx, "before gom.fit");
 
-  auto train = make_loader(L, train_idx, fit, true, ctx, pre("data") + ".train");
-  std::shared_ptr<DataLoader> valid;
-  if (!lua_isnil(L, valid_idx)) valid = make_loader(L, valid_idx, fit, false, ctx, pre("data") + ".valid");
+  auto train = make_loader(L, train_idx, fit, "train", ctx, pre("data") + ".train");
+  std::shared_ptr<DataLoader> valid, test;
+  if (!lua_isnil(L, valid_idx))
+    valid = make_loader(L, valid_idx, fit, "valid", ctx, pre("data") + ".valid");
+  if (!lua_isnil(L, test_idx))
+    test = make_loader(L, test_idx, fit, "test", ctx, pre("data") + ".test");
   args.train = train.get();
   args.valid = valid.get();
+  args.test = test.get();
 
   // Callbacks and metrics (metrics first, so early stopping sees this epoch's values).
   std::vector<FitCallback> cbs;
@@ -338,6 +350,7 @@ int l_fit(lua_State* L) {
   }
 
   args.sink = &sink;
+  args.metric_info = ctx.metric_info;  // what gom.metric and gom.log declared
   args.interrupt = ctx.interrupt;
   args.run_dir = ctx.run_dir;
   FitResult r;
@@ -359,6 +372,12 @@ int l_fit(lua_State* L) {
     if (!sink.history.empty()) r.final_metrics = sink.history.back();
     for (const auto& [k, v] : r.final_metrics) ctx.final_metrics[k] = v;
   }
+  // The weights the model ends with: the run's result is read at that epoch (result_value).
+  if (ctx.recorder && r.weights_epoch > 0)
+    write_or_warn(ctx, [&] {
+      ctx.recorder->add_tag(ctx.run_id, "weights_epoch",
+                            std::to_string(ctx.epoch_offset + r.weights_epoch));
+    });
   ctx.epoch_offset += r.epochs_done;
   ctx.step_offset += sink.last_step;
   // Also when the signal came after the loop's last look at the flag: the hook was not armed.
@@ -377,6 +396,8 @@ int l_fit(lua_State* L) {
   lua_setfield(L, -2, "epochs");
   lua_pushboolean(L, r.stopped_early);
   lua_setfield(L, -2, "stopped_early");
+  lua_pushinteger(L, r.weights_epoch);
+  lua_setfield(L, -2, "weights_epoch");
   lua_newtable(L);
   for (const auto& [k, v] : r.final_metrics) {
     lua_pushnumber(L, v);

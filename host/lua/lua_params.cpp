@@ -1,7 +1,9 @@
 // A script's own hyperparameters and metrics: gom.params{...} declares values that `--set`
 // may override (typed by their defaults) and that the run records; gom.log records metrics
-// from a hand-written loop; gom.no_grad runs a function without recording a graph.
+// from a hand-written loop, and with gom.metric declares what they mean (direction, phase);
+// gom.no_grad runs a function without recording a graph.
 #include <algorithm>
+#include <optional>
 
 #include "gom/autograd.h"
 #include "gom_core/recorder.h"
@@ -63,16 +65,16 @@ int l_params(lua_State* L) {
 }
 
 // A metric key as the run database and `gom show` will show it: not empty, no control characters.
-void check_metric_key(const std::string& key, const char* arg) {
+void check_metric_key(const std::string& key, const char* arg, const char* fn = "gom.log") {
   constexpr const char* kAccepted =
       "accepted: a non-empty name without control characters, such as \"loss\" or "
       "\"valid/accuracy\"";
-  if (key.empty()) throw Error(fmt::format("gom.log: {} is an empty string; {}", arg, kAccepted));
+  if (key.empty()) throw Error(fmt::format("{}: {} is an empty string; {}", fn, arg, kAccepted));
   for (size_t i = 0; i < key.size(); ++i) {
     const auto c = static_cast<unsigned char>(key[i]);
     if (c < 0x20 || c == 0x7f)
-      throw Error(fmt::format("gom.log: {} {:?} has a control character (byte 0x{:02x} at {}); {}",
-                              arg, key, c, i, kAccepted));
+      throw Error(fmt::format("{}: {} {:?} has a control character (byte 0x{:02x} at {}); {}",
+                              fn, arg, key, c, i, kAccepted));
   }
 }
 
@@ -84,14 +86,72 @@ lua_Integer check_count(lua_State* L, int idx, lua_Integer def, const char* what
   return v;
 }
 
-// gom.log(key, value [, epoch [, step]]) or gom.log({key = value, ...} [, epoch [, step]]).
-// epoch counts from 1 (default: one more than the last epoch logged); step defaults to the
-// epoch. Rows are committed whenever the epoch moves on, so an interrupted loop keeps them.
+// What the options of gom.log and gom.metric say: epoch, step, direction, phase.
+struct LogOptions {
+  std::optional<lua_Integer> epoch, step;
+  std::optional<std::string> direction, phase;
+};
+
+// The options table at idx; `fn` names the function in messages, `counts` whether epoch and
+// step are accepted.
+LogOptions log_options(lua_State* L, int idx, const char* fn, bool counts) {
+  const char* accepted = counts ? "epoch, step, direction, phase" : "direction, phase";
+  LogOptions o;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (counts && (key == "epoch" || key == "step")) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        throw Error(fmt::format("{}: option '{}' must be an integer >= 0", fn, key));
+      (key == "epoch" ? o.epoch : o.step) = lua_tointeger(L, -1);
+    } else if (key == "direction" || key == "phase") {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        throw Error(fmt::format("{}: option '{}' must be a string", fn, key));
+      (key == "direction" ? o.direction : o.phase) = lua_tostring(L, -1);
+    } else {
+      throw Error(fmt::format("{}: unknown option '{}' (accepted: {})", fn,
+                              key.empty() ? luaL_typename(L, -2) : key, accepted));
+    }
+    lua_pop(L, 1);
+  }
+  return o;
+}
+
+// Records what `key` means when the options declare it: the fields given, the name rule's for
+// the others. Each declaration is recorded once (again when it changes).
+void declare_metric(RunContext& ctx, const std::string& key, const LogOptions& o, const char* fn) {
+  if (!o.direction && !o.phase) return;
+  MetricInfo info = metric_info_by_name(key);
+  try {
+    if (o.direction) info.direction = parse_metric_direction(*o.direction);
+    if (o.phase) info.phase = parse_metric_phase(*o.phase);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", fn, e.what()));
+  }
+  auto [it, fresh] = ctx.metric_info.try_emplace(key, info);
+  if (!fresh && it->second == info) return;
+  it->second = info;
+  if (ctx.recorder) ctx.recorder->describe_metric(ctx.run_id, key, info);
+}
+
+// gom.log(key, value [, epoch [, step]] [, options]) or
+// gom.log({key = value, ...} [, epoch [, step]] [, options]); options is a table of epoch, step,
+// direction ("minimize"/"min", "maximize"/"max", "none") and phase ("train", "valid", "test",
+// "none"). epoch counts from 1 (default: one more than the last epoch logged); step defaults to
+// the epoch. Rows are committed whenever the epoch moves on, so an interrupted loop keeps them.
 int l_log(lua_State* L) {
   RunContext& ctx = context(L);
   const int at = lua_istable(L, 1) ? 2 : 3;
-  const lua_Integer epoch = check_count(L, at, ctx.last_log_epoch + 1, "epoch");
-  const lua_Integer step = check_count(L, at + 1, epoch, "step");
+  LogOptions o;
+  const int top = lua_gettop(L);
+  if (top >= at && lua_istable(L, top)) {
+    o = log_options(L, top, "gom.log", true);
+    if ((o.epoch && top > at) || (o.step && top > at + 1))
+      throw Error("gom.log: the epoch or step is given twice (as an argument and as an option)");
+    lua_settop(L, top - 1);
+  }
+  const lua_Integer epoch = o.epoch.value_or(check_count(L, at, ctx.last_log_epoch + 1, "epoch"));
+  const lua_Integer step = o.step.value_or(check_count(L, at + 1, epoch, "step"));
   std::vector<std::pair<std::string, double>> rows;
   if (lua_istable(L, 1)) {
     lua_pushnil(L);
@@ -107,6 +167,7 @@ int l_log(lua_State* L) {
     rows.emplace_back(luaL_checkstring(L, 1), luaL_checknumber(L, 2));
   }
   for (const auto& [k, v] : rows) {
+    declare_metric(ctx, k, o, "gom.log");
     ctx.final_metrics[k] = v;
     if (ctx.recorder) ctx.recorder->log_metric(ctx.run_id, k, step, epoch, v);
   }
@@ -125,6 +186,20 @@ int l_log(lua_State* L) {
   return 0;
 }
 
+// gom.metric(key, {direction = ..., phase = ...}): declares what a metric means without logging
+// a value (the run records it; gom.fit's callbacks see it).
+int l_metric(lua_State* L) {
+  const std::string key = luaL_checkstring(L, 1);
+  check_metric_key(key, "argument 1 (key)", "gom.metric");
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const LogOptions o = log_options(L, 2, "gom.metric", false);
+  if (!o.direction && !o.phase)
+    throw Error("gom.metric: give direction and/or phase (gom.metric(\"perplexity\", "
+                "{direction = \"minimize\", phase = \"valid\"}))");
+  declare_metric(context(L), key, o, "gom.metric");
+  return 0;
+}
+
 // gom.no_grad(fn, ...) → fn(...) with graph recording off (restored on error too).
 int l_no_grad(lua_State* L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -135,6 +210,7 @@ int l_no_grad(lua_State* L) {
 
 const luaL_Reg kFunctions[] = {{"params", safe<l_params>},
                                {"log", safe<l_log>},
+                               {"metric", safe<l_metric>},
                                {"no_grad", safe<l_no_grad>},
                                {nullptr, nullptr}};
 

@@ -29,42 +29,44 @@ int push_distribution(lua_State* L, const search::Distribution& d) {
   return 1;
 }
 
-// The options table at idx (absent: none): its `grid`, `step`, `log`.
-json options_at(lua_State* L, int idx) {
-  if (lua_isnoneornil(L, idx)) return json::object();
-  luaL_checktype(L, idx, LUA_TTABLE);
-  json o = json::object();
-  for (const char* k : {"grid", "step", "log"}) {
-    const int t = lua_getfield(L, idx, k);
-    if (t == LUA_TBOOLEAN) o[k] = bool(lua_toboolean(L, -1));
-    else if (t == LUA_TNUMBER) o[k] = lua_tonumber(L, -1);
-    lua_pop(L, 1);
+// gom.<type>(lo, hi [, options]): the distribution's JSON with the options table's fields
+// (grid; step, log), validated by distribution_from_json, which names a field the type does not
+// take.
+search::Distribution numeric(lua_State* L, const char* type) {
+  json j = {{"type", type}, {"low", luaL_checknumber(L, 1)}, {"high", luaL_checknumber(L, 2)}};
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 3) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING)
+        throw Error(fmt::format("gom.{}: options are named (grid =, step =, log =)", type));
+      const std::string k = lua_tostring(L, -2);
+      if (lua_type(L, -1) == LUA_TBOOLEAN) j[k] = bool(lua_toboolean(L, -1));
+      else if (lua_isinteger(L, -1)) j[k] = lua_tointeger(L, -1);
+      else if (lua_type(L, -1) == LUA_TNUMBER) j[k] = lua_tonumber(L, -1);
+      else
+        throw Error(fmt::format("gom.{}: option '{}' is a {}; accepted: a number or boolean", type,
+                                k, luaL_typename(L, -1)));
+      lua_pop(L, 1);
+    }
   }
-  return o;
-}
-
-search::Distribution numeric(lua_State* L, search::Distribution::Kind kind) {
-  search::Distribution d;
-  d.kind = kind;
-  d.low = luaL_checknumber(L, 1);
-  d.high = luaL_checknumber(L, 2);
-  const json o = options_at(L, 3);
-  d.grid = int(o.value("grid", 0.0));
-  d.step = int64_t(o.value("step", 1.0));
-  d.log = kind == search::Distribution::Kind::LogUniform || o.value("log", false);
-  return d;
+  try {
+    return search::distribution_from_json(j);
+  } catch (const Error& e) {
+    throw Error(fmt::format("gom.{}: {}", type, e.what()));
+  }
 }
 
 // gom.uniform(lo, hi [, {grid = n}]), gom.loguniform(lo, hi [, {grid = n}])
 int l_uniform(lua_State* L) {
-  return push_distribution(L, numeric(L, search::Distribution::Kind::Uniform));
+  return push_distribution(L, numeric(L, "uniform"));
 }
 int l_loguniform(lua_State* L) {
-  return push_distribution(L, numeric(L, search::Distribution::Kind::LogUniform));
+  return push_distribution(L, numeric(L, "loguniform"));
 }
 // gom.int(lo, hi [, {step = 1, log = false}])
 int l_int(lua_State* L) {
-  return push_distribution(L, numeric(L, search::Distribution::Kind::Int));
+  return push_distribution(L, numeric(L, "int"));
 }
 // gom.choice{a, b, ...}: strings, numbers or booleans
 int l_choice(lua_State* L) {

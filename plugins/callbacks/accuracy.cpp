@@ -16,6 +16,8 @@ class Accuracy : public PhaseMetric {
     if (p.s("name").empty()) throw Error("parameter 'name' must not be empty");
   }
 
+  MetricDirection direction() const override { return MetricDirection::Maximize; }
+
  private:
   void reset() override { correct_ = total_ = 0; }
 

@@ -33,10 +33,14 @@ void register_cyclical_schedule();
 void register_linear_warmup();
 void register_reduce_on_plateau();
 
-// Shared by the callbacks that monitor a metric (early_stopping, reduce_on_plateau).
-/// @brief mode "min"/"max", or "auto": max when the name has acc, f1, precision, recall or auc
-/// (and not loss or err), else min.
-bool maximize_metric(const std::string& mode, const std::string& monitor);
+// Shared by the callbacks that monitor a metric (early_stopping, reduce_on_plateau, checkpoint).
+/// @brief Whether a higher value of `monitor` is better: mode "min"/"max" says; "auto" takes the
+/// direction the metric declared (state.metric_info), else metric_info_by_name's. A metric with
+/// no direction under "auto" is a gom::Error naming `callback` and the metric, asking for a mode.
+bool maximize_metric(const std::string& callback, const std::string& mode,
+                     const std::string& monitor, const LoopState& s);
+/// @brief The doc of the `mode` parameter of those callbacks.
+extern const char* const kModeDoc;
 /// @brief state.metrics[monitor]; an error naming the metrics present when it is missing.
 double monitored_metric(const LoopState& s, const std::string& monitor);
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "callbacks.h"
 #include "gom/checkpoint.h"
@@ -23,15 +24,16 @@ class Checkpoint : public Callback {
   explicit Checkpoint(const Params& p)
       : dir_(p.has("dir") ? p.s("dir") : ""),
         monitor_(p.s("monitor")),
+        mode_(p.s("mode")),
         save_best_(p.b("save_best")),
-        save_last_(p.b("save_last")),
-        max_(maximize_metric(p.s("mode"), monitor_)) {}
+        save_last_(p.b("save_last")) {}
 
   int order() const override { return 200; }  // after metrics, schedules and early stopping
 
   void on(Event e, LoopState& s) override {
     switch (e) {
       case Event::BeforeFit:
+        max_.reset();
         if (dir_.empty()) dir_ = s.run_dir;
         if (dir_.empty())
           throw Error("no folder for checkpoints: give dir = '...' (gom run gives each run one)");
@@ -45,7 +47,8 @@ class Checkpoint : public Callback {
         if (save_best_) {
           // A misspelt monitor is an error naming the metrics present (as early_stopping's).
           const double v = monitored_metric(s, monitor_);
-          if (std::isfinite(v) && (!has_best_ || (max_ ? v > best_ : v < best_))) {
+          if (!max_) max_ = maximize_metric("checkpoint", mode_, monitor_, s);
+          if (std::isfinite(v) && (!has_best_ || (*max_ ? v > best_ : v < best_))) {
             best_ = v;
             has_best_ = true;
             save(s, "best", completed_);
@@ -84,8 +87,9 @@ class Checkpoint : public Callback {
     if (std::string(which) == "last") saved_ = completed;
   }
 
-  std::string dir_, monitor_;
-  bool save_best_, save_last_, max_;
+  std::string dir_, monitor_, mode_;
+  bool save_best_, save_last_;
+  std::optional<bool> max_;  ///< resolved at the first after_epoch (mode auto reads the state)
   bool has_best_ = false;
   double best_ = 0;
   int64_t saved_ = 0, completed_ = 0;
@@ -104,9 +108,7 @@ void register_checkpoint() {
   s.string("monitor",
            "metric that decides the best epoch, a key of the epoch's metrics (with save_best)")
       .def("valid_loss");
-  s.choice("mode", {"auto", "min", "max"},
-           "whether lower or higher is better; auto: higher for accuracy-like names")
-      .def("auto");
+  s.choice("mode", {"auto", "min", "max"}, kModeDoc).def("auto");
   register_callback(
       "checkpoint",
       "saves the training state (weights, optimizer, callbacks, random stream) as safetensors: "

@@ -61,6 +61,7 @@ class ClassScore : public Confusion {
         score_(score),
         average_(p.s("average")),
         pos_label_(p.i("pos_label")) {}
+  MetricDirection direction() const override { return MetricDirection::Maximize; }
 
  private:
   void report(LoopState& s, const std::string& key) override {
@@ -118,6 +119,8 @@ class ConfusionMatrix : public Confusion {
  public:
   explicit ConfusionMatrix(const Params& p)
       : Confusion(p, "confusion_matrix"), every_epoch_(p.b("every_epoch")), print_(p.b("print")) {}
+  // A record (JSON), not a value: no order.
+  MetricDirection direction() const override { return MetricDirection::None; }
 
  private:
   void report(LoopState& s, const std::string& key) override {
@@ -129,7 +132,7 @@ class ConfusionMatrix : public Confusion {
     }
     const std::string json =
         fmt::format(R"({{"epoch":{},"phase":"{}","classes":{},"matrix":[{}]}})", s.epoch + 1,
-                    s.training ? "train" : "valid", c_, rows);
+                    metric_phase_name(phase()), c_, rows);
     s.records[key] = json;
     if (every_epoch_) s.records[fmt::format("{}.epoch_{}", key, s.epoch + 1)] = json;
     if (print_) print(s, key);

@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "callbacks.h"
@@ -19,10 +19,6 @@ namespace {
 
 using Named = std::vector<std::pair<std::string, Tensor>>;
 
-bool contains(const std::string& s, const char* part) {
-  return s.find(part) != std::string::npos;
-}
-
 class EarlyStopping : public Callback {
  public:
   explicit EarlyStopping(const Params& p)
@@ -30,7 +26,7 @@ class EarlyStopping : public Callback {
         patience_(p.i("patience")),
         min_delta_(p.f("min_delta")),
         restore_(p.b("restore_best")),
-        max_(maximize_metric(p.s("mode"), monitor_)) {}
+        mode_(p.s("mode")) {}
 
   // After the metrics (0) have reported at after_validate/after_epoch.
   int order() const override { return 100; }
@@ -38,6 +34,8 @@ class EarlyStopping : public Callback {
   void on(Event e, LoopState& s) override {
     if (e == Event::BeforeFit) reset();  // a callback object may serve several fits
     if (e == Event::AfterEpoch) after_epoch(s);
+    // The test phase runs on the best weights.
+    if (e == Event::BeforeTest && restore_ && s.model) restore(s);
     if (e == Event::AfterFit) after_fit(s);
   }
 
@@ -47,16 +45,18 @@ class EarlyStopping : public Callback {
     best_epoch_ = last_epoch_ = stopped_epoch_ = -1;
     epochs_ = wait_ = 0;
     snap_.clear();
+    max_.reset();  // a fit may declare the metric otherwise
   }
 
   void after_epoch(LoopState& s) {
     const double v = monitored_metric(s, monitor_);
+    if (!max_) max_ = maximize_metric("early_stopping", mode_, monitor_, s);
     last_ = v;
     last_epoch_ = s.epoch;
     // NaN never improves: a diverged run counts towards patience.
     const bool better =
         !std::isnan(v) &&
-        (best_epoch_ < 0 || (max_ ? v > best_ + min_delta_ : v < best_ - min_delta_));
+        (best_epoch_ < 0 || (*max_ ? v > best_ + min_delta_ : v < best_ - min_delta_));
     if (better) {
       best_ = v;
       best_epoch_ = s.epoch;
@@ -69,7 +69,7 @@ class EarlyStopping : public Callback {
       stopped_epoch_ = s.epoch;
       epochs_ = s.epochs;
       // Restored now, so that a checkpoint written later in this after_epoch has the best weights.
-      if (restore_ && s.model) restore(*s.model);
+      if (restore_ && s.model) restore(s);
     }
   }
 
@@ -78,7 +78,7 @@ class EarlyStopping : public Callback {
   void after_fit(LoopState& s) {
     // Restored again at the very end: the fit may also have been ended by someone else, or
     // in the middle of an epoch after the last improvement.
-    const bool restored = restore_ && s.model && !snap_.empty() && restore(*s.model);
+    const bool restored = restore_ && s.model && !snap_.empty() && restore(s);
     const std::string what =
         restored ? fmt::format("; restored the weights of epoch {}", best_epoch_ + 1) : "";
     if (stopped_epoch_ >= 0) {
@@ -116,17 +116,19 @@ class EarlyStopping : public Callback {
     }
   }
 
-  // In place, so the optimizer's references (and its state keyed on them) stay valid.
-  bool restore(const Module& m) {
+  // In place, so the optimizer's references (and its state keyed on them) stay valid. The fit's
+  // result then reports the best epoch's metrics (state.weights_epoch).
+  bool restore(LoopState& s) {
     if (snap_.empty()) return false;
     NoGrad ng;
-    Named now = m.state_dict();  // buffers too: running statistics belong to the best epoch
+    Named now = s.model->state_dict();  // buffers too: running statistics belong to the best epoch
     if (!same_layout(now))
       throw Error(
           fmt::format("cannot restore the weights of epoch {}: the model's "
                       "parameters and buffers changed since (now {} tensors, then {})",
                       best_epoch_ + 1, now.size(), snap_.size()));
     for (size_t i = 0; i < now.size(); ++i) copy_(now[i].second, snap_[i].second);
+    s.weights_epoch = best_epoch_;
     return true;
   }
 
@@ -143,7 +145,8 @@ class EarlyStopping : public Callback {
   int64_t patience_;
   double min_delta_;
   bool restore_;
-  bool max_;
+  std::string mode_;
+  std::optional<bool> max_;  ///< resolved at the first after_epoch (mode auto reads the state)
   // search state (reset at before_fit)
   double best_ = 0, last_ = 0;
   int64_t best_epoch_ = -1, last_epoch_ = -1, stopped_epoch_ = -1, epochs_ = 0, wait_ = 0;
@@ -152,15 +155,24 @@ class EarlyStopping : public Callback {
 
 }  // namespace
 
-// mode=auto: a loss or an error falls; accuracy-like scores rise; anything else is taken to fall.
-bool maximize_metric(const std::string& mode, const std::string& monitor) {
+const char* const kModeDoc =
+    "whether lower (min) or higher (max) is better; auto: the direction the metric declares "
+    "(the trainer's losses and the metric callbacks declare theirs), else the one its name "
+    "says (loss, error, perplexity, seconds: min; accuracy, f1, precision, recall, auc: max); "
+    "an error for a metric with neither";
+
+bool maximize_metric(const std::string& callback, const std::string& mode,
+                     const std::string& monitor, const LoopState& s) {
   if (mode != "auto") return mode == "max";
-  std::string m = monitor;
-  for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (contains(m, "loss") || contains(m, "err")) return false;
-  for (const char* up : {"acc", "f1", "precision", "recall", "auc"})
-    if (contains(m, up)) return true;
-  return false;
+  const auto declared = s.metric_info.find(monitor);
+  const MetricDirection d = declared != s.metric_info.end() ? declared->second.direction
+                                                            : metric_info_by_name(monitor).direction;
+  if (d == MetricDirection::None)
+    throw Error(fmt::format(
+        "{}: the monitored metric '{}' has no direction (lower or higher better): it declares "
+        "none and its name says none; give mode = \"min\" or mode = \"max\"",
+        callback, monitor));
+  return d == MetricDirection::Maximize;
 }
 
 double monitored_metric(const LoopState& s, const std::string& monitor) {
@@ -184,10 +196,7 @@ void register_early_stopping() {
   s.number("min_delta", "smallest change over the best value that counts as an improvement")
       .def(0.0)
       .min(0);
-  s.choice("mode", {"auto", "min", "max"},
-           "whether lower (min) or higher (max) is better; auto: max when the name has acc, f1, "
-           "precision, recall or auc (and not loss or err), else min")
-      .def("auto");
+  s.choice("mode", {"auto", "min", "max"}, kModeDoc).def("auto");
   s.boolean("restore_best",
             "put back the parameters and buffers of the best epoch when the fit stops or ends")
       .def(true);

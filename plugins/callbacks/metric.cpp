@@ -15,6 +15,7 @@ void PhaseMetric::on(Event e, LoopState& s) {
   switch (e) {
     case Event::BeforeTrain:
     case Event::BeforeValidate:
+    case Event::BeforeTest:
       reset();
       break;
     case Event::BeforeBatch:
@@ -35,14 +36,23 @@ void PhaseMetric::on(Event e, LoopState& s) {
       }
       break;
     case Event::AfterTrain:
-      if (train_) report(s, "train_" + name_);
+      if (train_) report_as(s, "train_" + name_, MetricPhase::Train);
       break;
     case Event::AfterValidate:
-      report(s, name_);
+      report_as(s, name_, MetricPhase::Valid);
+      break;
+    case Event::AfterTest:
+      report_as(s, "test_" + name_, MetricPhase::Test);
       break;
     default:
       break;
   }
+}
+
+void PhaseMetric::report_as(LoopState& s, const std::string& key, MetricPhase phase) {
+  phase_ = phase;
+  report(s, key);
+  if (s.metrics.count(key)) s.metric_info[key] = {direction(), phase};
 }
 
 void add_metric_params(Schema& s, const std::string& default_name) {

@@ -9,9 +9,11 @@
 
 namespace gom::callbacks {
 
-/// @brief A metric over a phase: reset at before_train/before_validate, fed each batch that ran a
-/// forward (at after_batch, under NoGrad), reported at after_validate as `name` and, with
-/// train=true, at after_train as `train_<name>`. Skipped batches do not count.
+/// @brief A metric over a phase: reset at before_train/before_validate/before_test, fed each batch
+/// that ran a forward (at after_batch, under NoGrad), reported at after_validate as `name`, at
+/// after_test as `test_<name>` and, with train=true, at after_train as `train_<name>`. Skipped
+/// batches do not count. Each key it reports is declared in state.metric_info with the metric's
+/// direction() and the phase.
 class PhaseMetric : public Callback {
  public:
   /// @brief Reads the params `name` (empty: `default_name`) and `train`.
@@ -19,20 +21,27 @@ class PhaseMetric : public Callback {
   // Metrics report before the callbacks that read them (early stopping: 100, progress: 1000).
   int order() const override { return -10; }
   void on(Event e, LoopState& s) final;
+  /// @brief Whether a lower or a higher value is better (None: the metric has no order).
+  virtual MetricDirection direction() const = 0;
 
  protected:
   virtual void reset() = 0;
   /// @brief One batch: s.pred and s.target are set (checked), the graph is off.
   virtual void accumulate(const LoopState& s) = 0;
-  /// @brief End of the phase; `key` is the name to report under (name or train_<name>). Reports
-  /// nothing when nothing was accumulated.
+  /// @brief End of the phase; `key` is the name to report under (name, train_<name> or
+  /// test_<name>). Reports nothing when nothing was accumulated.
   virtual void report(LoopState& s, const std::string& key) = 0;
   const std::string& name() const { return name_; }
+  /// @brief The phase being reported, in report(): Train, Valid or Test.
+  MetricPhase phase() const { return phase_; }
 
  private:
+  // report(), then the declaration of the key when it was reported.
+  void report_as(LoopState& s, const std::string& key, MetricPhase phase);
   std::string name_;
   bool train_;
   bool forwarded_ = false;
+  MetricPhase phase_ = MetricPhase::None;
 };
 
 /// @brief Adds the params every metric has: `name` (doc says what the default is) and `train`.

@@ -20,6 +20,8 @@ class Perplexity : public PhaseMetric {
   explicit Perplexity(const Params& p)
       : PhaseMetric(p, "perplexity"), ignore_index_(p.i("ignore_index")) {}
 
+  MetricDirection direction() const override { return MetricDirection::Minimize; }
+
  private:
   void reset() override {
     nll_ = 0;

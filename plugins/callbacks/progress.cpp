@@ -1,6 +1,7 @@
 // progress: what the fit is doing, on the terminal. A live bar redrawn in place on a TTY
 //   epoch 2/10 [#######.....] 312/469 loss 0.4213 12,345 samples/s ETA 0:07
-// and plain lines elsewhere (CI logs, pipes); in both, one line per epoch with its metrics.
+// and plain lines elsewhere (CI logs, pipes); in both, one line per epoch with its metrics, and
+// one for the test phase when the fit has one.
 #include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -75,6 +76,7 @@ class Progress : public Callback {
         break;
       case Event::BeforeTrain:
       case Event::BeforeValidate:
+      case Event::BeforeTest:
         phase_start_ = Clock::now();
         last_draw_ = phase_start_ - std::chrono::seconds(1);  // the first batch is drawn
         loss_sum_ = Tensor();
@@ -97,6 +99,9 @@ class Progress : public Callback {
         break;
       case Event::AfterEpoch:
         epoch_line(s);
+        break;
+      case Event::AfterTest:
+        test_line(s);
         break;
       case Event::AfterFit:
         clear();
@@ -138,8 +143,11 @@ class Progress : public Callback {
                          int width = 0) const {
     const double elapsed = seconds(phase_start_, now);
     const int64_t done = s.batch + 1;
-    std::string head = epoch_text(s);
-    if (!s.training || !with_bar) head += s.training ? " train" : " valid";
+    std::string head = "test";
+    if (s.phase != MetricPhase::Test) {
+      head = epoch_text(s);
+      if (!s.training || !with_bar) head += s.training ? " train" : " valid";
+    }
     std::string tail =
         s.batches > 0 ? fmt::format(" {}/{}", done, s.batches) : fmt::format(" {}", done);
     if (losses_ > 0) tail += " loss " + value_str(loss_sum_.item() / double(losses_));
@@ -193,6 +201,15 @@ class Progress : public Callback {
       line += " " + rate_str(r) + " samples/s";
     line += " " + duration_str(get("epoch_seconds", seconds(epoch_start_, Clock::now())));
     write(line + "\n");
+  }
+
+  // "test test_accuracy 0.8912 test_loss 0.3021 1.2s": the test phase's metrics (only they are
+  // in state.metrics during it).
+  void test_line(const LoopState& s) {
+    clear();
+    std::string line = "test";
+    for (const auto& [k, v] : s.metrics) line += fmt::format(" {} {}", k, value_str(v));
+    write(line + " " + duration_str(seconds(phase_start_, Clock::now())) + "\n");
   }
 
   int terminal_width() const {

@@ -15,6 +15,8 @@ class ErrorMetric : public PhaseMetric {
   ErrorMetric(const Params& p, bool squared)
       : PhaseMetric(p, squared ? "rmse" : "mae"), squared_(squared) {}
 
+  MetricDirection direction() const override { return MetricDirection::Minimize; }
+
  private:
   void reset() override {
     sum_ = 0;

@@ -16,6 +16,8 @@ class TopKAccuracy : public PhaseMetric {
   explicit TopKAccuracy(const Params& p)
       : PhaseMetric(p, fmt::format("top{}_accuracy", p.i("k"))), k_(p.i("k")) {}
 
+  MetricDirection direction() const override { return MetricDirection::Maximize; }
+
  private:
   void reset() override { hits_ = total_ = 0; }
 

@@ -1,10 +1,13 @@
 // Creates a run database for tests/cli/runs_test.sh through gom::RunRecorder:
 //   make_runs DB_PATH
 // Runs (ids in order): 1 mnist/baseline finished, 2 mnist/wide finished, 3 cifar/first failed
-// (error "CUDA out of memory"), 4 mnist/tiny finished with no metrics.
+// (error "CUDA out of memory"), 4 mnist/tiny finished with no metrics, 5 ptb/lm finished with
+// metrics whose best is not their maximum (perplexity, epoch_seconds), samples_per_sec, lr (no
+// direction) and error_budget, declared "maximize" against what its name says.
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gom_core/recorder.h"
@@ -66,6 +69,17 @@ int main(int argc, char** argv) {
 
     const int64_t d = start(rec, "mnist", "tiny", 4);
     rec.finish_run(d, gom::RunStatus::kFinished);
+
+    const int64_t e = start(rec, "ptb", "lm", 5);
+    rec.describe_metric(e, "error_budget", {gom::MetricDirection::Maximize, gom::MetricPhase::None});
+    const std::vector<std::pair<std::string, std::vector<double>>> lm = {
+        {"perplexity", {7.51, 5.10}},        {"epoch_seconds", {12.5, 9.75}},
+        {"samples_per_sec", {800.0, 1200.0}}, {"lr", {0.1, 0.01}},
+        {"error_budget", {0.5, 0.2}}};
+    for (const auto& [key, values] : lm)
+      for (size_t i = 0; i < values.size(); ++i)
+        rec.log_metric(e, key, int64_t(i + 1) * 10, int64_t(i + 1), values[i]);
+    rec.finish_run(e, gom::RunStatus::kFinished);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_runs: %s\n", e.what());
     return 1;

@@ -141,7 +141,15 @@ case $case_name in
     expect_sql "1|1|1|$("$gom" --version | cut -d' ' -f2)" \
       "SELECT ended_at >= started_at, error IS NULL, name IS NULL, gom_version FROM runs"
     expect_sql 1 "SELECT command_line LIKE '% run $scripts/fit.lua' FROM runs"
-    expect_sql 0 "SELECT count(*) FROM tags"
+    # The one tag: the epoch whose weights the model ends with (the last: nothing put back).
+    expect_sql "weights_epoch|3" "SELECT key, value FROM tags"
+    # What each metric means, as the trainer and the accuracy metric declared it.
+    expect_sql "accuracy|maximize|valid
+epoch_seconds|minimize|
+lr||
+samples_per_sec|maximize|
+train_loss|minimize|train
+valid_loss|minimize|valid" "SELECT key, direction, phase FROM metric_info ORDER BY key"
     # The script's own params, and the defaults gom.fit resolved, each with its value.
     expect_params 1 lr=0.1 hidden=4 n=64 \
       fit.epochs=3 fit.batch_size=16 fit.valid_batch_size=16 fit.shuffle=true \
@@ -182,7 +190,7 @@ case $case_name in
     expect_params 1 fit.epochs=2 lr=0.05 optimizer.lr=0.05 optimizer.momentum=0.5 \
       fit.shuffle=false n=32 data.train.n=32 fit.batch_size=16
     expect_sql "overrides|fit.epochs=2 lr=0.05 optimizer.momentum=0.5 fit.shuffle=off n=32" \
-      "SELECT key, value FROM tags WHERE run_id = 1"
+      "SELECT key, value FROM tags WHERE run_id = 1 AND key = 'overrides'"
     expect_fit_metrics 1 2
     # 32 examples in batches of 16: 2 steps per epoch.
     expect_sql "2,4" "SELECT group_concat(step) FROM (SELECT step FROM metrics

@@ -3,7 +3,9 @@
 # one case per ctest test (tests/sdk/CMakeLists.txt):
 #   runs_test.sh CASE GOM_BINARY MAKE_RUNS_BINARY
 # The database holds: 1 mnist/baseline finished, 2 mnist/wide finished, 3 cifar/first failed
-# ("CUDA out of memory"), 4 mnist/tiny finished without metrics.
+# ("CUDA out of memory"), 4 mnist/tiny finished without metrics, 5 ptb/lm finished (perplexity
+# 7.51 then 5.10, epoch_seconds 12.5 then 9.75, samples_per_sec 800 then 1200, lr 0.1 then 0.01,
+# error_budget 0.5 then 0.2 declared "maximize").
 set -uo pipefail
 
 if [ $# -ne 3 ]; then
@@ -30,7 +32,7 @@ case $case_name in
     run --db "$db" runs
     expect_rc 0
     expect_out "^id +experiment +name +status +started +duration +valid_loss +accuracy$"
-    [ "$(ids)" = "4 3 2 1" ] || fail "expected ids 4 3 2 1 (newest first), got '$(ids)'"
+    [ "$(ids)" = "5 4 3 2 1" ] || fail "expected ids 5 4 3 2 1 (newest first), got '$(ids)'"
     expect_out "^1 +mnist +baseline +finished +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} +[0-9.]+s +0\.35 +0\.9$"
     expect_out "^3 +cifar +first +failed .* 2\.1 +0\.2$"
     expect_out "^4 +mnist +tiny +finished .* - +-$"
@@ -48,12 +50,17 @@ case $case_name in
     run --db "$db" runs --experiment nothing
     expect_rc 0
     expect_out "^no runs$"
+    # pruned (schema v4): a sweep's trial stopped early
+    sql "UPDATE runs SET status = 'pruned' WHERE id = 2"
+    run --db "$db" runs --status pruned
+    expect_rc 0
+    [ "$(ids)" = "2" ] || fail "--status pruned: got '$(ids)'"
     ;;
   runs_bad_status)  # a typo lists the accepted statuses
     run --db "$db" runs --status done
     expect_rc 2
     expect_err "done"
-    expect_err "running, finished, failed, interrupted, diverged"
+    expect_err "running, finished, failed, interrupted, diverged, crashed, pruned"
     ;;
   show)  # provenance, sorted params, final and best metrics with their epochs
     run --db "$db" show 1
@@ -75,9 +82,26 @@ case $case_name in
     params=$(grep -E '^  [a-z_.]+ += ' <<<"$out" | awk '{print $1}' | xargs)
     [ "$params" = "fit.batch_size model optimizer.lr" ] || fail "params not sorted: '$params'"
     expect_out "^  optimizer\.lr += +0\.01$"
-    # final = last epoch; best = min of a loss, max otherwise, with its epoch
-    expect_out "^  valid_loss +0\.35 +4 +0\.3 +3$"
-    expect_out "^  accuracy +0\.9 +4 +0\.91 +3$"
+    # final = last epoch; best = by the metric's direction, with its epoch
+    expect_out "^  valid_loss +0\.35 +4 +0\.3 +3 +min$"
+    expect_out "^  accuracy +0\.9 +4 +0\.91 +3 +max$"
+    ;;
+  show_best)  # best follows each metric's direction, not "max unless it is a loss"
+    run --db "$db" show 5
+    expect_rc 0
+    expect_out "^  perplexity +5\.1 +2 +5\.1 +2 +min$"
+    expect_out "^  epoch_seconds +9\.75 +2 +9\.75 +2 +min$"  # the fastest epoch
+    expect_out "^  samples_per_sec +1200 +2 +1200 +2 +max$"
+    expect_out "^  lr +0\.01 +2 +- +- +-$"  # no direction: no best
+    expect_out "^  error_budget +0\.2 +2 +0\.5 +1 +max$"  # declared: over what the name says
+    # The view says the same, and run_summary's best_* follow it.
+    [ "$(sql "SELECT group_concat(key || '=' || IFNULL(best_value, 'NULL'), ' ') FROM
+               (SELECT * FROM metric_summary WHERE run_id = 5 ORDER BY key)")" = \
+      "epoch_seconds=9.75 error_budget=0.5 lr=NULL perplexity=5.1 samples_per_sec=1200.0" ] ||
+      fail "metric_summary: $(sql "SELECT * FROM metric_summary WHERE run_id = 5")"
+    [ "$(sql "SELECT direction || ',' || IFNULL(phase, '') FROM metric_info
+              WHERE run_id = 1 AND key = 'valid_loss'")" = "minimize,valid" ] ||
+      fail "metric_info: valid_loss is not minimize,valid"
     ;;
   show_failed)  # the failed run's error text
     run --db "$db" show 3
@@ -108,8 +132,13 @@ case $case_name in
     expect_out "^final metrics:$"
     expect_out "^  valid_loss +0\.35 +0\.2$"
     expect_out "^best metrics"
-    expect_out "^  valid_loss +0\.3 \(epoch 3\) +0\.2 \(epoch 3\)$"
-    expect_out "^  accuracy +0\.91 \(epoch 3\) +0\.95 \(epoch 3\)$"
+    expect_out "^  valid_loss +min +0\.3 \(epoch 3\) +0\.2 \(epoch 3\)$"
+    expect_out "^  accuracy +max +0\.91 \(epoch 3\) +0\.95 \(epoch 3\)$"
+    run --db "$db" compare 1 5
+    expect_rc 0
+    expect_out "^  perplexity +min +- +5\.1 \(epoch 2\)$"
+    expect_out "^  epoch_seconds +min +- +9\.75 \(epoch 2\)$"
+    expect_out "^  lr +- +- +-$"
     run --db "$db" compare 1 2 3
     expect_rc 0
     expect_out "^ +\* +fit\.batch_size +64 +64 +128$"
@@ -133,10 +162,10 @@ case $case_name in
   db_env)  # $GOM_DB, else ./runs.db; --db wins over $GOM_DB
     GOM_DB=$db run runs
     expect_rc 0
-    [ "$(ids)" = "4 3 2 1" ] || fail "GOM_DB: got '$(ids)'"
+    [ "$(ids)" = "5 4 3 2 1" ] || fail "GOM_DB: got '$(ids)'"
     GOM_DB=$tmp/none.db run --db "$db" runs --limit 1
     expect_rc 0
-    [ "$(ids)" = "4" ] || fail "--db over GOM_DB: got '$(ids)'"
+    [ "$(ids)" = "5" ] || fail "--db over GOM_DB: got '$(ids)'"
     (cd "$tmp" && "$gom" runs --status failed) >"$tmp/out" 2>"$tmp/err"
     rc=$? out=$(<"$tmp/out") err=$(<"$tmp/err")
     expect_rc 0
@@ -196,7 +225,7 @@ case $case_name in
     done
     run --db "$db" runs
     expect_out "^4 +mnist +tiny +crashed "
-    [ "$(ids)" = "4 3 2 1" ] || fail "read-only: got '$(ids)'"
+    [ "$(ids)" = "5 4 3 2 1" ] || fail "read-only: got '$(ids)'"
     rm "$db-shm"
     [ "$(sql "SELECT status FROM runs WHERE id = 4")" = running ] || fail "a reader wrote"
     # A read-only mount, where one can be made (a private mount namespace).
@@ -207,7 +236,7 @@ case $case_name in
         "$tmp/ro" "$gom" 2>"$tmp/err")
       rc=$? err=$(<"$tmp/err")
       expect_rc 0
-      [ "$(ids)" = "4 3 2 1" ] || fail "read-only mount: got '$(ids)'"
+      [ "$(ids)" = "5 4 3 2 1" ] || fail "read-only mount: got '$(ids)'"
     else
       echo "no mount namespace here: the read-only mount part is skipped"
     fi

@@ -1,7 +1,7 @@
 // gom_core/recorder.h — the run recorder: every run, its parameters, metrics, tags and artifacts
 // in one SQLite file that several processes may write at once. Host-level API, not the SDK.
 //
-// Conventions of the schema (v3; see recorder_schema.cpp for the DDL and the run_summary view):
+// Conventions of the schema (v4; see recorder_schema.cpp for the DDL and the views):
 // - Timestamps (experiments.created_at, runs.started_at/ended_at, artifacts.created_at) are
 //   ISO-8601 UTC text with milliseconds, "2024-05-01T12:34:56.789Z": readable in `sqlite3` and
 //   understood by SQLite's date functions (julianday, strftime).
@@ -15,6 +15,14 @@
 //   running run whose process is gone is read back as "crashed": at once on this host (its pid
 //   is gone or belongs to a process started at another time), after kHeartbeatTimeoutS without a
 //   heartbeat from another host. A reader that can write records that status.
+// - Every metric key logged for a run has a row in metric_info (v4): its direction ('minimize',
+//   'maximize' or NULL) and phase ('train', 'valid', 'test' or NULL), as whoever reported it
+//   declared (describe_metric), else as metric_info_by_name (gom/metric.h) says. The views
+//   metric_summary (final and best of every metric of a run, best by that direction) and
+//   run_summary read it; keys of runs recorded before v4 got the name rule's rows when the file
+//   was migrated.
+// - runs.status is one of running, finished, failed, interrupted, diverged, crashed (v2) and
+//   pruned (v4: a trial a sweep stopped early).
 #pragma once
 
 #include <chrono>
@@ -27,21 +35,22 @@
 #include <utility>
 #include <vector>
 
+#include "gom/metric.h"
 #include "gom_core/trainer.h"
 
 namespace gom {
 
 /// @brief The newest schema version this build knows (and creates).
-inline constexpr int kRunSchemaVersion = 4;
+inline constexpr int kRunSchemaVersion = 5;
 /// @brief How often a recording process renews runs.heartbeat_at, and after how long without
 /// a heartbeat a run of another host counts as crashed (run_summary uses the same 120 s).
 inline constexpr int kHeartbeatIntervalS = 10;
 inline constexpr int kHeartbeatTimeoutS = 120;
 
-enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted, kDiverged, kCrashed };
+enum class RunStatus { kRunning, kFinished, kFailed, kInterrupted, kDiverged, kCrashed, kPruned };
 
-/// @brief "running", "finished", "failed", "interrupted", "diverged", "crashed" (the values in
-/// runs.status).
+/// @brief "running", "finished", "failed", "interrupted", "diverged", "crashed", "pruned" (the
+/// values in runs.status).
 const char* run_status_name(RunStatus s);
 /// @brief The inverse of run_status_name; gom::Error naming the accepted values otherwise.
 RunStatus parse_run_status(std::string_view s);
@@ -100,6 +109,22 @@ struct MetricRecord {
   int64_t epoch = 0;
   double value = 0;  ///< NaN where the database holds NULL
   double wall_time = 0;
+};
+
+/// @brief One row of the metric_summary view: a metric of a run, its last value and its best.
+struct MetricSummaryRow {
+  std::string key;
+  MetricInfo info;  ///< from metric_info
+  int64_t n = 0;    ///< rows logged (NaN ones too)
+  /// @brief The value at the highest step (then epoch, then the latest row); NaN where it is
+  /// NaN (NULL), or where no row was logged (n = 0).
+  double final_value = 0;
+  int64_t final_epoch = 0;
+  /// @brief The lowest value of a metric to minimize, the highest of one to maximize, NaN rows
+  /// ignored, and the epoch it was first reached; nullopt for a metric without a direction or
+  /// without a value.
+  std::optional<double> best_value;
+  int64_t best_epoch = 0;
 };
 
 struct ArtifactRecord {
@@ -180,6 +205,12 @@ class RunRecorder : public MetricSink {
                   double value);
   /// @brief MetricSink: log_metric for the current run; gom::Error if there is none.
   void log(const std::string& key, int64_t step, int64_t epoch, double value) override;
+  /// @brief Records what a metric of a run means (its metric_info row, replacing the one there).
+  /// Buffered, and committed with the metric rows. A key logged without a declaration gets
+  /// metric_info_by_name's row (once per key: one that is already there stays).
+  void describe_metric(int64_t run_id, const std::string& key, const MetricInfo& info);
+  /// @brief MetricSink: describe_metric for the current run; gom::Error if there is none.
+  void describe(const std::string& key, const MetricInfo& info) override;
   /// @brief Commits the buffered metric rows in one transaction. On failure they stay buffered
   /// (to be retried by the next flush) and it throws.
   void flush() override;
@@ -220,6 +251,14 @@ class RunRecorder : public MetricSink {
   /// @brief The overrides log_overrides recorded, in order; nullopt where none were (a run of
   /// schema v1 keeps them only in its "overrides" tag).
   std::optional<std::vector<std::pair<std::string, std::string>>> run_overrides(int64_t run_id);
+  /// @brief The metric_summary view's rows of a run, by key. A file of an older schema that
+  /// could not be migrated (read-only) is read with metric_info_by_name's rows for its keys.
+  std::vector<MetricSummaryRow> metric_summary(int64_t run_id);
+  /// @brief The run's result for a metric: its value at the epoch whose weights the model held
+  /// at the end (the tag weights_epoch that gom.fit records, e.g. the best epoch early stopping
+  /// put back) when the key has a row there, else its final value (as metric_summary's). NaN
+  /// where that value is NaN; nullopt when the key has no row.
+  std::optional<double> result_value(int64_t run_id, const std::string& key);
   /// @brief Runs one SQL statement (with ?-parameters bound as text) and returns its rows as text,
   /// NULL as nullopt: for ad-hoc queries of the views (the CLI, tests). Not in a transaction.
   std::vector<std::vector<std::optional<std::string>>> query(
@@ -235,8 +274,16 @@ class RunRecorder : public MetricSink {
     double value;
     double wall_time;
   };
+  struct PendingInfo {
+    int64_t run_id;
+    std::string key;
+    MetricInfo info;
+    bool declared;  // replaces the row there; else (the name rule's) only fills a missing one
+  };
   void flush_locked();         // throws, keeping the rows; sets last_write_error_
   void write_buffer_locked();  // one transaction of every buffered row
+  void write_info_locked();    // the buffered metric_info rows, inside that transaction
+  void check_run_locked(int64_t run_id, const std::string& what);
   void open_read_only(const std::string& why);
   void start_heartbeat_locked();
   void record_crashed_locked(const std::vector<RunRecord>& runs);
@@ -246,6 +293,7 @@ class RunRecorder : public MetricSink {
   mutable std::mutex mu_;
   std::optional<int64_t> current_run_;
   std::vector<PendingMetric> buffer_;
+  std::vector<PendingInfo> info_buffer_;
   std::string last_write_error_;
 };
 

@@ -1,5 +1,6 @@
-// gom_core/trainer.h — the fit loop: epochs of training then validation, callbacks on every
-// event, metrics per epoch to a sink (the run recorder). Host-level API, not part of the SDK.
+// gom_core/trainer.h — the fit loop: epochs of training then validation, then (optionally) one
+// test phase; callbacks on every event, metrics per epoch to a sink (the run recorder).
+// Host-level API, not part of the SDK.
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,10 @@ class MetricSink {
   virtual ~MetricSink() = default;
   /// @brief One value: key ("train_loss"), optimizer step, epoch (1-based), value.
   virtual void log(const std::string& key, int64_t step, int64_t epoch, double value) = 0;
+  /// @brief What a key means, as its reporter declared it (LoopState::metric_info): called
+  /// before the key's first log, and again should the declaration change. Keys nobody declared
+  /// are not described (the run recorder then applies metric_info_by_name).
+  virtual void describe(const std::string& /*key*/, const MetricInfo& /*info*/) {}
   /// @brief End of an epoch: a good moment to commit.
   virtual void flush() {}
   /// @brief A text record of the run (LoopState::records).
@@ -38,6 +43,10 @@ struct FitArgs {
   std::shared_ptr<Optimizer> optimizer;
   DataLoader* train = nullptr;
   DataLoader* valid = nullptr;  ///< optional
+  /// @brief Optional: evaluated once after the last epoch (after early stopping has put back
+  /// the best weights), in eval mode under NoGrad, with the fit's callbacks (Event::BeforeTest,
+  /// AfterTest); its metrics (test_loss, test_<metric>) are logged at the last epoch.
+  DataLoader* test = nullptr;
   std::vector<std::shared_ptr<Callback>> callbacks;
   int64_t epochs = 1;
   int64_t first_epoch = 0;  ///< >0 when resuming
@@ -45,13 +54,20 @@ struct FitArgs {
   std::string run_dir;      ///< LoopState::run_dir
   std::map<std::string, std::string> checkpoint_metadata;  ///< LoopState::checkpoint_metadata
   MetricSink* sink = nullptr;
+  /// @brief Declarations known before the fit (LoopState::metric_info; over the loop's own).
+  std::map<std::string, MetricInfo> metric_info;
   /// @brief Set (by a SIGINT handler) to stop after the current batch.
   const std::atomic<bool>* interrupt = nullptr;
 };
 
 struct FitResult {
-  std::map<std::string, double> final_metrics;  ///< the last epoch's
+  /// @brief The metrics of the epoch whose weights the model holds (weights_epoch: the last one
+  /// unless early stopping put back an earlier one), with the test metrics.
+  std::map<std::string, double> final_metrics;
   int64_t epochs_done = 0;
+  /// @brief The epoch (1-based) whose weights the model holds at the end: the last epoch, or the
+  /// one a callback put back (LoopState::weights_epoch). 0 when no epoch completed.
+  int64_t weights_epoch = 0;
   bool stopped_early = false;  ///< a callback set stop
   bool interrupted = false;
 };

@@ -2,7 +2,8 @@
 //
 // The trainer fires fastai's events; a callback reads and may change the loop's state: the lr
 // (through the optimizer), stop the fit, skip a batch, report metrics. Metrics are callbacks that
-// accumulate over an epoch and report a value into state.metrics.
+// accumulate over an epoch and report a value into state.metrics, declaring what it means
+// (direction and phase, gom/metric.h) in state.metric_info.
 #pragma once
 
 #include <functional>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "gom/metric.h"
 #include "gom/params.h"
 #include "gom/tensor.h"
 
@@ -30,6 +32,11 @@ enum class Event {
   AfterTrain,  ///< the training phase of an epoch
   BeforeValidate,
   AfterValidate,  ///< the validation phase (eval mode, NoGrad)
+  BeforeTest,
+  /// @brief The test phase: once, after the last epoch (and after early stopping has put back
+  /// the best weights), on the fit's test data, in eval mode under NoGrad. Only when the fit has
+  /// test data; metrics report test_<name>.
+  AfterTest,
   BeforeBatch,
   AfterBatch,
   AfterForward,   ///< state.pred is set
@@ -50,7 +57,9 @@ struct LoopState {
   int64_t batches = 0;   ///< batches in the current phase
   int64_t step = 0;      ///< optimizer steps so far
   int64_t samples = 0;   ///< samples seen in the current phase
-  bool training = true;  ///< train phase (true) or validation (false)
+  bool training = true;  ///< train phase (true) or validation/test (false)
+  /// @brief The phase that runs: Train, Valid or Test (None outside the phases).
+  MetricPhase phase = MetricPhase::None;
   Tensor input, target, pred, loss;
   bool stop = false;        ///< set to end the fit after this epoch (or batch)
   bool skip_batch = false;  ///< set in before_batch/after_forward/after_loss to skip the update
@@ -61,6 +70,14 @@ struct LoopState {
   /// @brief Values reported this epoch ("train_loss", "valid_loss", "accuracy", ...); the trainer
   /// records them and clears them at the start of each epoch.
   std::map<std::string, double> metrics;
+  /// @brief What the keys of `metrics` mean, declared by whoever reports them (a metric callback,
+  /// the trainer): kept across epochs and passed on to the run record. A key without an entry
+  /// gets metric_info_by_name's.
+  std::map<std::string, MetricInfo> metric_info;
+  /// @brief The epoch (0-based, as `epoch`) whose weights the model holds, set by a callback that
+  /// puts back an earlier epoch's weights (early stopping); -1: the latest epoch's. Reset at the
+  /// start of each fit; the fit's result reports that epoch's metrics.
+  int64_t weights_epoch = -1;
 
   // What callbacks hand to the run record; the trainer passes each on after the event that
   // added it, and clears it.

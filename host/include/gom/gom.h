@@ -7,6 +7,7 @@
 #include "gom/error.h"
 #include "gom/kernel.h"
 #include "gom/layer.h"
+#include "gom/metric.h"
 #include "gom/ops.h"
 #include "gom/ops_conv.h"
 #include "gom/ops_norm.h"

@@ -21,7 +21,8 @@ namespace gom {
 /// @brief Bumped whenever a change to the SDK headers breaks compiled plugins.
 /// 2: Optimizer gained the virtual state() and load_state().
 /// 4: LoopState gained checkpoint_metadata.
-inline constexpr int kAbiVersion = 4;
+/// 5: LoopState gained phase, metric_info and weights_epoch; Event gained BeforeTest/AfterTest.
+inline constexpr int kAbiVersion = 5;
 
 /// @brief Handed to a plugin's registration entry.
 struct PluginContext {

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "gom/metric.h"
 #include "gom/tensor.h"
 
 struct lua_State;
@@ -61,6 +62,9 @@ struct RunContext {
   bool diverged = false;                        ///< a fit stopped on a non-finite loss
   bool pruned = false;                          ///< should_prune stopped a fit
   int64_t last_log_epoch = 0;                   ///< gom.log commits when the epoch moves on
+  /// @brief What gom.log's options and gom.metric declared, by key (recorded once per change;
+  /// gom.fit's callbacks see them in state.metric_info).
+  std::map<std::string, MetricInfo> metric_info;
   bool write_failing = false;  ///< metric rows could not be committed (warned once; retried)
   /// @brief Non-zero while gom.fit runs: an interrupt then lets the fit finish its batch (its Lua
   /// callbacks get a budget of instructions) instead of stopping Lua at its next instruction.

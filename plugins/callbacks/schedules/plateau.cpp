@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,7 @@ class ReduceOnPlateau : public Callback {
         min_delta_(p.f("min_delta")),
         cooldown_(p.i("cooldown")),
         min_lr_(p.f("min_lr")),
-        max_(maximize_metric(p.s("mode"), monitor_)) {
+        mode_(p.s("mode")) {
     if (!(factor_ > 0 && factor_ < 1))
       throw Error(
           fmt::format("parameter 'factor' = {} must be in (0, 1): it multiplies the lr", factor_));
@@ -44,8 +45,7 @@ class ReduceOnPlateau : public Callback {
       Optimizer& opt = sched::optimizer_of(s);
       ratio_ = sched::prepare_groups(opt);
       mod_.reset(opt);
-      const double inf = std::numeric_limits<double>::infinity();
-      best_ = max_ ? -inf : inf;
+      max_.reset();  // resolved at the first after_epoch: mode auto reads the declarations
       bad_ = cool_ = 0;
     } else if (e == Event::AfterEpoch) {
       after_epoch(s);
@@ -57,7 +57,13 @@ class ReduceOnPlateau : public Callback {
  private:
   void after_epoch(LoopState& s) {
     const double v = monitored_metric(s, monitor_);
-    const bool better = !std::isnan(v) && (max_ ? v > best_ + min_delta_ : v < best_ - min_delta_);
+    if (!max_) {
+      max_ = maximize_metric("reduce_on_plateau", mode_, monitor_, s);
+      const double inf = std::numeric_limits<double>::infinity();
+      best_ = *max_ ? -inf : inf;
+    }
+    const bool better =
+        !std::isnan(v) && (*max_ ? v > best_ + min_delta_ : v < best_ - min_delta_);
     if (better) {
       best_ = v;
       bad_ = 0;
@@ -87,9 +93,10 @@ class ReduceOnPlateau : public Callback {
   double min_delta_;
   int64_t cooldown_;
   double min_lr_;
-  bool max_;
+  std::string mode_;
   // state (reset at before_fit)
   std::vector<double> ratio_;
+  std::optional<bool> max_;
   double best_ = 0;
   int64_t bad_ = 0, cool_ = 0;
   sched::Modifier mod_;
@@ -118,10 +125,7 @@ void register_reduce_on_plateau() {
            "ratio)")
       .def(0.0)
       .min(0);
-  s.choice("mode", {"auto", "min", "max"},
-           "whether lower (min) or higher (max) is better; auto: max when the name has acc, f1, "
-           "precision, recall or auc (and not loss or err), else min")
-      .def("auto");
+  s.choice("mode", {"auto", "min", "max"}, kModeDoc).def("auto");
   register_callback("reduce_on_plateau",
                     "lr schedule: multiplies the lr by factor when a metric has not improved for "
                     "`patience` epochs (Keras ReduceLROnPlateau)",
