@@ -181,6 +181,21 @@ TEST_CASE("stats: small cases worked by hand", "[stats]") {
   CHECK(t.n == 3);
   CHECK(t.statistic == 1.5);
   CHECK(t.p_value == Approx(std::erfc(1.5 / std::sqrt(81.0 / 24) / std::sqrt(2.0))).epsilon(1e-12));
+  // Rounding decides nothing: 3.03 − 2.03 and 1.03 − 0.03 differ in their last bits but are
+  // tied 1s (normal approximation, T = 0 of 7 tied ranks: z = −14 / sqrt(35 − 336 / 48)), and
+  // 0.1 + 0.2 against 0.3 is no difference.
+  const V seeds = {0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06};
+  V hi, lo;
+  for (std::size_t i = 0; i < seeds.size(); ++i) {
+    hi.push_back((i % 2 ? 3.0 : 1.0) + seeds[i]);
+    lo.push_back((i % 2 ? 2.0 : 0.0) + seeds[i]);
+  }
+  t = wilcoxon_signed_rank(hi, lo);
+  CHECK(!t.exact);
+  CHECK(t.statistic == 0);
+  CHECK(t.p_value == Approx(std::erfc(14 / std::sqrt(28.0) / std::sqrt(2.0))).epsilon(1e-12));
+  t = wilcoxon_signed_rank(V{0.1 + 0.2, 5.0}, V{0.3, 4.0});
+  CHECK(t.n == 1);
   // Pairs with a NaN are left out.
   const SignedRankTest with_gap =
       wilcoxon_signed_rank(V{2.0, kNaN, 4, 5, 6, 7}, V{1.0, 0, 1, 1, kNaN, 1});

@@ -45,41 +45,45 @@ wait_for() {
   fail "waited $3 s for [$1] to be $2 (it is $(sql "$1"))"
 }
 g() { run --db "$db" "$@"; }
-# A league of three contenders whose final scores are x + seed/100.
-abc=(--contender a:x=1 --contender b:x=2 --contender c:x=3 --metric score --direction maximize)
+# A league of three contenders whose final scores are 1 + s/100, 2 + 2s/100 and 3 + 4s/100 on
+# seed s: every paired difference grows with the seed, so none are tied.
+abc=(--contender a:x=1 --contender b:x=2,z=1 --contender c:x=3,z=3 --metric score
+     --direction maximize)
 
 case $case_name in
   league)
     # 3 contenders x 7 seeds: every paired difference has one sign, so with 7 seeds the exact
-    # Wilcoxon p is 2/2^7 = 0.015625, Holm-adjusted over 3 pairs 0.047 / 0.031 / 0.016: all
-    # three are significant, and the ranks are 1, 2, 3.
+    # Wilcoxon p is 2/2^7 = 0.015625, Holm-adjusted over 3 equal p-values 3p = 0.046875 each:
+    # all three are significant, and the ranks are 1, 2, 3.
     g league run L "$trial" "${abc[@]}" --seeds 7 --jobs 2 --threads 1
     expect_rc 0
     expect_sql "21|21" "SELECT COUNT(*), SUM(state = 'finished') FROM trials"
     # Every value is the contender's x plus seed/100, on the seed it ran with.
     expect_sql "0" "SELECT COUNT(*) FROM trials t JOIN runs r ON r.id = t.run_id
-                    WHERE abs(t.value - (CASE t.contender WHEN 'a' THEN 1 WHEN 'b' THEN 2 ELSE 3 END
-                                         + t.seed / 100.0)) > 1e-9 OR r.seed != t.seed"
+                    WHERE abs(t.value - (CASE t.contender WHEN 'a' THEN 1 + t.seed / 100.0
+                                         WHEN 'b' THEN 2 + 2 * t.seed / 100.0
+                                         ELSE 3 + 4 * t.seed / 100.0 END)) > 1e-9
+                       OR r.seed != t.seed"
     # The children: one run per trial, each a child of the parent run, in experiment L.
     expect_sql "21|1" "SELECT COUNT(*), COUNT(DISTINCT parent_run_id) FROM runs r
                        JOIN experiments e ON e.id = r.experiment_id
                        WHERE e.name = 'L' AND parent_run_id IS NOT NULL AND status = 'finished'"
     expect_sql "finished|league L" "SELECT r.status, r.name FROM runs r JOIN studies s ON s.run_id = r.id"
     expect_sql "a|7|1.03|1.0|1.06
-b|7|2.03|2.0|2.06
-c|7|3.03|3.0|3.06" "SELECT contender, runs, round(mean, 6), min, max FROM league_table ORDER BY contender"
+b|7|2.06|2.0|2.12
+c|7|3.12|3.0|3.24" "SELECT contender, runs, round(mean, 6), min, max FROM league_table ORDER BY contender"
     run --db "$db" league show L
     expect_rc 0
-    expect_out '^  1 +c +7 +3\.03 +\[3\.0[0-9]*, 3\.0[0-9]*\]'
-    expect_out '^  2 +b +7 +2\.03 '
+    expect_out '^  1 +c +7 +3\.12 +\[3\.0[0-9]*, 3\.1[0-9]*\]'
+    expect_out '^  2 +b +7 +2\.06 '
     expect_out '^  3 +a +7 +1\.03 '
     expect_out '^  c +a +7 +7-0 +1 +0\.015625 +0\.046875 +better'
-    expect_out '^  b +a +7 +7-0 +1 +0\.015625 +0\.015625 +better'
+    expect_out '^  b +a +7 +7-0 +1 +0\.015625 +0\.046875 +better'
     expect_no_out 'note: with'
     run --db "$db" league show L --csv
-    expect_out '^1,false,c,7,3\.03,'
+    expect_out '^1,false,c,7,3\.120*[0-9]*,'
     run --db "$db" league show L --csv --pairwise
-    expect_out '^c,b,7,7,0,0,1,0,0\.015625,0\.03125,better$'
+    expect_out '^c,b,7,7,0,0,1,0,0\.015625,0\.046875,better$'
     run --db "$db" league show L --json
     expect_out '"verdict": "better"'
     run --db "$db" league show

@@ -68,7 +68,10 @@ struct SignedRankTest {
 /// still takes the exact distribution, evaluated at R+ truncated to an integer (scipy issues
 /// #13689 and #15856; later versions no longer do); this takes the normal approximation, which
 /// is scipy's method='approx'. When every difference is zero scipy raises; this returns
-/// statistic 0, p 1 (no evidence of a difference), n 0. No pairs: NaNs, n 0.
+/// statistic 0, p 1 (no evidence of a difference), n 0. No pairs: NaNs, n 0. And scipy
+/// compares exactly; here |d| that agree to 9 significant digits are ties and a difference
+/// below 1e-9 of its values is zero, so that float rounding (3.03 − 2.03 against 1.03 − 0.03)
+/// never decides between the exact test and the approximation.
 ///
 /// The exact two-sided p cannot go below min_p_value(n) = 2 / 2^n, reached when every
 /// difference has the same sign: with 5 pairs (5 seeds) it is 2/32 = 0.0625, so no 5-seed
