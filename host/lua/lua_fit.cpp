@@ -73,14 +73,15 @@ class FitSink : public MetricSink {
   RunContext& ctx_;
 };
 
-// A sweep's pruner, asked after each epoch (after early stopping, before the progress line):
-// a trial it prunes stops there, and its run ends as pruned.
+// A sweep's pruner, asked after each epoch but the last (after early stopping, before the
+// progress line): a trial it prunes stops there, and its run ends as pruned.
 class PruneCallback : public Callback {
  public:
   explicit PruneCallback(RunContext& ctx) : ctx_(ctx) {}
   int order() const override { return 500; }
   void on(Event e, LoopState& s) override {
-    if (e != Event::AfterEpoch || ctx_.pruned) return;
+    // After the last epoch there is nothing left to save: the trial finishes with its value.
+    if (e != Event::AfterEpoch || ctx_.pruned || s.epoch + 1 >= s.epochs) return;
     const int64_t epoch = ctx_.epoch_offset + s.epoch + 1;
     if (!ctx_.should_prune(epoch, s.metrics)) return;
     ctx_.pruned = s.stop = true;

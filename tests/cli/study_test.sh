@@ -199,6 +199,24 @@ finished|2" "SELECT status, COUNT(*) FROM runs WHERE parent_run_id IS NOT NULL G
     expect_sql "pruned|3" "SELECT status, COUNT(*) FROM runs WHERE status = 'pruned'"
     expect_out '5 finished, 3 pruned'
     ;;
+  pruning_fit)
+    # gom.fit asks the pruner after each epoch but the last. XOR (fit.lua) on a grid of learning
+    # rates: the five large ones train (valid_loss falls in epoch 1); the three tiny ones stay at
+    # the initial loss, above the median of the five at epoch 1, and are pruned there.
+    lrs=choice:0.5,0.4,0.3,0.2,0.1,1e-5,2e-5,3e-5
+    g sweep run P "$here/scripts/fit.lua" --param lr=$lrs --sampler grid --pruner median --metric valid_loss
+    expect_rc 0
+    expect_sql "finished|3|5
+pruned|1|3" "SELECT t.state, (SELECT MAX(epoch) FROM metrics m WHERE m.run_id = t.run_id),
+                    COUNT(*) FROM trials t GROUP BY 1, 2 ORDER BY 1"
+    expect_sql "pruned|3" "SELECT status, COUNT(*) FROM runs WHERE status = 'pruned'"
+    # With one epoch, that epoch is the last: no trial is pruned, all have their value.
+    g sweep run P1 "$here/scripts/fit.lua" --param lr=$lrs --sampler grid --pruner median --metric valid_loss \
+      --set fit.epochs=1
+    expect_rc 0
+    expect_sql "8|8" "SELECT COUNT(*), COUNT(value) FROM trials t JOIN studies s
+                      ON s.id = t.study_id WHERE s.name = 'P1' AND t.state = 'finished'"
+    ;;
   errors)
     g league run E "$trial" --contender a:x=1 --metric score --direction maximize
     expect_rc 2
