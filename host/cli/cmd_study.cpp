@@ -42,8 +42,8 @@ extern "C" void on_study_signal(int) {
 
 struct StudyOptions {
   std::string name, script, metric, direction, sampler = "tpe", pruner = "none";
-  std::vector<std::string> contenders, params, sets;
-  int64_t seeds = 5, trials = 0, seed = 0;
+  std::vector<std::string> contenders, params, sets, sampler_options, pruner_options;
+  int64_t seeds = 10, trials = 0, seed = 0;
   int jobs = 1, threads = 0;
   bool json_out = false, csv_out = false, pairwise = false;
 };
@@ -203,6 +203,14 @@ StudyDefinition define(const StudyOptions& o, StudyKind kind) {
     if (d.space.empty()) throw UsageError("a sweep needs at least one --param KEY=DISTRIBUTION");
     d.sampler = o.sampler;
     d.pruner = o.pruner;
+    for (const std::string& s : o.sampler_options) {
+      const auto [k, v] = split_override(s, "--sampler-option");
+      d.sampler_options[k] = choice_value(v);
+    }
+    for (const std::string& s : o.pruner_options) {
+      const auto [k, v] = split_override(s, "--pruner-option");
+      d.pruner_options[k] = choice_value(v);
+    }
     d.trials = o.trials;
     d.seed = o.seed;
     // The sampler and pruner names, and a grid's size, are checked before anything runs.
@@ -271,6 +279,10 @@ int64_t start_parent(RunRecorder& db, const StudyDefinition& d, const std::strin
     params.emplace_back("study.pruner", d.pruner);
     params.emplace_back("study.trials", std::to_string(d.trials));
     params.emplace_back("study.seed", std::to_string(d.seed));
+    for (const auto& [k, v] : d.sampler_options.items())
+      params.emplace_back("study.sampler_options." + k, v.dump());
+    for (const auto& [k, v] : d.pruner_options.items())
+      params.emplace_back("study.pruner_options." + k, v.dump());
     for (const auto& [k, v] : d.space.items()) params.emplace_back("space." + k, v.dump());
   }
   db.log_params(id, params);
@@ -432,7 +444,7 @@ void add_kind(CLI::App& app, Action& action, const std::string& command_line, St
                     "NAME:KEY=VALUE[,KEY=VALUE...] (repeatable, at least two)")
         ->type_name("SPEC")
         ->allow_extra_args(false);
-    run->add_option("--seeds", o->seeds, "seeds 0..N-1, each run by every contender (default 5)")
+    run->add_option("--seeds", o->seeds, "seeds 0..N-1, each run by every contender (default 10)")
         ->type_name("N");
   } else {
     run->add_option("--param", o->params,
@@ -443,6 +455,15 @@ void add_kind(CLI::App& app, Action& action, const std::string& command_line, St
     run->add_option("--trials", o->trials, "the budget (default: a grid's size)")->type_name("N");
     run->add_option("--sampler", o->sampler, "grid, random or tpe (default tpe)")->type_name("S");
     run->add_option("--pruner", o->pruner, "none, median or asha (default none)")->type_name("P");
+    run->add_option("--sampler-option", o->sampler_options,
+                    "KEY=VALUE for the sampler (repeatable): tpe's n_startup_trials (10), "
+                    "n_ei_candidates (24)")
+        ->type_name("KEY=VALUE");
+    run->add_option("--pruner-option", o->pruner_options,
+                    "KEY=VALUE for the pruner (repeatable): median's n_startup_trials (5), "
+                    "n_warmup_steps (0), interval_steps (1), n_min_trials (1); asha's "
+                    "reduction_factor (4), grace_period (1), max_t (100)")
+        ->type_name("KEY=VALUE");
     run->add_option("--seed", o->seed, "the sampler's seed and every trial's --seed (default 0)")
         ->type_name("N");
   }

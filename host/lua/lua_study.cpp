@@ -1,6 +1,8 @@
 // gom.league{...} and gom.sweep{...}: a league or a sweep from a script, whose run becomes the
 // study's parent; each trial runs the study's script as its own `gom run` process. And the
 // search-space constructors gom.uniform, gom.loguniform, gom.int and gom.choice.
+#include <algorithm>
+#include <charconv>
 #include <filesystem>
 
 #include "gom/metric.h"
@@ -106,7 +108,7 @@ std::string override_text(lua_State* L, int idx, const std::string& what) {
     case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
     case LUA_TNUMBER:
       return lua_isinteger(L, idx) ? std::to_string(lua_tointeger(L, idx))
-                                   : fmt::format("{}", lua_tonumber(L, idx));
+                                   : search::override_text(json(lua_tonumber(L, idx)));
     default:
       throw Error(fmt::format("{} is a {}; accepted: a string, number or boolean", what,
                               luaL_typename(L, idx)));
@@ -189,6 +191,34 @@ std::string resolve_script(lua_State* L, const std::string& given, const char* f
   throw Error(fmt::format("{}: no script '{}' (looked at {})", fn, given, fmt::join(names, ", ")));
 }
 
+// The table field `key` of the arguments ({name = value}: numbers, booleans, strings) as a JSON
+// object; absent: an empty one. The sampler or pruner checks the names.
+json options_field(lua_State* L, const char* fn, const char* key) {
+  json o = json::object();
+  const int t = lua_getfield(L, 1, key);
+  if (t != LUA_TNIL && t != LUA_TTABLE)
+    throw Error(fmt::format("{}: '{}' must be a table {{name = value}}, not a {}", fn, key,
+                            luaL_typename(L, -1)));
+  if (t == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) != LUA_TSTRING)
+        throw Error(fmt::format("{}: '{}' has named entries only", fn, key));
+      const std::string k = lua_tostring(L, -2);
+      if (lua_isinteger(L, -1)) o[k] = lua_tointeger(L, -1);
+      else if (lua_type(L, -1) == LUA_TNUMBER) o[k] = lua_tonumber(L, -1);
+      else if (lua_type(L, -1) == LUA_TBOOLEAN) o[k] = bool(lua_toboolean(L, -1));
+      else if (lua_type(L, -1) == LUA_TSTRING) o[k] = lua_tostring(L, -1);
+      else
+        throw Error(fmt::format("{}: {}.{} is a {}; accepted: a number, boolean or string", fn,
+                                key, k, luaL_typename(L, -1)));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return o;
+}
+
 bool direction_field(lua_State* L, const char* fn, const std::string& metric) {
   const std::string d = string_field(L, fn, "direction", false);
   if (d == "maximize" || d == "max") return true;
@@ -208,8 +238,13 @@ void push_json(lua_State* L, const json& j) {
     case json::value_t::object:
       lua_createtable(L, 0, int(j.size()));
       for (const auto& [k, v] : j.items()) {
+        // JSON keys are text; an integer one (an epoch of a curve) is an integer key in Lua.
+        int64_t i = 0;
+        const auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), i);
+        if (ec == std::errc() && end == k.data() + k.size()) lua_pushinteger(L, i);
+        else lua_pushstring(L, k.c_str());
         push_json(L, v);
-        lua_setfield(L, -2, k.c_str());
+        lua_settable(L, -3);
       }
       break;
     case json::value_t::array:
@@ -257,7 +292,7 @@ std::pair<StudyRecord, WorkerReport> run_from_script(lua_State* L, StudyDefiniti
   return done;
 }
 
-// gom.league{name =, script =, contenders = {NAME = {KEY = value, ...}, ...}, seeds = 5,
+// gom.league{name =, script =, contenders = {NAME = {KEY = value, ...}, ...}, seeds = 10,
 //            metric =, direction =, set = {KEY = value}, jobs = 1, threads =}
 int l_league(lua_State* L) {
   constexpr const char* fn = "gom.league";
@@ -298,7 +333,7 @@ int l_league(lua_State* L) {
     lua_pop(L, 1);
   } else {
     lua_pop(L, 1);
-    for (int64_t s = 0, n = int_field(L, fn, "seeds", 5, 1); s < n; ++s) def.seeds.push_back(s);
+    for (int64_t s = 0, n = int_field(L, fn, "seeds", 10, 1); s < n; ++s) def.seeds.push_back(s);
   }
   auto [study, report] = run_from_script(L, def, fn);
   StudyStore store(context(L).recorder->path());
@@ -310,12 +345,14 @@ int l_league(lua_State* L) {
 }
 
 // gom.sweep{name =, script =, space = {KEY = gom.uniform(...), ...}, trials =, metric =,
-//           direction =, sampler = "tpe", pruner = "none", seed = 0, set = {...}, jobs, threads}
+//           direction =, sampler = "tpe", sampler_options = {...}, pruner = "none",
+//           pruner_options = {...}, seed = 0, set = {...}, jobs, threads}
 int l_sweep(lua_State* L) {
   constexpr const char* fn = "gom.sweep";
   luaL_checktype(L, 1, LUA_TTABLE);
   check_keys(L, fn, {"name", "script", "space", "trials", "metric", "direction", "sampler",
-                     "pruner", "seed", "set", "jobs", "threads"});
+                     "sampler_options", "pruner", "pruner_options", "seed", "set", "jobs",
+                     "threads"});
   StudyDefinition def;
   def.kind = StudyKind::kSweep;
   def.name = string_field(L, fn, "name", true);
@@ -324,6 +361,8 @@ int l_sweep(lua_State* L) {
   def.maximize = direction_field(L, fn, def.metric);
   def.sampler = string_field(L, fn, "sampler", false, "tpe");
   def.pruner = string_field(L, fn, "pruner", false, "none");
+  def.sampler_options = options_field(L, fn, "sampler_options");
+  def.pruner_options = options_field(L, fn, "pruner_options");
   def.seed = int_field(L, fn, "seed", 0, 0);
   lua_getfield(L, 1, "set");
   def.common = overrides_at(L, -1, "gom.sweep: set");
@@ -346,7 +385,12 @@ int l_sweep(lua_State* L) {
   auto sampler = search::make_sampler(def.sampler, def.sampler_options, uint64_t(def.seed),
                                       def.maximize);
   search::make_pruner(def.pruner, def.pruner_options, def.maximize);  // checks the name
-  def.trials = int_field(L, fn, "trials", sampler->size(space).value_or(0), 1);
+  const auto grid_size = sampler->size(space);
+  if (!grid_size && lua_getfield(L, 1, "trials") == LUA_TNIL)
+    throw Error(fmt::format("gom.sweep: 'trials' (the budget) is required with sampler '{}'",
+                            def.sampler));
+  lua_settop(L, 1);
+  def.trials = int_field(L, fn, "trials", grid_size.value_or(0), 1);
   auto [study, report] = run_from_script(L, def, fn);
   StudyStore store(context(L).recorder->path());
   const SweepReport r = sweep_report(store, study);

@@ -198,6 +198,18 @@ finished|2" "SELECT status, COUNT(*) FROM runs WHERE parent_run_id IS NOT NULL G
              FROM trials t ORDER BY t.number"
     expect_sql "pruned|3" "SELECT status, COUNT(*) FROM runs WHERE status = 'pruned'"
     expect_out '5 finished, 3 pruned'
+    # n_warmup_steps 2 (Optuna's: no pruning at a step below 2; steps are epochs, from 1): at
+    # epoch 2 x = 3's 1.5 is below the median of 4, 3.5, 3, 2.5 and 2 (3): the last three are
+    # pruned after 2 epochs.
+    g sweep run W "$trial" --param x=choice:8,7,6,5,4,3,2,1 --sampler grid --pruner median \
+      --pruner-option n_warmup_steps=2 --metric score --direction maximize --set epochs=4
+    expect_rc 0
+    expect_sql "finished|4|5
+pruned|2|3" "SELECT t.state, (SELECT COUNT(*) FROM metrics m WHERE m.run_id = t.run_id
+                                    AND m.key = 'score'), COUNT(*)
+             FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = 'W' GROUP BY 1, 2"
+    expect_sql '{"n_warmup_steps":2}' "SELECT json_extract(definition, '\$.pruner_options')
+                                       FROM studies WHERE name = 'W'"
     ;;
   pruning_fit)
     # gom.fit asks the pruner after each epoch but the last. XOR (fit.lua) on a grid of learning
@@ -217,6 +229,31 @@ pruned|1|3" "SELECT t.state, (SELECT MAX(epoch) FROM metrics m WHERE m.run_id = 
     expect_sql "8|8" "SELECT COUNT(*), COUNT(value) FROM trials t JOIN studies s
                       ON s.id = t.study_id WHERE s.name = 'P1' AND t.state = 'finished'"
     ;;
+  lua)
+    # gom.league and gom.sweep in a script: it checks the tables they return itself.
+    g run "$here/scripts/study_lua.lua"
+    expect_rc 0
+    expect_out '^study_lua: ok$'
+    expect_sql "finished|2|21" "SELECT status, (SELECT COUNT(*) FROM studies),
+                                (SELECT COUNT(*) FROM runs WHERE parent_run_id = 1)
+                                FROM runs WHERE id = 1"
+    expect_sql "LL|SL" "SELECT group_concat(value, '|') FROM (SELECT value FROM tags
+                        WHERE run_id = 1 AND key IN ('league', 'sweep') ORDER BY value)"
+    # A bad call fails the run at its line, saying what is accepted.
+    g run "$here/scripts/study_lua.lua" --set case=unknown_argument
+    expect_rc 1
+    expect_err "study_lua.lua:13: gom.league: unknown argument 'seed' \\(did you mean 'seeds'\\?\\)"
+    g run "$here/scripts/study_lua.lua" --set case=bad_option
+    expect_rc 1
+    expect_err "study_lua.lua:15: gom.uniform: .*step"
+    g run "$here/scripts/study_lua.lua" --set case=no_budget
+    expect_rc 1
+    expect_err "study_lua.lua:17: gom.sweep: 'trials' \\(the budget\\) is required with sampler 'tpe'"
+    g run "$here/scripts/study_lua.lua" --set case=bad_pruner_option
+    expect_rc 1
+    expect_err "study_lua.lua:19: .*unknown option 'warmup'"
+    expect_sql "0" "SELECT COUNT(*) FROM studies WHERE name = 'E'"
+    ;;
   errors)
     g league run E "$trial" --contender a:x=1 --metric score --direction maximize
     expect_rc 2
@@ -227,6 +264,13 @@ pruned|1|3" "SELECT t.state, (SELECT MAX(epoch) FROM metrics m WHERE m.run_id = 
     g sweep run E "$trial" --param x=uniform:0:1 --sampler annealing --trials 2 --metric loss
     expect_rc 2
     expect_err 'annealing'
+    g sweep run E "$trial" --param x=uniform:0:1 --trials 2 --metric loss --pruner median \
+      --pruner-option warmup=2
+    expect_rc 2
+    expect_err "median pruner: unknown option 'warmup' \\(accepted: n_startup_trials, n_warmup_steps"
+    g sweep run E "$trial" --param x=uniform:0:1 --trials 2 --metric loss --sampler-option n_ei_candidates=0
+    expect_rc 2
+    expect_err "'n_ei_candidates' must be an integer >= 1"
     g sweep run E "$trial" --param x=uniform:1:0 --trials 2 --metric loss
     expect_rc 2
     expect_err 'x=uniform:1:0'
