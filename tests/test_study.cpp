@@ -25,7 +25,8 @@ gom::StudyDefinition league_def() {
   d.name = "L";
   d.script = "/nowhere/trial.lua";
   d.metric = "accuracy";
-  d.contenders = {{"adam", {{"optimizer", "adam"}}}, {"sgd", {{"optimizer", "sgd"}, {"lr", "0.1"}}}};
+  d.contenders = {{"adam", {{"optimizer", "adam"}}},
+                  {"sgd", {{"optimizer", "sgd"}, {"lr", "0.1"}}}};
   d.seeds = {0, 1, 2};
   return d;
 }
@@ -66,8 +67,9 @@ TEST_CASE("a league's trials are every contender on every seed, claimed seed by 
   CHECK(store.create_or_join(league_def(), std::nullopt).id == league.id);
   auto other = league_def();
   other.seeds = {0, 1};
-  CHECK_THROWS_WITH(store.create_or_join(other, std::nullopt),
-                    Contains("another definition") && Contains("seeds ([0,1] here, [0,1,2] recorded)"));
+  CHECK_THROWS_WITH(
+      store.create_or_join(other, std::nullopt),
+      Contains("another definition") && Contains("seeds ([0,1] here, [0,1,2] recorded)"));
 }
 
 TEST_CASE("workers in several threads never claim one trial twice", "[study]") {
@@ -136,8 +138,10 @@ TEST_CASE("a trial claimed by a dead worker is noticed and run again", "[study]"
   CHECK(changed[0].state == TrialState::kWaiting);
   CHECK(store.trial(mine.id).state == TrialState::kRunning);  // its worker (this process) lives
   // One with a live worker on another host and a fresh heartbeat is left alone; a stale one not.
-  db.query("UPDATE trials SET worker_host = 'elsewhere', heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-           {std::to_string(mine.id)});
+  db.query(
+      "UPDATE trials SET worker_host = 'elsewhere', heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', "
+      "'now') WHERE id = ?",
+      {std::to_string(mine.id)});
   CHECK(store.recover(id).empty());
   db.query("UPDATE trials SET heartbeat_at = '2020-01-01T00:00:00.000Z' WHERE id = ?",
            {std::to_string(mine.id)});
@@ -200,7 +204,7 @@ TEST_CASE("the pruner reads the other trials' curves from their runs", "[study]"
     store.finish(t.id, TrialState::kFinished, 0.1 * t.params.at("x").get<double>());
   }
   const auto sixth = *store.claim(id);
-  CHECK(store.should_prune(sixth.id, {{1, 0.25}}));   // below the median
+  CHECK(store.should_prune(sixth.id, {{1, 0.25}}));  // below the median
   CHECK_FALSE(store.should_prune(sixth.id, {{1, 0.35}}));
   CHECK_FALSE(store.should_prune(sixth.id, {{2, 0.0}, {1, 0.35}}));  // nobody has epoch 2 yet
 }

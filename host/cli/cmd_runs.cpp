@@ -95,6 +95,8 @@ std::string final_text(const MetricSummaryRow& m) {
 struct RunsOptions {
   std::string experiment, status;
   int64_t limit = 0;
+  bool all = false;  // league and sweep trials too
+  int64_t parent = 0;
 };
 
 int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
@@ -107,9 +109,23 @@ int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
   }
   if (o.limit < 0) throw UsageError("--limit must be >= 0");
   auto db = open_db(db_opt);
-  const auto runs = db->list_runs({o.experiment, o.status, o.limit});
+  RunFilter filter{o.experiment, o.status, o.limit};
+  filter.top_level = !o.all && o.parent == 0;
+  if (o.parent > 0) filter.parent = o.parent;
+  const auto runs = db->list_runs(filter);
+  // A study's trials are runs too, one per trial: listed with --all or --parent, else counted.
+  int64_t hidden = 0;
+  if (filter.top_level)
+    if (const auto n = db->query("SELECT COUNT(*) FROM runs WHERE parent_run_id IS NOT NULL");
+        !n.empty() && n[0][0])
+      hidden = std::stoll(*n[0][0]);
+  const std::string note =
+      hidden > 0 ? fmt::format("({} trial runs of leagues and sweeps not shown: --all lists "
+                               "them, --parent RUN one study's)\n",
+                               hidden)
+                 : "";
   if (runs.empty()) {
-    fmt::print("no runs\n");
+    fmt::print("no runs\n{}", note);
     return 0;
   }
   // Final valid_loss / accuracy from the run_summary view, by id.
@@ -132,7 +148,7 @@ int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
                     fmt_time(r.started_at), fmt_duration(r.duration_s), num(f.first),
                     num(f.second)});
   }
-  fmt::print("{}", table(rows, ""));
+  fmt::print("{}{}", table(rows, ""), note);
   return 0;
 }
 
@@ -328,6 +344,10 @@ void add_runs_commands(CLI::App& app, Action& action) {
   runs->add_option("--limit", ro->limit, "At most N runs")
       ->type_name("N")
       ->check(integer_range(0, INT64_MAX));
+  runs->add_flag("--all", ro->all, "Also the trial runs of leagues and sweeps");
+  runs->add_option("--parent", ro->parent, "Only the trial runs of this league or sweep run")
+      ->type_name("RUN")
+      ->check(integer_range(1, INT64_MAX));
   runs->callback([&action, ro, db] {
     action = [ro, db] { return guarded([&] { return run_runs(*ro, db); }); };
   });

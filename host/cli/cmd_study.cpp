@@ -35,8 +35,9 @@ std::atomic<bool> g_stop{false};
 
 extern "C" void on_study_signal(int) {
   g_stop.store(true);
-  const char msg[] = "\ngom: interrupted; the running trials finish their batch and are handed "
-                     "back (again to kill)\n";
+  const char msg[] =
+      "\ngom: interrupted; the running trials finish their batch and are handed "
+      "back (again to kill)\n";
   [[maybe_unused]] const auto n = write(STDERR_FILENO, msg, sizeof msg - 1);
 }
 
@@ -67,9 +68,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
 Contender parse_contender(const std::string& s) {
   const auto colon = s.find(':');
   if (colon == std::string::npos || colon == 0)
-    throw UsageError(fmt::format("--contender {}: expected NAME:KEY=VALUE[,KEY=VALUE...] (such "
-                                 "as adam:optimizer.name=adam)",
-                                 s));
+    throw UsageError(
+        fmt::format("--contender {}: expected NAME:KEY=VALUE[,KEY=VALUE...] (such "
+                    "as adam:optimizer.name=adam)",
+                    s));
   Contender c{s.substr(0, colon), {}};
   for (const std::string& kv : split(s.substr(colon + 1), ','))
     if (!kv.empty()) c.overrides.push_back(split_override(kv, "--contender " + c.name + ":"));
@@ -108,14 +110,16 @@ std::pair<std::string, json> parse_param(const std::string& s) {
   if (kind == "choice" && parts.size() == 2) {
     d.kind = search::Distribution::Kind::Choice;
     for (const std::string& c : split(parts[1], ',')) d.choices.push_back(choice_value(c));
-  } else if ((kind == "uniform" || kind == "loguniform") && (parts.size() == 3 || parts.size() == 4)) {
+  } else if ((kind == "uniform" || kind == "loguniform") &&
+             (parts.size() == 3 || parts.size() == 4)) {
     d.kind = kind == "uniform" ? search::Distribution::Kind::Uniform
                                : search::Distribution::Kind::LogUniform;
     d.low = parse_number(parts[1], where);
     d.high = parse_number(parts[2], where);
     if (parts.size() == 4) {
       if (parts[3].rfind("grid=", 0) != 0)
-        throw UsageError(fmt::format("{}: the 4th field is grid=N (points of a grid search)", where));
+        throw UsageError(
+            fmt::format("{}: the 4th field is grid=N (points of a grid search)", where));
       d.grid = int(parse_number(parts[3].substr(5), where));
     }
   } else if ((kind == "int" || kind == "logint") && (parts.size() == 3 || parts.size() == 4)) {
@@ -145,13 +149,17 @@ bool resolve_direction(const std::string& metric, const std::string& direction) 
   if (!direction.empty())
     throw UsageError(fmt::format("--direction {}: accepted: maximize, minimize", direction));
   switch (metric_info_by_name(metric).direction) {
-    case MetricDirection::Maximize: return true;
-    case MetricDirection::Minimize: return false;
-    default: break;
+    case MetricDirection::Maximize:
+      return true;
+    case MetricDirection::Minimize:
+      return false;
+    default:
+      break;
   }
-  throw UsageError(fmt::format("--metric {}: gom cannot tell from its name whether higher or "
-                               "lower is better; give --direction maximize or minimize",
-                               metric));
+  throw UsageError(
+      fmt::format("--metric {}: gom cannot tell from its name whether higher or "
+                  "lower is better; give --direction maximize or minimize",
+                  metric));
 }
 
 std::unique_ptr<RunRecorder> open_existing(const std::string& path) {
@@ -167,9 +175,10 @@ StudyRecord find_study(StudyStore& store, const std::string& name, StudyKind kin
     std::vector<std::string> names;
     for (const StudyRecord& r : store.list())
       if (r.def.kind == kind) names.push_back(r.def.name);
-    throw UsageError(fmt::format("no {} named '{}' in {} ({}: {})", study_kind_name(kind), name,
-                                 store.path(), kind == StudyKind::kLeague ? "leagues" : "sweeps",
-                                 names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+    throw UsageError(
+        fmt::format("no {} named '{}' in {} ({}: {})", study_kind_name(kind), name, store.path(),
+                    kind == StudyKind::kLeague ? "leagues" : "sweeps",
+                    names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
   }
   return *s;
 }
@@ -218,7 +227,8 @@ StudyDefinition define(const StudyOptions& o, StudyKind kind) {
       search::SearchSpace space;
       for (const auto& [k, v] : d.space.items())
         space.emplace_back(k, search::distribution_from_json(v));
-      auto sampler = search::make_sampler(d.sampler, d.sampler_options, uint64_t(d.seed), d.maximize);
+      auto sampler =
+          search::make_sampler(d.sampler, d.sampler_options, uint64_t(d.seed), d.maximize);
       search::make_pruner(d.pruner, d.pruner_options, d.maximize);
       if (d.trials <= 0) {
         const auto size = sampler->size(space);
@@ -273,7 +283,8 @@ int64_t start_parent(RunRecorder& db, const StudyDefinition& d, const std::strin
   if (d.kind == StudyKind::kLeague) {
     params.emplace_back("study.seeds", std::to_string(d.seeds.size()));
     for (const Contender& c : d.contenders)
-      for (const auto& [k, v] : c.overrides) params.emplace_back("contender." + c.name + "." + k, v);
+      for (const auto& [k, v] : c.overrides)
+        params.emplace_back("contender." + c.name + "." + k, v);
   } else {
     params.emplace_back("study.sampler", d.sampler);
     params.emplace_back("study.pruner", d.pruner);
@@ -302,9 +313,11 @@ int run_study_command(const StudyOptions& o, StudyKind kind, const CLI::Option* 
   std::optional<StudyRecord> existing = store.find(o.name);
   StudyDefinition def;
   if (o.script.empty()) {  // join: the study must exist
-    if (!existing) throw UsageError(fmt::format("no {} named '{}' in {}: give its SCRIPT (and "
-                                                "definition) to make it",
-                                                study_kind_name(kind), o.name, path));
+    if (!existing)
+      throw UsageError(
+          fmt::format("no {} named '{}' in {}: give its SCRIPT (and "
+                      "definition) to make it",
+                      study_kind_name(kind), o.name, path));
     def = find_study(store, o.name, kind).def;
   } else {
     def = define(o, kind);
@@ -363,8 +376,8 @@ int run_study_command(const StudyOptions& o, StudyKind kind, const CLI::Option* 
   });
   if (own_parent)
     db.finish_run(*parent, done.second.interrupted ? RunStatus::kInterrupted
-                           : complete               ? RunStatus::kFinished
-                                                    : RunStatus::kInterrupted);
+                           : complete              ? RunStatus::kFinished
+                                                   : RunStatus::kInterrupted);
   if (kind == StudyKind::kLeague)
     fmt::print("{}", league_text(league_report(store, done.first)));
   else

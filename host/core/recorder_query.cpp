@@ -93,6 +93,8 @@ std::vector<RunRecord> RunRecorder::list_runs(const RunFilter& filter) {
     while (q.executeStep()) {
       RunRecord r = read_run(q, crashed_now);
       if (!filter.status.empty() && r.status != filter.status) continue;
+      if (filter.top_level && r.parent_run_id) continue;
+      if (filter.parent && r.parent_run_id != filter.parent) continue;
       out.push_back(std::move(r));
       if (filter.limit > 0 && static_cast<int64_t>(out.size()) >= filter.limit) break;
     }

@@ -49,7 +49,7 @@ CREATE VIEW trial_summary AS
 SELECT
   s.name AS study,
   s.kind AS kind,
-  t.number AS number,
+  t.number + 1 AS number,  -- as gom prints it: trial 1 is the first
   t.contender AS contender,
   t.params AS params,
   t.seed AS seed,

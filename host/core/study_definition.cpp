@@ -19,7 +19,8 @@ json overrides_json(const std::vector<Override>& o) {
 
 std::vector<Override> overrides_from(const json& a) {
   std::vector<Override> out;
-  for (const json& kv : a) out.emplace_back(kv.at(0).get<std::string>(), kv.at(1).get<std::string>());
+  for (const json& kv : a)
+    out.emplace_back(kv.at(0).get<std::string>(), kv.at(1).get<std::string>());
   return out;
 }
 

@@ -74,17 +74,17 @@ LeagueReport league_report(StudyStore& store, const StudyRecord& league, uint64_
 
 std::string league_text(const LeagueReport& r) {
   const StudyDefinition& d = r.study.def;
-  std::string out = fmt::format(
-      "league {}: {} ({}), {} contenders x {} seeds; trials: {}{}\n", d.name, d.metric,
-      direction_words(d), d.contenders.size(), d.seeds.size(), trial_counts(r.trials),
-      r.study.run_id ? fmt::format(" (run {})", *r.study.run_id) : "");
-  std::vector<Row> rows{{"rank", "contender", "runs", "mean", "95% CI (bootstrap)", "IQM",
-                         "median", "min", "max"}};
+  std::string out =
+      fmt::format("league {}: {} ({}), {} contenders x {} seeds; trials: {}{}\n", d.name, d.metric,
+                  direction_words(d), d.contenders.size(), d.seeds.size(), trial_counts(r.trials),
+                  r.study.run_id ? fmt::format(" (run {})", *r.study.run_id) : "");
+  std::vector<Row> rows{
+      {"rank", "contender", "runs", "mean", "95% CI (bootstrap)", "IQM", "median", "min", "max"}};
   for (const stats::ContenderStats& c : r.stats.contenders)
     rows.push_back({c.n ? fmt::format("{}{}", c.rank, c.rank_shared ? "=" : "") : "-", c.name,
                     std::to_string(c.n), num(c.mean),
-                    c.n ? fmt::format("[{}, {}]", num(c.ci.low), num(c.ci.high)) : "-",
-                    num(c.iqm), num(c.median), num(c.min), num(c.max)});
+                    c.n ? fmt::format("[{}, {}]", num(c.ci.low), num(c.ci.high)) : "-", num(c.iqm),
+                    num(c.median), num(c.min), num(c.max)});
   out += table(rows);
   if (r.stats.pairs.empty()) return out;
   out += fmt::format(
@@ -205,9 +205,10 @@ std::string sweep_text(const SweepReport& r) {
             c.empty() ? "-" : std::to_string(c.rbegin()->first)};
     for (const std::string& k : keys) {
       const json v = t.params.contains(k) ? t.params.at(k) : json(nullptr);
-      row.push_back(v.is_null() ? "-" : v.is_number_float() ? num(v.get<double>())
-                    : v.is_string()                          ? v.get<std::string>()
-                                                             : v.dump());
+      row.push_back(v.is_null()           ? "-"
+                    : v.is_number_float() ? num(v.get<double>())
+                    : v.is_string()       ? v.get<std::string>()
+                                          : v.dump());
     }
     row.push_back(t.run_id ? std::to_string(*t.run_id) : "-");
     rows.push_back(std::move(row));

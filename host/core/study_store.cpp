@@ -68,11 +68,15 @@ std::vector<std::string> differences(const json& a, const json& b) {
 
 search::TrialState search_state(TrialState s) {
   switch (s) {
-    case TrialState::kFinished: return search::TrialState::Finished;
-    case TrialState::kPruned: return search::TrialState::Pruned;
+    case TrialState::kFinished:
+      return search::TrialState::Finished;
+    case TrialState::kPruned:
+      return search::TrialState::Pruned;
     case TrialState::kFailed:
-    case TrialState::kCrashed: return search::TrialState::Failed;
-    default: return search::TrialState::Running;
+    case TrialState::kCrashed:
+      return search::TrialState::Failed;
+    default:
+      return search::TrialState::Running;
   }
 }
 
@@ -101,12 +105,18 @@ const char* study_kind_name(StudyKind k) {
 
 const char* trial_state_name(TrialState s) {
   switch (s) {
-    case TrialState::kWaiting: return "waiting";
-    case TrialState::kRunning: return "running";
-    case TrialState::kFinished: return "finished";
-    case TrialState::kPruned: return "pruned";
-    case TrialState::kFailed: return "failed";
-    case TrialState::kCrashed: return "crashed";
+    case TrialState::kWaiting:
+      return "waiting";
+    case TrialState::kRunning:
+      return "running";
+    case TrialState::kFinished:
+      return "finished";
+    case TrialState::kPruned:
+      return "pruned";
+    case TrialState::kFailed:
+      return "failed";
+    case TrialState::kCrashed:
+      return "crashed";
   }
   return "?";
 }
@@ -115,9 +125,10 @@ TrialState parse_trial_state(const std::string& s) {
   for (TrialState t : {TrialState::kWaiting, TrialState::kRunning, TrialState::kFinished,
                        TrialState::kPruned, TrialState::kFailed, TrialState::kCrashed})
     if (s == trial_state_name(t)) return t;
-  throw Error(fmt::format("unknown trial state '{}' (accepted: waiting, running, finished, "
-                          "pruned, failed, crashed)",
-                          s));
+  throw Error(
+      fmt::format("unknown trial state '{}' (accepted: waiting, running, finished, "
+                  "pruned, failed, crashed)",
+                  s));
 }
 
 struct StudyStore::Impl {
@@ -134,19 +145,18 @@ StudyStore::StudyStore(const std::string& db_path) : path_(db_path) {
   } catch (const SQLite::Exception& e) {
     throw Error(fmt::format("run database {}: cannot open it for studies: {}", db_path, e.what()));
   }
-  const int version = guarded(path_, "reading the schema version", [&] {
-    return recorder_detail::schema_version(impl_->db, path_);
-  });
+  const int version = guarded(path_, "reading the schema version",
+                              [&] { return recorder_detail::schema_version(impl_->db, path_); });
   if (version < kRunSchemaVersion)
-    throw Error(fmt::format("run database {} has schema version {}; open it with gom (which "
-                            "migrates it) before using studies",
-                            path_, version));
+    throw Error(
+        fmt::format("run database {} has schema version {}; open it with gom (which "
+                    "migrates it) before using studies",
+                    path_, version));
 }
 
 StudyStore::~StudyStore() = default;
 
-StudyRecord StudyStore::create_or_join(const StudyDefinition& def,
-                                       std::optional<int64_t> run_id) {
+StudyRecord StudyStore::create_or_join(const StudyDefinition& def, std::optional<int64_t> run_id) {
   if (def.name.empty()) throw Error("a study needs a name");
   const json wanted = def.to_json();
   return guarded(path_, "creating a study", [&] {
@@ -162,11 +172,11 @@ StudyRecord StudyStore::create_or_join(const StudyDefinition& def,
       tx.commit();
       return *existing;
     }
-    SQLite::Statement ins(impl_->db,
-                          std::string("INSERT INTO studies(name, kind, run_id, script_path, metric, "
-                                      "direction, definition, created_at) VALUES "
-                                      "(?, ?, ?, ?, ?, ?, ?, ") +
-                              kNow + ")");
+    SQLite::Statement ins(
+        impl_->db, std::string("INSERT INTO studies(name, kind, run_id, script_path, metric, "
+                               "direction, definition, created_at) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ") +
+                       kNow + ")");
     ins.bind(1, def.name);
     ins.bind(2, study_kind_name(def.kind));
     if (run_id) ins.bind(3, *run_id);
@@ -450,8 +460,7 @@ bool StudyStore::should_prune(int64_t trial_id, const TrialCurve& own) {
   const TrialRecord me = trial(trial_id);
   const StudyRecord study = get(me.study_id);
   if (study.def.pruner == "none" || own.empty()) return false;
-  auto pruner =
-      search::make_pruner(study.def.pruner, study.def.pruner_options, study.def.maximize);
+  auto pruner = search::make_pruner(study.def.pruner, study.def.pruner_options, study.def.maximize);
   std::vector<search::Trial> others;
   for (const auto& [t, c] : curves(me.study_id))
     if (t.id != trial_id) others.push_back(search_trial(t, c));

@@ -41,9 +41,12 @@ std::string trial_label(const StudyRecord& s, const TrialRecord& t) {
   const std::string of = total > 0 ? fmt::format("/{}", total) : "";
   if (s.def.kind == StudyKind::kLeague)
     return fmt::format("trial {}{} {} seed {}", t.number + 1, of, t.contender, t.seed);
-  std::string params;
+  std::string params;  // 4 digits of a double: a label to read (the params table has them all)
   for (const auto& [k, v] : t.params.items())
-    params += fmt::format(" {}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
+    params += fmt::format(" {}={}", k,
+                          v.is_string()         ? v.get<std::string>()
+                          : v.is_number_float() ? fmt::format("{:.4g}", v.get<double>())
+                                                : v.dump());
   return fmt::format("trial {}{}{}", t.number + 1, of, params);
 }
 
@@ -111,8 +114,9 @@ class Worker {
           study_kind_name(study_.def.kind), study_.def.name, study_.def.script,
           study_.def.script_sha256.substr(0, 12), sha.substr(0, 12)));
     std::filesystem::create_directories(o_.log_dir, ec);
-    if (ec) throw Error(fmt::format("cannot create the trial log folder {}: {}", o_.log_dir,
-                                    ec.message()));
+    if (ec)
+      throw Error(
+          fmt::format("cannot create the trial log folder {}: {}", o_.log_dir, ec.message()));
   }
 
   WorkerReport run() {
@@ -171,8 +175,8 @@ class Worker {
     for (const std::string& p : o_.plugin_files) argv.insert(argv.end(), {"--plugin", p});
     argv.insert(argv.end(),
                 {"--db", db_.path(), "run", study_.def.script, "--seed", std::to_string(t.seed),
-                 "--threads", std::to_string(o_.threads), "--experiment", study_.def.name,
-                 "--name", trial_label(study_, t), "--trial", std::to_string(t.id)});
+                 "--threads", std::to_string(o_.threads), "--experiment", study_.def.name, "--name",
+                 trial_label(study_, t), "--trial", std::to_string(t.id)});
     for (const std::string& s : trial_sets(study_, t)) argv.insert(argv.end(), {"--set", s});
     Child c{t, 0, fmt::format("{}/trial-{}.log", o_.log_dir, t.number + 1), Clock::now()};
     try {
@@ -206,8 +210,8 @@ class Worker {
     const std::string label = trial_label(study_, t);
     std::string run_status;
     if (t.run_id) {
-      const auto rows = db_.query("SELECT status, error FROM runs WHERE id = ?",
-                                  {std::to_string(*t.run_id)});
+      const auto rows =
+          db_.query("SELECT status, error FROM runs WHERE id = ?", {std::to_string(*t.run_id)});
       if (!rows.empty() && rows[0][0]) run_status = *rows[0][0];
       if (run_status == "running") {
         db_.get_run(*t.run_id);  // records it crashed: its process is gone
@@ -246,9 +250,9 @@ class Worker {
                       next == TrialState::kWaiting ? "to be run again" : "crashed"));
     } else {  // it never started its run: bad arguments, an unreadable script
       store_.finish(t.id, TrialState::kFailed, std::nullopt);
-      fail(label, fmt::format("gom run exited with status {} before recording a run:\n{}",
-                              WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1,
-                              log_tail(c.log)));
+      fail(label,
+           fmt::format("gom run exited with status {} before recording a run:\n{}",
+                       WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1, log_tail(c.log)));
     }
   }
 

@@ -43,9 +43,12 @@ search::Distribution numeric(lua_State* L, const char* type) {
       if (lua_type(L, -2) != LUA_TSTRING)
         throw Error(fmt::format("gom.{}: options are named (grid =, step =, log =)", type));
       const std::string k = lua_tostring(L, -2);
-      if (lua_type(L, -1) == LUA_TBOOLEAN) j[k] = bool(lua_toboolean(L, -1));
-      else if (lua_isinteger(L, -1)) j[k] = lua_tointeger(L, -1);
-      else if (lua_type(L, -1) == LUA_TNUMBER) j[k] = lua_tonumber(L, -1);
+      if (lua_type(L, -1) == LUA_TBOOLEAN)
+        j[k] = bool(lua_toboolean(L, -1));
+      else if (lua_isinteger(L, -1))
+        j[k] = lua_tointeger(L, -1);
+      else if (lua_type(L, -1) == LUA_TNUMBER)
+        j[k] = lua_tonumber(L, -1);
       else
         throw Error(fmt::format("gom.{}: option '{}' is a {}; accepted: a number or boolean", type,
                                 k, luaL_typename(L, -1)));
@@ -79,16 +82,21 @@ int l_choice(lua_State* L) {
   for (lua_Integer i = 1; i <= n; ++i) {
     lua_geti(L, 1, i);
     switch (lua_type(L, -1)) {
-      case LUA_TBOOLEAN: d.choices.emplace_back(bool(lua_toboolean(L, -1))); break;
+      case LUA_TBOOLEAN:
+        d.choices.emplace_back(bool(lua_toboolean(L, -1)));
+        break;
       case LUA_TNUMBER:
         d.choices.push_back(lua_isinteger(L, -1) ? json(lua_tointeger(L, -1))
                                                  : json(lua_tonumber(L, -1)));
         break;
-      case LUA_TSTRING: d.choices.emplace_back(lua_tostring(L, -1)); break;
+      case LUA_TSTRING:
+        d.choices.emplace_back(lua_tostring(L, -1));
+        break;
       default:
-        throw Error(fmt::format("gom.choice: choice {} is a {}; accepted: strings, numbers, "
-                                "booleans",
-                                i, luaL_typename(L, -1)));
+        throw Error(
+            fmt::format("gom.choice: choice {} is a {}; accepted: strings, numbers, "
+                        "booleans",
+                        i, luaL_typename(L, -1)));
     }
     lua_pop(L, 1);
   }
@@ -104,8 +112,10 @@ int distribution_tostring(lua_State* L) {
 // The text `--set KEY=TEXT` gives for a Lua scalar.
 std::string override_text(lua_State* L, int idx, const std::string& what) {
   switch (lua_type(L, idx)) {
-    case LUA_TSTRING: return lua_tostring(L, idx);
-    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+    case LUA_TSTRING:
+      return lua_tostring(L, idx);
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, idx) ? "true" : "false";
     case LUA_TNUMBER:
       return lua_isinteger(L, idx) ? std::to_string(lua_tointeger(L, idx))
                                    : search::override_text(json(lua_tonumber(L, idx)));
@@ -166,12 +176,12 @@ int64_t int_field(lua_State* L, const char* fn, const char* key, int64_t def, in
   const int t = lua_getfield(L, 1, key);
   int64_t v = def;
   if (t != LUA_TNIL) {
-    if (!lua_isinteger(L, -1))
-      throw Error(fmt::format("{}: '{}' must be an integer", fn, key));
+    if (!lua_isinteger(L, -1)) throw Error(fmt::format("{}: '{}' must be an integer", fn, key));
     v = lua_tointeger(L, -1);
   }
   lua_pop(L, 1);
-  if (v < min) throw Error(fmt::format("{}: '{}' is {}; accepted: an integer >= {}", fn, key, v, min));
+  if (v < min)
+    throw Error(fmt::format("{}: '{}' is {}; accepted: an integer >= {}", fn, key, v, min));
   return v;
 }
 
@@ -205,13 +215,17 @@ json options_field(lua_State* L, const char* fn, const char* key) {
       if (lua_type(L, -2) != LUA_TSTRING)
         throw Error(fmt::format("{}: '{}' has named entries only", fn, key));
       const std::string k = lua_tostring(L, -2);
-      if (lua_isinteger(L, -1)) o[k] = lua_tointeger(L, -1);
-      else if (lua_type(L, -1) == LUA_TNUMBER) o[k] = lua_tonumber(L, -1);
-      else if (lua_type(L, -1) == LUA_TBOOLEAN) o[k] = bool(lua_toboolean(L, -1));
-      else if (lua_type(L, -1) == LUA_TSTRING) o[k] = lua_tostring(L, -1);
+      if (lua_isinteger(L, -1))
+        o[k] = lua_tointeger(L, -1);
+      else if (lua_type(L, -1) == LUA_TNUMBER)
+        o[k] = lua_tonumber(L, -1);
+      else if (lua_type(L, -1) == LUA_TBOOLEAN)
+        o[k] = bool(lua_toboolean(L, -1));
+      else if (lua_type(L, -1) == LUA_TSTRING)
+        o[k] = lua_tostring(L, -1);
       else
-        throw Error(fmt::format("{}: {}.{} is a {}; accepted: a number, boolean or string", fn,
-                                key, k, luaL_typename(L, -1)));
+        throw Error(fmt::format("{}: {}.{} is a {}; accepted: a number, boolean or string", fn, key,
+                                k, luaL_typename(L, -1)));
       lua_pop(L, 1);
     }
   }
@@ -227,9 +241,10 @@ bool direction_field(lua_State* L, const char* fn, const std::string& metric) {
     throw Error(fmt::format("{}: direction '{}'; accepted: maximize, minimize", fn, d));
   const MetricDirection by_name = metric_info_by_name(metric).direction;
   if (by_name == MetricDirection::None)
-    throw Error(fmt::format("{}: gom cannot tell from its name whether a higher or lower '{}' is "
-                            "better; give direction = \"maximize\" or \"minimize\"",
-                            fn, metric));
+    throw Error(
+        fmt::format("{}: gom cannot tell from its name whether a higher or lower '{}' is "
+                    "better; give direction = \"maximize\" or \"minimize\"",
+                    fn, metric));
   return by_name == MetricDirection::Maximize;
 }
 
@@ -241,8 +256,10 @@ void push_json(lua_State* L, const json& j) {
         // JSON keys are text; an integer one (an epoch of a curve) is an integer key in Lua.
         int64_t i = 0;
         const auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), i);
-        if (ec == std::errc() && end == k.data() + k.size()) lua_pushinteger(L, i);
-        else lua_pushstring(L, k.c_str());
+        if (ec == std::errc() && end == k.data() + k.size())
+          lua_pushinteger(L, i);
+        else
+          lua_pushstring(L, k.c_str());
         push_json(L, v);
         lua_settable(L, -3);
       }
@@ -254,12 +271,21 @@ void push_json(lua_State* L, const json& j) {
         lua_seti(L, -2, lua_Integer(i + 1));
       }
       break;
-    case json::value_t::string: lua_pushstring(L, j.get<std::string>().c_str()); break;
-    case json::value_t::boolean: lua_pushboolean(L, j.get<bool>()); break;
+    case json::value_t::string:
+      lua_pushstring(L, j.get<std::string>().c_str());
+      break;
+    case json::value_t::boolean:
+      lua_pushboolean(L, j.get<bool>());
+      break;
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: lua_pushinteger(L, j.get<int64_t>()); break;
-    case json::value_t::number_float: lua_pushnumber(L, j.get<double>()); break;
-    default: lua_pushnil(L);
+    case json::value_t::number_unsigned:
+      lua_pushinteger(L, j.get<int64_t>());
+      break;
+    case json::value_t::number_float:
+      lua_pushnumber(L, j.get<double>());
+      break;
+    default:
+      lua_pushnil(L);
   }
 }
 
@@ -270,9 +296,10 @@ std::pair<StudyRecord, WorkerReport> run_from_script(lua_State* L, StudyDefiniti
   if (!ctx.recorder)
     throw Error(fmt::format("{}: needs a run database (run the script with gom run)", fn));
   if (ctx.gom_executable.empty())
-    throw Error(fmt::format("{}: needs the gom program to run trials (run the script with gom "
-                            "run)",
-                            fn));
+    throw Error(
+        fmt::format("{}: needs the gom program to run trials (run the script with gom "
+                    "run)",
+                    fn));
   def.script_sha256 = sha256_file_hex(def.script);
   const int jobs = int(int_field(L, fn, "jobs", 1, 1));
   WorkerOptions w;
@@ -297,8 +324,9 @@ std::pair<StudyRecord, WorkerReport> run_from_script(lua_State* L, StudyDefiniti
 int l_league(lua_State* L) {
   constexpr const char* fn = "gom.league";
   luaL_checktype(L, 1, LUA_TTABLE);
-  check_keys(L, fn, {"name", "script", "contenders", "seeds", "metric", "direction", "set",
-                     "jobs", "threads"});
+  check_keys(
+      L, fn,
+      {"name", "script", "contenders", "seeds", "metric", "direction", "set", "jobs", "threads"});
   StudyDefinition def;
   def.kind = StudyKind::kLeague;
   def.name = string_field(L, fn, "name", true);
@@ -350,9 +378,9 @@ int l_league(lua_State* L) {
 int l_sweep(lua_State* L) {
   constexpr const char* fn = "gom.sweep";
   luaL_checktype(L, 1, LUA_TTABLE);
-  check_keys(L, fn, {"name", "script", "space", "trials", "metric", "direction", "sampler",
-                     "sampler_options", "pruner", "pruner_options", "seed", "set", "jobs",
-                     "threads"});
+  check_keys(L, fn,
+             {"name", "script", "space", "trials", "metric", "direction", "sampler",
+              "sampler_options", "pruner", "pruner_options", "seed", "set", "jobs", "threads"});
   StudyDefinition def;
   def.kind = StudyKind::kSweep;
   def.name = string_field(L, fn, "name", true);
@@ -373,22 +401,24 @@ int l_sweep(lua_State* L) {
   while (lua_next(L, -2)) {
     auto* d = test_object<LuaDistribution>(L, -1, kDistribution);
     if (lua_type(L, -2) != LUA_TSTRING || !d)
-      throw Error("gom.sweep: 'space' maps names to gom.uniform, gom.loguniform, gom.int or "
-                  "gom.choice");
+      throw Error(
+          "gom.sweep: 'space' maps names to gom.uniform, gom.loguniform, gom.int or "
+          "gom.choice");
     def.space[lua_tostring(L, -2)] = d->j;
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
   if (def.space.empty()) throw Error("gom.sweep: 'space' is empty");
   search::SearchSpace space;
-  for (const auto& [k, v] : def.space.items()) space.emplace_back(k, search::distribution_from_json(v));
-  auto sampler = search::make_sampler(def.sampler, def.sampler_options, uint64_t(def.seed),
-                                      def.maximize);
+  for (const auto& [k, v] : def.space.items())
+    space.emplace_back(k, search::distribution_from_json(v));
+  auto sampler =
+      search::make_sampler(def.sampler, def.sampler_options, uint64_t(def.seed), def.maximize);
   search::make_pruner(def.pruner, def.pruner_options, def.maximize);  // checks the name
   const auto grid_size = sampler->size(space);
   if (!grid_size && lua_getfield(L, 1, "trials") == LUA_TNIL)
-    throw Error(fmt::format("gom.sweep: 'trials' (the budget) is required with sampler '{}'",
-                            def.sampler));
+    throw Error(
+        fmt::format("gom.sweep: 'trials' (the budget) is required with sampler '{}'", def.sampler));
   lua_settop(L, 1);
   def.trials = int_field(L, fn, "trials", grid_size.value_or(0), 1);
   auto [study, report] = run_from_script(L, def, fn);
@@ -400,9 +430,12 @@ int l_sweep(lua_State* L) {
   return 1;
 }
 
-const luaL_Reg kFunctions[] = {{"league", safe<l_league>},       {"sweep", safe<l_sweep>},
-                               {"uniform", safe<l_uniform>},     {"loguniform", safe<l_loguniform>},
-                               {"int", safe<l_int>},             {"choice", safe<l_choice>},
+const luaL_Reg kFunctions[] = {{"league", safe<l_league>},
+                               {"sweep", safe<l_sweep>},
+                               {"uniform", safe<l_uniform>},
+                               {"loguniform", safe<l_loguniform>},
+                               {"int", safe<l_int>},
+                               {"choice", safe<l_choice>},
                                {nullptr, nullptr}};
 const luaL_Reg kDistributionMeta[] = {{"__tostring", distribution_tostring}, {nullptr, nullptr}};
 

@@ -88,6 +88,16 @@ c|7|3.12|3.0|3.24" "SELECT contender, runs, round(mean, 6), min, max FROM league
     expect_out '"verdict": "better"'
     run --db "$db" league show
     expect_out '^L +score +21 finished'
+    # gom runs lists the league's run and counts its trials; --parent and --all list them.
+    run --db "$db" runs
+    expect_out '^1 +L +league L +finished'
+    expect_out '^\(21 trial runs of leagues and sweeps not shown'
+    [ "$(grep -c '^[0-9]' <<<"$out")" = 1 ] || fail "gom runs listed trials: $out"
+    run --db "$db" runs --parent 1 --status finished
+    [ "$(grep -c 'trial [0-9]*/21 [abc] seed [0-6]' <<<"$out")" = 21 ] || fail "--parent: $out"
+    run --db "$db" runs --all --limit 5
+    [ "$(grep -c '^[0-9]' <<<"$out")" = 5 ] || fail "--all --limit 5: $out"
+    expect_no_out 'not shown'
     ;;
   league_few_seeds)
     # 3 seeds: the smallest possible p is 0.25, so no verdict, shared ranks and a note saying so.
@@ -109,9 +119,15 @@ c|7|3.12|3.0|3.24" "SELECT contender, runs, round(mean, 6), min, max FROM league
 2|1|0.0
 3|0|2.0
 3|1|1.0" "SELECT json_extract(params, '\$.x'), json_extract(params, '\$.y'), value FROM trials ORDER BY 1, 2"
-    expect_out '^best: trial [0-9]+ \(run [0-9]+\): loss = 0; x=2 y=1'
+    # In grid order (y fastest) x=2 y=1 is the 4th point: trial 4 in the output and the view.
+    expect_out '^best: trial 4 \(run [0-9]+\): loss = 0; x=2 y=1'
+    expect_sql "G|sweep|4|finished|loss|minimize|0.0|1" "SELECT study, kind, number, state, metric,
+                direction, value, run_id = (SELECT run_id FROM trials WHERE number = 3)
+                FROM trial_summary WHERE json_extract(params, '\$.x') = 2
+                AND json_extract(params, '\$.y') = 1"
     run --db "$db" sweep show G --csv
     expect_out '^trial,state,loss,epochs,run_id,x,y$'
+    expect_out '^4,finished,0,1,[0-9]+,2,1$'
     ;;
   parallel)
     # 4 workers join one sweep of 20 random trials: no trial lost, none run twice.

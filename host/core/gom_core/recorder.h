@@ -150,6 +150,8 @@ struct RunFilter {
   std::string experiment;
   std::string status;
   int64_t limit = 0;
+  bool top_level = false;              ///< only runs without a parent (no league/sweep trials)
+  std::optional<int64_t> parent;       ///< only the children of this run (a study's trials)
 };
 
 /// @brief How RunRecorder opens a file. kRead never creates one, and where the file cannot be
