@@ -224,9 +224,7 @@ StudyDefinition define(const StudyOptions& o, StudyKind kind) {
     d.seed = o.seed;
     // The sampler and pruner names, and a grid's size, are checked before anything runs.
     try {
-      search::SearchSpace space;
-      for (const auto& [k, v] : d.space.items())
-        space.emplace_back(k, search::distribution_from_json(v));
+      const search::SearchSpace space = search::space_from_json(d.space);
       auto sampler =
           search::make_sampler(d.sampler, d.sampler_options, uint64_t(d.seed), d.maximize);
       search::make_pruner(d.pruner, d.pruner_options, d.maximize);

@@ -91,10 +91,7 @@ search::Trial search_trial(const TrialRecord& t, const TrialCurve& curve) {
 }
 
 search::SearchSpace space_of(const StudyDefinition& def) {
-  search::SearchSpace space;
-  for (const auto& [k, v] : def.space.items())
-    space.emplace_back(k, search::distribution_from_json(v));
-  return space;
+  return search::space_from_json(def.space);
 }
 
 }  // namespace

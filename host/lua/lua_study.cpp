@@ -289,6 +289,20 @@ void push_json(lua_State* L, const json& j) {
   }
 }
 
+// What leagues and sweeps share: name, script, metric and direction, and the overrides `set`.
+StudyDefinition common_fields(lua_State* L, const char* fn, StudyKind kind) {
+  StudyDefinition def;
+  def.kind = kind;
+  def.name = string_field(L, fn, "name", true);
+  def.script = resolve_script(L, string_field(L, fn, "script", true), fn);
+  def.metric = string_field(L, fn, "metric", true);
+  def.maximize = direction_field(L, fn, def.metric);
+  lua_getfield(L, 1, "set");
+  def.common = overrides_at(L, -1, std::string(fn) + ": set");
+  lua_pop(L, 1);
+  return def;
+}
+
 // Makes or joins the study with this run as its parent, works on it, prints its table.
 std::pair<StudyRecord, WorkerReport> run_from_script(lua_State* L, StudyDefinition& def,
                                                      const char* fn) {
@@ -327,15 +341,7 @@ int l_league(lua_State* L) {
   check_keys(
       L, fn,
       {"name", "script", "contenders", "seeds", "metric", "direction", "set", "jobs", "threads"});
-  StudyDefinition def;
-  def.kind = StudyKind::kLeague;
-  def.name = string_field(L, fn, "name", true);
-  def.script = resolve_script(L, string_field(L, fn, "script", true), fn);
-  def.metric = string_field(L, fn, "metric", true);
-  def.maximize = direction_field(L, fn, def.metric);
-  lua_getfield(L, 1, "set");
-  def.common = overrides_at(L, -1, "gom.league: set");
-  lua_pop(L, 1);
+  StudyDefinition def = common_fields(L, fn, StudyKind::kLeague);
   if (lua_getfield(L, 1, "contenders") != LUA_TTABLE)
     throw Error("gom.league: 'contenders' must be a table {NAME = {KEY = value, ...}, ...}");
   lua_pushnil(L);
@@ -381,20 +387,12 @@ int l_sweep(lua_State* L) {
   check_keys(L, fn,
              {"name", "script", "space", "trials", "metric", "direction", "sampler",
               "sampler_options", "pruner", "pruner_options", "seed", "set", "jobs", "threads"});
-  StudyDefinition def;
-  def.kind = StudyKind::kSweep;
-  def.name = string_field(L, fn, "name", true);
-  def.script = resolve_script(L, string_field(L, fn, "script", true), fn);
-  def.metric = string_field(L, fn, "metric", true);
-  def.maximize = direction_field(L, fn, def.metric);
+  StudyDefinition def = common_fields(L, fn, StudyKind::kSweep);
   def.sampler = string_field(L, fn, "sampler", false, "tpe");
   def.pruner = string_field(L, fn, "pruner", false, "none");
   def.sampler_options = options_field(L, fn, "sampler_options");
   def.pruner_options = options_field(L, fn, "pruner_options");
   def.seed = int_field(L, fn, "seed", 0, 0);
-  lua_getfield(L, 1, "set");
-  def.common = overrides_at(L, -1, "gom.sweep: set");
-  lua_pop(L, 1);
   if (lua_getfield(L, 1, "space") != LUA_TTABLE)
     throw Error("gom.sweep: 'space' must be a table {KEY = gom.uniform(lo, hi), ...}");
   lua_pushnil(L);
@@ -409,9 +407,7 @@ int l_sweep(lua_State* L) {
   }
   lua_pop(L, 1);
   if (def.space.empty()) throw Error("gom.sweep: 'space' is empty");
-  search::SearchSpace space;
-  for (const auto& [k, v] : def.space.items())
-    space.emplace_back(k, search::distribution_from_json(v));
+  const search::SearchSpace space = search::space_from_json(def.space);
   auto sampler =
       search::make_sampler(def.sampler, def.sampler_options, uint64_t(def.seed), def.maximize);
   search::make_pruner(def.pruner, def.pruner_options, def.maximize);  // checks the name

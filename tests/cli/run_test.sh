@@ -25,24 +25,7 @@ if ! command -v sqlite3 >/dev/null 2>&1; then
   exit 1
 fi
 
-tmp=$(mktemp -d)
-pids=()  # background gom processes, killed if the test ends early
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-db=$tmp/runs.db
-
-# sql QUERY: the rows of a query on $db, columns separated by '|', NULL as an empty string.
-sql() { sqlite3 -batch -noheader -cmd '.timeout 20000' "$db" "$1"; }
-# expect_sql EXPECTED QUERY: the query's whole output must be EXPECTED.
-expect_sql() {
-  local got
-  got=$(sql "$2") || fail "sqlite3 failed on: $2"
-  [ "$got" = "$1" ] || fail "$2"$'\n'"--- expected:"$'\n'"$1"$'\n'"--- got:"$'\n'"$got"
-}
+use_temp_db
 # gom_run ARGS...: `gom --db $db run ARGS...` (sets out, err, rc).
 gom_run() { run --db "$db" run "$@"; }
 # line_of FILE MARKER: the line number of the line of FILE that contains MARKER.

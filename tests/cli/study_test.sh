@@ -19,22 +19,7 @@ trial=$here/scripts/trial_curve.lua
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$here/lib.sh"
 
-tmp=$(mktemp -d)
-pids=()  # background gom processes, killed if the test ends early
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-db=$tmp/runs.db
-
-sql() { sqlite3 -batch -noheader -cmd '.timeout 20000' "$db" "$1"; }
-expect_sql() {
-  local got
-  got=$(sql "$2") || fail "sqlite3 failed on: $2"
-  [ "$got" = "$1" ] || fail "$2"$'\n'"--- expected:"$'\n'"$1"$'\n'"--- got:"$'\n'"$got"
-}
+use_temp_db
 # wait_for QUERY EXPECTED SECONDS: polls until the query gives EXPECTED.
 wait_for() {
   local i
