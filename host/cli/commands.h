@@ -54,5 +54,7 @@ void add_runs_commands(CLI::App& app, Action& action);
 void add_run_command(CLI::App& app, Action& action, const std::string& command_line);
 /// @brief `gom league run/show` and `gom sweep run/show`.
 void add_study_commands(CLI::App& app, Action& action, const std::string& command_line);
+/// @brief `gom check PATH... [--junit FILE] [--seeds N] [--baseline SPEC]`: regression checks.
+void add_check_command(CLI::App& app, Action& action, const std::string& command_line);
 
 }  // namespace gom::cli

@@ -120,6 +120,33 @@ Interval bootstrap_mean_ci(std::span<const double> x, uint64_t seed, int resampl
   return {percentile_linear(means, tail), percentile_linear(means, 1 - tail)};
 }
 
+Interval bootstrap_mean_difference_ci(std::span<const double> x, std::span<const double> y,
+                                      uint64_t seed, int resamples, double confidence) {
+  if (resamples < 1)
+    throw Error(fmt::format("bootstrap_mean_difference_ci: resamples is {}; it must be at least 1",
+                            resamples));
+  if (!(confidence > 0 && confidence < 1))
+    throw Error(fmt::format(
+        "bootstrap_mean_difference_ci: confidence is {}; it must lie in (0, 1)", confidence));
+  const std::vector<double> a = present(x), b = present(y);
+  if (a.empty() || b.empty()) return {};
+  std::mt19937_64 gen(seed);
+  auto resampled_mean = [&gen](const std::vector<double>& v) {
+    if (v.size() == 1) return v[0];  // no draws: one value resamples to itself
+    double sum = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) sum += v[uniform_index(gen, v.size())];
+    return sum / double(v.size());
+  };
+  std::vector<double> diffs(static_cast<std::size_t>(resamples));
+  for (double& d : diffs) {
+    const double ma = resampled_mean(a);
+    d = ma - resampled_mean(b);
+  }
+  std::sort(diffs.begin(), diffs.end());
+  const double tail = (1 - confidence) / 2;
+  return {percentile_linear(diffs, tail), percentile_linear(diffs, 1 - tail)};
+}
+
 double probability_of_improvement(std::span<const double> x, std::span<const double> y) {
   const std::vector<double> xs = present(x);
   std::vector<double> ys = present(y);

@@ -43,6 +43,16 @@ double iqm(std::span<const double> x);
 Interval bootstrap_mean_ci(std::span<const double> x, uint64_t seed = 0, int resamples = 10000,
                            double confidence = 0.95);
 
+/// @brief The `confidence` percentile-bootstrap interval of mean(x) - mean(y) for unpaired
+/// samples, as scipy.stats.bootstrap((x, y), lambda a, b: a.mean() - b.mean(),
+/// method='percentile') (which resamples each sample on its own): each of `resamples` draws
+/// resamples x then y with replacement (same generator and index draw as bootstrap_mean_ci; a
+/// sample of one value is not drawn from). Both of one value: [x - y, x - y]; either empty: NaNs.
+/// Throws gom::Error for resamples < 1 or confidence outside (0, 1).
+Interval bootstrap_mean_difference_ci(std::span<const double> x, std::span<const double> y,
+                                      uint64_t seed = 0, int resamples = 10000,
+                                      double confidence = 0.95);
+
 /// @brief The probability of improvement P(X > Y), ties counted half: U / (n_x n_y), U being
 /// scipy.stats.mannwhitneyu(x, y).statistic (rliable's probability of improvement). Unpaired:
 /// x and y may differ in length. NaN when either is empty.
