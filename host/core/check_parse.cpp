@@ -116,7 +116,10 @@ CheckFile parse_check_text(const std::string& text, const std::string& path) {
     std::smatch m;
     if (!std::regex_match(line, m, check_line)) continue;
     const std::string kind = m[1].matched ? m[1].str().substr(1) : "";
-    const std::string rest = trim(m[2]);
+    std::string rest = m[2];
+    // A comment may follow: "-- check: acc >= 0.9  -- the paper's value".
+    static const std::regex trailing(R"(\s--.*$)");
+    rest = trim(std::regex_replace(rest, trailing, ""));
     try {
       if (kind.empty()) {
         Claim c = parse_claim(rest);

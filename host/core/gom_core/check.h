@@ -9,8 +9,9 @@
 //   -- check-set: KEY=VALUE                (an override of every run, as gom run --set)
 //   -- check-script: PATH                  (the script to run, relative to the check file's
 //                                           folder; default: the check file itself)
-// Every other comment is left alone; a line starting `-- check:` or `-- check-WORD:` that is none
-// of these is an error naming the file, the line and the accepted forms.
+// A comment may follow on the line (" -- why"). Every other comment is left alone; a line
+// starting `-- check:` or `-- check-WORD:` that is none of these is an error naming the file,
+// the line and the accepted forms.
 #pragma once
 
 #include <cmath>

@@ -1,0 +1,8 @@
+-- Regression check (README "gom check"): the stride-2 CNN, experiments/fashion_cnn.lua,
+-- reaches 0.90 test accuracy in 3 epochs (about 0.91-0.92), the test images evaluated once after
+-- the last epoch; its training speed is recorded (samples/s of the last epoch).
+--   gom check experiments/regression/fashion_cnn.lua [--seeds 5]
+-- check-script: ../fashion_cnn.lua
+-- check-set: fit.epochs=3
+-- check: test_accuracy >= 0.90
+-- check: samples_per_sec > 0

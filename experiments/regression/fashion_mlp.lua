@@ -1,0 +1,8 @@
+-- Regression check (README "gom check"): the flagship MLP, experiments/fashion_mlp.lua,
+-- reaches 0.885 test accuracy in its 10 epochs (PyTorch: about 0.89), the test images evaluated
+-- once after the last epoch; its training speed is recorded (samples/s of the last epoch).
+--   gom check experiments/regression/fashion_mlp.lua [--seeds 5]
+-- check-script: ../fashion_mlp.lua
+-- check-set: fit.epochs=10
+-- check: test_accuracy >= 0.885
+-- check: samples_per_sec > 0
