@@ -117,6 +117,15 @@ check::FileResult run_file(Context& ctx, const check::CheckFile& f) {
 
   std::vector<TrialRecord> trials;
   if (study) trials = ctx.store.trials(study->id);
+  // Why seeds have no value: the first failed run's error, first line (the rest is in the run).
+  std::string trial_error;
+  for (const TrialRecord& t : trials)
+    if (trial_error.empty() && t.run_id &&
+        (t.state == TrialState::kFailed || t.state == TrialState::kCrashed)) {
+      const std::string e = ctx.db.get_run(*t.run_id).run.error.value_or(trial_state_name(t.state));
+      trial_error = fmt::format("seed {} (run {}): {}", t.seed, *t.run_id,
+                                e.substr(0, std::min<size_t>(e.find('\n'), 200)));
+    }
   bool any_fail = false;
   for (const check::Claim& c : f.claims) {
     check::Values values;
@@ -137,7 +146,10 @@ check::FileResult run_file(Context& ctx, const check::CheckFile& f) {
       r.baseline = b.second;
     }
     r.judgement = check::judge(c, values, base);
-    if (!error.empty()) r.judgement.note = error;
+    if (!error.empty())
+      r.judgement.note = error;
+    else if (!r.judgement.note.empty() && !trial_error.empty())
+      r.judgement.note += "; " + trial_error;
     any_fail = any_fail || r.judgement.verdict == check::Verdict::kFail;
     ctx.db.add_tag(parent, fmt::format("check.{}", c.line),
                    fmt::format("{}: {}", check::verdict_name(r.judgement.verdict), c.text));

@@ -11,7 +11,7 @@ std::string num(double v) {
   return std::isnan(v) ? "-" : fmt::format("{:.5g}", v);
 }
 std::string signed_num(double v) {
-  return std::isnan(v) ? "-" : fmt::format("{:+.4g}", v);
+  return std::isnan(v) ? "-" : fmt::format("{:+.5g}", v);
 }
 
 // "0.8893 ± 0.0021 (n=3)": the mean and half the interval's width.

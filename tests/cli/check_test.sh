@@ -153,7 +153,7 @@ case $case_name in
     expect_out '^  a_holds +score .* pass$'
     expect_out '^  a_holds +loss .* pass$'
     expect_out '^  b_fails +score .* - \(n=0\) .* fail$'
-    expect_out 'b_fails:3 score: no value: the runs failed or did not log the metric'
+    expect_out 'b_fails:3 score: no value: the runs failed or did not log the metric; seed 0 \(run [0-9]+\): .*this trial fails on purpose'
     expect_junit "a_holds b_fails 3 1" \
       "' '.join(s.get('name') for s in root) + ' ' + root.get('tests') + ' ' + root.get('failures')"
     ;;
