@@ -4,6 +4,7 @@
 #include "gom_core/run_query.h"
 
 #include <fmt/format.h>
+#include <fnmatch.h>
 
 #include <algorithm>
 #include <cmath>
@@ -153,6 +154,28 @@ void add_condition(Sql& sql, const QueryCondition& c, const ResolvedKey& k) {
     sql.add(op + "?", c.text);
 }
 
+// A condition on text, in C++: the status of a run whose process is gone is "crashed" as
+// list_runs reads it, while the row may still say "running". fnmatch(3) globs as GLOB does.
+bool text_holds(const std::string& value, const QueryCondition& c) {
+  switch (c.op) {
+    case QueryOp::kEq:
+      return value == c.text;
+    case QueryOp::kNe:
+      return value != c.text;
+    case QueryOp::kLt:
+      return value < c.text;
+    case QueryOp::kLe:
+      return value <= c.text;
+    case QueryOp::kGt:
+      return value > c.text;
+    case QueryOp::kGe:
+      return value >= c.text;
+    case QueryOp::kGlob:
+      return fnmatch(c.text.c_str(), value.c_str(), 0) == 0;
+  }
+  return false;
+}
+
 }  // namespace
 
 const char* query_op_text(QueryOp op) {
@@ -253,6 +276,7 @@ QueryResult query_runs(RunRecorder& db, const RunQuery& query, const RunFilter& 
   }
   inner.add(" FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1");
   for (const QueryCondition& c : query.where) {
+    if (c.key == "status") continue;  // below: the status as list_runs reads it
     inner.add(" AND ");
     add_condition(inner, c, resolved[c.key]);
   }
@@ -276,6 +300,10 @@ QueryResult query_runs(RunRecorder& db, const RunQuery& query, const RunFilter& 
   for (const auto& row : db.query(outer, inner.args)) {
     const auto it = runs.find(std::stoll(*row[0]));
     if (it == runs.end()) continue;
+    if (!std::all_of(query.where.begin(), query.where.end(), [&](const QueryCondition& c) {
+          return c.key != "status" || text_holds(it->second.status, c);
+        }))
+      continue;
     QueryRow& out = result.rows.emplace_back();
     out.run = it->second;
     for (size_t i = 0; i < result.keys.size(); ++i) {

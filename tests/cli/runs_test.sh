@@ -280,6 +280,12 @@ case $case_name in
     run --db "$db" runs --status crashed
     expect_rc 0
     [ "$(ids)" = "4 2" ] || fail "--status crashed: got '$(ids)'"
+    run --db "$db" runs --where 'status = crashed'  # run 2's row still says running
+    expect_rc 0
+    [ "$(ids)" = "4 2" ] || fail "--where 'status = crashed': got '$(ids)'"
+    run --db "$db" runs --where 'status ~ "c*"'
+    expect_rc 0
+    [ "$(ids)" = "4 2" ] || fail "--where 'status ~ c*': got '$(ids)'"
     run --db "$db" show 4
     expect_rc 0
     expect_out "^  status +crashed$"
