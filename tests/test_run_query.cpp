@@ -180,6 +180,13 @@ TEST_CASE("run queries sort with the runs lacking the key last", "[run_query]") 
   CHECK(r.rows[0].values[1].text == "sgd");
   CHECK(r.rows[2].values[0].number == 1e-05);
   CHECK(r.rows[2].run.name == "c");
+
+  q.where = {gom::parse_condition("fit.shuffle = false")};
+  q.sort = gom::parse_sort("fit.epochs");
+  const auto b = gom::query_runs(runs.db, q);
+  REQUIRE(b.rows.size() == 1);
+  CHECK(b.rows[0].values[0].text == "false");  // a boolean shows as written
+  CHECK(b.rows[0].values[1].number == 5);
 }
 
 TEST_CASE("run queries refuse unknown keys and values of the wrong kind", "[run_query]") {

@@ -127,7 +127,10 @@ struct Sql {
 // The value of a key, for the listing and the sort.
 void add_value(Sql& sql, const ResolvedKey& k) {
   if (k.kind == KeyKind::kParam)
-    sql.add(param_select("COALESCE(p.number, p.text, p.value)"), k.arg);
+    // A boolean shows as true/false (and sorts false first).
+    sql.add(param_select("CASE p.type WHEN 'boolean' THEN p.value "
+                         "ELSE COALESCE(p.number, p.text, p.value) END"),
+            k.arg);
   else
     sql.add(k.expr, k.arg);
 }
