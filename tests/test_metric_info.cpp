@@ -242,7 +242,7 @@ TEST_CASE("result_value: the metric at the epoch of the weights the run ended wi
   CHECK_FALSE(rec.result_value(id, "missing"));
 }
 
-TEST_CASE("a v1 database migrates to v5 with metric_info rows by the name rule",
+TEST_CASE("a v1 database migrates to the current schema with metric_info rows by the name rule",
           "[metric_info][recorder]") {
   TempDir dir;
   const std::string db = dir / "runs.db";
@@ -270,7 +270,7 @@ TEST_CASE("a v1 database migrates to v5 with metric_info rows by the name rule",
   std::filesystem::remove(shm);
   RunRecorder rec(db);
   CHECK(rec.schema_version() == kRunSchemaVersion);
-  CHECK(one(rec, "SELECT group_concat(version) FROM schema_version") == "1,2,3,4,5");
+  CHECK(one(rec, "SELECT group_concat(version) FROM schema_version") == "1,2,3,4,5,6");
   CHECK(one(rec,
             "SELECT group_concat(run_id || ':' || key || ':' || direction || ':' || phase) "
             "FROM metric_info") == "1:valid_loss:minimize:valid,2:valid_loss:minimize:valid");

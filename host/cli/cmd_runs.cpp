@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "gom/error.h"
 #include "gom_core/recorder.h"
+#include "gom_core/run_query.h"
 #include "run_record.h"
 #include "gom_core/text_table.h"
 
@@ -97,7 +98,13 @@ struct RunsOptions {
   int64_t limit = 0;
   bool all = false;  // league and sweep trials too
   int64_t parent = 0;
+  std::vector<std::string> where;  // KEY OP VALUE, all of them
+  std::string sort;                // [-]KEY
 };
+
+std::string query_value_text(const QueryValue& v) {
+  return v.number ? fmt_value(*v.number) : v.text ? *v.text : "-";
+}
 
 int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
   if (!o.status.empty()) {
@@ -108,11 +115,23 @@ int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
     }
   }
   if (o.limit < 0) throw UsageError("--limit must be >= 0");
+  RunQuery query;
+  try {
+    for (const std::string& w : o.where) query.where.push_back(parse_condition(w));
+    if (!o.sort.empty()) query.sort = parse_sort(o.sort);
+  } catch (const RunQueryError& e) {
+    throw UsageError(e.what());
+  }
   auto db = open_db(db_opt);
   RunFilter filter{o.experiment, o.status, o.limit};
   filter.top_level = !o.all && o.parent == 0;
   if (o.parent > 0) filter.parent = o.parent;
-  const auto runs = db->list_runs(filter);
+  QueryResult result;
+  try {
+    result = query_runs(*db, query, filter);
+  } catch (const RunQueryError& e) {
+    throw UsageError(e.what());
+  }
   // A study's trials are runs too, one per trial: listed with --all or --parent, else counted.
   int64_t hidden = 0;
   if (filter.top_level)
@@ -124,7 +143,7 @@ int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
                                "them, --parent RUN one study's)\n",
                                hidden)
                  : "";
-  if (runs.empty()) {
+  if (result.rows.empty()) {
     fmt::print("no runs\n{}", note);
     return 0;
   }
@@ -140,13 +159,20 @@ int run_runs(const RunsOptions& o, const CLI::Option* db_opt) {
       return *v;
     }
   };
+  // The where and sort keys follow, but for those already shown.
+  const std::set<std::string> shown = {"experiment", "name", "status", "valid_loss", "accuracy"};
   std::vector<Row> rows{
       {"id", "experiment", "name", "status", "started", "duration", "valid_loss", "accuracy"}};
-  for (const RunRecord& r : runs) {
+  for (const std::string& k : result.keys)
+    if (!shown.count(k)) rows[0].push_back(k);
+  for (const QueryRow& q : result.rows) {
+    const RunRecord& r = q.run;
     const auto f = finals[std::to_string(r.id)];
     rows.push_back({std::to_string(r.id), r.experiment, r.name.empty() ? "-" : r.name, r.status,
                     fmt_time(r.started_at), fmt_duration(r.duration_s), num(f.first),
                     num(f.second)});
+    for (size_t i = 0; i < result.keys.size(); ++i)
+      if (!shown.count(result.keys[i])) rows.back().push_back(query_value_text(q.values[i]));
   }
   fmt::print("{}{}", table(rows, ""), note);
   return 0;
@@ -234,7 +260,17 @@ int run_show(const std::string& id, const CLI::Option* db_opt) {
 }
 
 // ------------------------------------------------------------------------------ gom compare
-int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) {
+/// @brief Whether a's best is better than b's by the metric's direction.
+bool better(const MetricSummaryRow& a, const MetricSummaryRow& b) {
+  if (!a.best_value) return false;
+  if (!b.best_value) return true;
+  return a.info.direction == MetricDirection::Minimize ? *a.best_value < *b.best_value
+                                                       : *a.best_value > *b.best_value;
+}
+
+// With diff: only the params that differ, only the metrics whose final or best values differ,
+// and the run with the best best of each metric (by its direction) marked '*'.
+int run_compare(const std::vector<std::string>& ids, bool diff, const CLI::Option* db_opt) {
   if (ids.size() < 2) throw UsageError("compare needs at least two run ids");
   auto db = open_db(db_opt);
   std::vector<RunDetails> runs;
@@ -262,8 +298,19 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
     }
     fmt::print("{}", table(rows));
   }
+  size_t differing = 0;
+  for (const std::string& k : keys) {
+    std::set<std::optional<std::string>> distinct;
+    for (const auto& p : params) {
+      const auto it = p.find(k);
+      distinct.insert(it == p.end() ? std::nullopt : std::optional<std::string>(it->second));
+    }
+    differing += distinct.size() > 1;
+  }
   if (keys.empty()) {
     fmt::print("\nparams: none\n");
+  } else if (diff && differing == 0) {
+    fmt::print("\nparams: all {} equal\n", keys.size());
   } else {
     std::vector<Row> rows{header};
     rows.front().insert(rows.front().begin(), "");
@@ -276,9 +323,13 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
         row.push_back(it == p.end() ? "-" : it->second);
       }
       if (distinct.size() > 1) row[0] = "*";
+      if (diff && distinct.size() < 2) continue;
       rows.push_back(std::move(row));
     }
-    fmt::print("\nparams ('*': differs):\n{}", table(rows));
+    if (diff)
+      fmt::print("\nparams that differ ({} of {}):\n{}", differing, keys.size(), table(rows));
+    else
+      fmt::print("\nparams ('*': differs):\n{}", table(rows));
   }
 
   // By run, the metric_summary rows by key.
@@ -291,8 +342,19 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
       by_key.emplace(m.key, std::move(m));
     }
   }
+  if (diff)  // the metrics whose final or best values all agree say nothing about the runs
+    for (auto k = mkeys.begin(); k != mkeys.end();) {
+      std::set<std::string> finals, bests;
+      for (const auto& s : sums) {
+        const auto it = s.find(*k);
+        finals.insert(it == s.end() ? "none" : final_text(it->second));
+        bests.insert(it == s.end() || !it->second.best_value ? "-"
+                                                              : fmt_value(*it->second.best_value));
+      }
+      k = finals.size() > 1 || bests.size() > 1 ? std::next(k) : mkeys.erase(k);
+    }
   if (mkeys.empty()) {
-    fmt::print("\nmetrics: none\n");
+    fmt::print("{}", diff ? "\nmetrics: none that differ\n" : "\nmetrics: none\n");
     return 0;
   }
   for (const bool best : {false, true}) {
@@ -301,6 +363,11 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
     for (const std::string& k : mkeys) {
       Row row{k};
       std::set<std::string> directions;  // one, unless the runs declared it differently
+      const MetricSummaryRow* top = nullptr;  // the best best, for --diff's '*'
+      for (const auto& s : sums)
+        if (const auto it = s.find(k); it != s.end() && it->second.info.direction !=
+                                                            MetricDirection::None)
+          if (!top || better(it->second, *top)) top = &it->second;
       for (const auto& s : sums) {
         const auto it = s.find(k);
         if (it == s.end()) {
@@ -312,7 +379,8 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
         if (!best)
           row.push_back(final_text(m));
         else if (m.best_value)
-          row.push_back(fmt::format("{} (epoch {})", fmt_value(*m.best_value), m.best_epoch));
+          row.push_back(fmt::format("{} (epoch {}){}", fmt_value(*m.best_value), m.best_epoch,
+                                    diff && top && *top->best_value == *m.best_value ? " *" : ""));
         else
           row.push_back("-");
       }
@@ -320,9 +388,10 @@ int run_compare(const std::vector<std::string>& ids, const CLI::Option* db_opt) 
       rows.push_back(std::move(row));
     }
     fmt::print("\n{}:\n{}",
-               best ? "best metrics (the lowest of a metric to minimize, the highest of one to "
-                      "maximize)"
-                    : "final metrics",
+               best ? fmt::format("best metrics (the lowest of a metric to minimize, the highest "
+                                  "of one to maximize{})",
+                                  diff ? "; '*': the best of the runs" : "")
+                    : diff ? "final metrics that differ" : "final metrics",
                table(rows));
   }
   return 0;
@@ -348,6 +417,15 @@ void add_runs_commands(CLI::App& app, Action& action) {
   runs->add_option("--parent", ro->parent, "Only the trial runs of this league or sweep run")
       ->type_name("RUN")
       ->check(integer_range(1, INT64_MAX));
+  runs->add_option("--where", ro->where,
+                   "Only runs where KEY OP VALUE holds (repeatable: all must): OP one of = != < "
+                   "<= > >= ~ (a glob on text); KEY a metric (its final value), best:METRIC, a "
+                   "param, param:KEY, or status, experiment, name, seed, duration_s")
+      ->type_name("EXPR");
+  runs->add_option("--sort", ro->sort,
+                   "Order by KEY's value (as --where), -KEY descending; runs without it last "
+                   "(default: newest first)")
+      ->type_name("[-]KEY");
   runs->callback([&action, ro, db] {
     action = [ro, db] { return guarded([&] { return run_runs(*ro, db); }); };
   });
@@ -366,8 +444,14 @@ void add_runs_commands(CLI::App& app, Action& action) {
       "Compare runs side by side: params (differences marked '*'), final and best "
       "metrics");
   compare->add_option("RUN", *cmp_ids, "two or more run ids")->required()->expected(2, -1);
-  compare->callback([&action, cmp_ids, db] {
-    action = [cmp_ids, db] { return guarded([&] { return run_compare(*cmp_ids, db); }); };
+  auto cmp_diff = std::make_shared<bool>(false);
+  compare->add_flag("--diff", *cmp_diff,
+                    "Only the params and metrics that differ; the best run of each metric "
+                    "marked '*'");
+  compare->callback([&action, cmp_ids, cmp_diff, db] {
+    action = [cmp_ids, cmp_diff, db] {
+      return guarded([&] { return run_compare(*cmp_ids, *cmp_diff, db); });
+    };
   });
 }
 

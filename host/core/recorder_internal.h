@@ -42,6 +42,12 @@ void check_not_newer(int version, const std::string& path);
 /// v5: the tables studies and trials, the views trial_summary and league_table.
 extern const char* const kSchemaV5Studies;
 
+// recorder_schema_params.cpp
+/// The SELECT of the param_values view (schema v6), over the table params.
+extern const char* const kParamValuesSelect;
+/// v6: the view param_values.
+extern const std::string kSchemaV6Params;
+
 // recorder_metric_info.cpp
 /// Writes a metric_info row: replacing the one there (`replace`), or only where there is none.
 void write_metric_info(SQLite::Database& db, int64_t run_id, const std::string& key,

@@ -397,7 +397,8 @@ const std::vector<Migration>& migrations() {
                                            {2, kSchemaV2},
                                            {3, kSchemaV3},
                                            {4, kSchemaV4, backfill_metric_info},
-                                           {5, kSchemaV5Studies}};
+                                           {5, kSchemaV5Studies},
+                                           {6, kSchemaV6Params}};
   return m;
 }
 

@@ -5,7 +5,9 @@
 # The database holds: 1 mnist/baseline finished, 2 mnist/wide finished, 3 cifar/first failed
 # ("CUDA out of memory"), 4 mnist/tiny finished without metrics, 5 ptb/lm finished (perplexity
 # 7.51 then 5.10, epoch_seconds 12.5 then 9.75, samples_per_sec 800 then 1200, lr 0.1 then 0.01,
-# error_budget 0.5 then 0.2 declared "maximize").
+# error_budget 0.5 then 0.2 declared "maximize"). Params: 1 optimizer.lr 0.01, fit.batch_size 64,
+# model mlp; 2 optimizer.lr 0.1, fit.batch_size 64, model mlp, width 512; 3 optimizer.lr 0.001,
+# fit.batch_size 128.
 set -uo pipefail
 
 if [ $# -ne 3 ]; then
@@ -61,6 +63,88 @@ case $case_name in
     expect_rc 2
     expect_err "done"
     expect_err "running, finished, failed, interrupted, diverged, crashed, pruned"
+    ;;
+  runs_where)  # --where on metrics, best:, params (typed) and columns; the keys become columns
+    run --db "$db" runs --where 'accuracy > 0.88'
+    expect_rc 0
+    [ "$(ids)" = "2 1" ] || fail "accuracy > 0.88: got '$(ids)'"  # final 0.95 and 0.9
+    run --db "$db" runs --where 'best:accuracy>=0.91'
+    expect_rc 0
+    [ "$(ids)" = "2 1" ] || fail "best:accuracy >= 0.91: got '$(ids)'"
+    expect_out "^id +experiment +name +status +started +duration +valid_loss +accuracy +best:accuracy$"
+    expect_out "^1 +mnist +baseline +finished .* 0\.35 +0\.9 +0\.91$"
+    run --db "$db" runs --where 'optimizer.lr < 1e-2' --where 'fit.batch_size = 128'
+    expect_rc 0
+    [ "$(ids)" = "3" ] || fail "lr < 1e-2 and batch 128: got '$(ids)'"
+    expect_out "^3 +cifar .* 0\.001 +128$"
+    run --db "$db" runs --where 'model = mlp' --where 'name ~ "b*"'
+    expect_rc 0
+    [ "$(ids)" = "1" ] || fail "model = mlp and name ~ b*: got '$(ids)'"
+    run --db "$db" runs --where 'status != finished'
+    expect_rc 0
+    [ "$(ids)" = "3" ] || fail "status != finished: got '$(ids)'"
+    run --db "$db" runs --where 'perplexity < 1'
+    expect_rc 0
+    expect_out "^no runs$"
+    # The view the conditions read: params typed.
+    expect_sql "1|0.01|real" "SELECT run_id, number, type FROM param_values WHERE key = 'optimizer.lr'
+                AND number < 1e-1 AND number > 1e-3"
+    expect_sql "1,2" "SELECT group_concat(run_id) FROM param_values WHERE key = 'model' AND text = 'mlp'"
+    ;;
+  runs_sort)  # --sort [-]KEY, runs without the key last; --limit counts what matches
+    run --db "$db" runs --sort -accuracy
+    expect_rc 0
+    [ "$(ids)" = "2 1 3 5 4" ] || fail "--sort -accuracy: got '$(ids)'"
+    run --db "$db" runs --sort accuracy --limit 2
+    expect_rc 0
+    [ "$(ids)" = "3 1" ] || fail "--sort accuracy --limit 2: got '$(ids)'"
+    run --db "$db" runs --sort=-optimizer.lr
+    expect_rc 0
+    [ "$(ids)" = "2 1 3 5 4" ] || fail "--sort=-optimizer.lr: got '$(ids)'"
+    expect_out "^id .* accuracy +optimizer\.lr$"
+    expect_out "^4 +mnist +tiny .* - +- +-$"
+    run --db "$db" runs --where 'optimizer.lr > 0' --sort optimizer.lr  # numbers, not text
+    expect_rc 0
+    [ "$(ids)" = "3 1 2" ] || fail "--sort optimizer.lr: got '$(ids)'"
+    ;;
+  runs_query_errors)  # a bad expression or an unknown key: exit 2 with what is accepted
+    run --db "$db" runs --where 'accuracy 0.5'
+    expect_rc 2
+    expect_err "--where 'accuracy 0\.5': no operator; accepted: KEY OP VALUE"
+    run --db "$db" runs --where 'acuracy > 0.5'
+    expect_rc 2
+    expect_err "no metric, param or run column 'acuracy' in any run \(did you mean 'accuracy'\?\)"
+    run --db "$db" runs --sort -optimizer.l
+    expect_rc 2
+    expect_err "did you mean 'optimizer\.lr'"
+    run --db "$db" runs --where 'accuracy > high'
+    expect_rc 2
+    expect_err "accuracy is a number"
+    run --db "$db" runs --sort -
+    expect_rc 2
+    expect_err "--sort needs a key"
+    ;;
+  compare_diff)  # only what differs; the best run of each metric by its direction marked '*'
+    run --db "$db" compare 1 2 --diff
+    expect_rc 0
+    expect_out "^params that differ \(2 of 4\):$"
+    expect_out "^ +\* +optimizer\.lr +0\.01 +0\.1$"
+    expect_out "^ +\* +width +- +512$"
+    expect_no_out "fit\.batch_size"
+    expect_no_out " model "
+    expect_out "^final metrics that differ:$"
+    expect_out "^  valid_loss +min +0\.3 \(epoch 3\) +0\.2 \(epoch 3\) \*$"
+    expect_out "^  accuracy +max +0\.91 \(epoch 3\) +0\.95 \(epoch 3\) \*$"
+    sql "UPDATE params SET value = '0.1' WHERE run_id = 1 AND key = 'optimizer.lr';
+         INSERT INTO params VALUES (1, 'width', '512');
+         UPDATE metrics SET value = 0.3 WHERE run_id = 2 AND key = 'valid_loss' AND epoch = 3;"
+    run --db "$db" compare 1 2 --diff
+    expect_rc 0
+    expect_out "^params: all 4 equal$"
+    expect_out "^  valid_loss +min +0\.3 \(epoch 3\) \* +0\.3 \(epoch 3\) \*$"  # a tie
+    run --db "$db" compare 1 5 --diff  # a metric without a direction has no best
+    expect_rc 0
+    expect_out "^  lr +- +- +-$"
     ;;
   show)  # provenance, sorted params, final and best metrics with their epochs
     run --db "$db" show 1
@@ -196,6 +280,12 @@ case $case_name in
     run --db "$db" runs --status crashed
     expect_rc 0
     [ "$(ids)" = "4 2" ] || fail "--status crashed: got '$(ids)'"
+    run --db "$db" runs --where 'status = crashed'  # run 2's row still says running
+    expect_rc 0
+    [ "$(ids)" = "4 2" ] || fail "--where 'status = crashed': got '$(ids)'"
+    run --db "$db" runs --where 'status ~ "c*"'
+    expect_rc 0
+    [ "$(ids)" = "4 2" ] || fail "--where 'status ~ c*': got '$(ids)'"
     run --db "$db" show 4
     expect_rc 0
     expect_out "^  status +crashed$"

@@ -1,7 +1,7 @@
 // gom_core/recorder.h — the run recorder: every run, its parameters, metrics, tags and artifacts
 // in one SQLite file that several processes may write at once. Host-level API, not the SDK.
 //
-// Conventions of the schema (v4; see recorder_schema.cpp for the DDL and the views):
+// Conventions of the schema (v6; see recorder_schema.cpp for the DDL and the views):
 // - Timestamps (experiments.created_at, runs.started_at/ended_at, artifacts.created_at) are
 //   ISO-8601 UTC text with milliseconds, "2024-05-01T12:34:56.789Z": readable in `sqlite3` and
 //   understood by SQLite's date functions (julianday, strftime).
@@ -23,6 +23,8 @@
 //   was migrated.
 // - runs.status is one of running, finished, failed, interrupted, diverged, crashed (v2) and
 //   pruned (v4: a trial a sweep stopped early).
+// - params.value is text as the run recorded it; the view param_values (v6) types it: number
+//   (integers, reals, booleans as 1/0) and text (strings without their quotes) for SQL.
 #pragma once
 
 #include <chrono>
@@ -41,7 +43,7 @@
 namespace gom {
 
 /// @brief The newest schema version this build knows (and creates).
-inline constexpr int kRunSchemaVersion = 5;
+inline constexpr int kRunSchemaVersion = 6;
 /// @brief How often a recording process renews runs.heartbeat_at, and after how long without
 /// a heartbeat a run of another host counts as crashed (run_summary uses the same 120 s).
 inline constexpr int kHeartbeatIntervalS = 10;
