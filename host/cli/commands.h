@@ -54,5 +54,7 @@ void add_runs_commands(CLI::App& app, Action& action);
 void add_run_command(CLI::App& app, Action& action, const std::string& command_line);
 /// @brief `gom league run/show` and `gom sweep run/show`.
 void add_study_commands(CLI::App& app, Action& action, const std::string& command_line);
+/// @brief `gom report RUN... | --league NAME | --sweep NAME -o FILE.html`.
+void add_report_command(CLI::App& app, Action& action);
 
 }  // namespace gom::cli

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
   gom::cli::add_run_command(app, action, command_line);
   gom::cli::add_study_commands(app, action, command_line);
+  gom::cli::add_report_command(app, action);
 
   try {
     app.parse(argc, argv);
