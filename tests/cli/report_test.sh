@@ -56,6 +56,15 @@ render() {
   [ -s "$shot" ] || fail "no screenshot at $shot"
   echo "screenshot: $shot"
 }
+# selftest: opens the report with #gom-selftest (report.js then works each log-axis box and
+# the first legend entry of each curve chart); its status goes to $tmp/status.json.
+selftest() {
+  timeout 120 "$chromium" --headless=new --no-sandbox --disable-gpu --user-data-dir="$tmp/chromium" \
+    --virtual-time-budget=5000 --dump-dom "file://$tmp/report.html#gom-selftest" \
+    >"$tmp/dom.html" 2>"$tmp/chromium.log" || fail "chromium --dump-dom: $(tail -5 "$tmp/chromium.log")"
+  sed -n 's|.*<pre id="gom-status">\(.*\)</pre>.*|\1|p' "$tmp/dom.html" >"$tmp/status.json"
+  expect_no_errors
+}
 # status EXPR: EXPR of the status JSON, as s (SQLite's JSON functions), with the run database.
 status() { sql "SELECT $1 FROM (SELECT CAST(readfile('$tmp/status.json') AS TEXT) AS s)"; }
 # expect_points QUERY: the chart → points map must equal QUERY's rows (chart id, points), as
@@ -93,6 +102,11 @@ case $case_name in
       fail "confusion cells: $(status "json_extract(s, '\$.cells')")"
     grep -q '<tr class="differ"><td>lr</td><td>0.1</td><td>0.5</td></tr>' "$tmp/dom.html" ||
       fail "no row of lr marked as differing"
+    # Every curve chart's y axis goes logarithmic; a legend click hides one run's series.
+    selftest
+    n=$(sql "SELECT COUNT(DISTINCT key) FROM metrics")
+    [ "$(status "json_extract(s, '\$.selftest')")" = "{\"log\":$n,\"hidden\":$n}" ] ||
+      fail "selftest: $(status "json_extract(s, '\$.selftest')") (expected $n charts)"
     ;;
   league)
     need_chromium
@@ -112,6 +126,10 @@ case $case_name in
       fail "no league row for c with its mean 3.12"
     grep -q '<tr class="verdict-better"><td>c</td><td>a</td>' "$tmp/dom.html" ||
       fail "no 'better' verdict of c over a"
+    # A legend click hides a contender's mean with its band's two edges: 3 series a chart.
+    selftest
+    [ "$(status "json_extract(s, '\$.selftest')")" = '{"log":2,"hidden":6}' ] ||
+      fail "selftest: $(status "json_extract(s, '\$.selftest')")"
     ;;
   sweep)
     need_chromium

@@ -7,6 +7,7 @@
 (function () {
   'use strict';
   const status = {charts: 0, points: {}, cells: {}, errors: []};
+  const charts = [];
   const statusBox = document.createElement('pre');
   statusBox.id = 'gom-status';
   const writeStatus = () => { statusBox.textContent = JSON.stringify(status); };
@@ -63,6 +64,7 @@
     parent.append(el('div', {class: 'chart-wrap'}, ...(controls || []), box));
     config.options = Object.assign({animation: false, maintainAspectRatio: false}, config.options);
     const c = new Chart(canvas, config);
+    charts.push(c);
     let n = 0;
     for (const ds of config.data.datasets) {
       if (ds.gomAux) continue;
@@ -77,7 +79,7 @@
   }
   // A log-axis checkbox for a chart's y axis.
   function logToggle(getChart) {
-    const box = el('input', {type: 'checkbox'});
+    const box = el('input', {type: 'checkbox', class: 'log-axis'});
     box.addEventListener('change', () => {
       const c = getChart();
       c.options.scales.y.type = box.checked ? 'logarithmic' : 'linear';
@@ -259,6 +261,24 @@
       scales: {y: {min: 0, max: 1, ticks: {display: false}}}}});
   }
 
+  // With #gom-selftest in the page's address, the controls are worked once each, as a user
+  // would: status.selftest counts the charts whose y axis turned logarithmic, and the series
+  // (with their bands) that a click on the first legend entry hid.
+  function selftest() {
+    const result = {log: 0, hidden: 0};
+    for (const c of charts) {
+      const box = c.canvas.parentNode.parentNode.querySelector('input.log-axis');
+      if (!box) continue;
+      box.click();
+      if (c.scales.y.type === 'logarithmic') result.log += 1;
+      box.click();
+      legend.onClick(null, {datasetIndex: 0}, c.legend);
+      result.hidden += c.data.datasets.filter((ds, i) => !c.isDatasetVisible(i)).length;
+      legend.onClick(null, {datasetIndex: 0}, c.legend);
+    }
+    status.selftest = result;
+  }
+
   // ------------------------------------------------------------------------------ the page
   const data = JSON.parse(document.getElementById('gom-data').textContent);
   const root = document.getElementById('gom-report');
@@ -280,6 +300,13 @@
       part(root);
     } catch (e) {
       status.errors.push(String(e && e.stack ? e.stack : e));
+    }
+  }
+  if (location.hash === '#gom-selftest') {
+    try {
+      selftest();
+    } catch (e) {
+      status.errors.push('selftest: ' + String(e && e.stack ? e.stack : e));
     }
   }
   document.body.append(statusBox);
