@@ -38,6 +38,8 @@ void add_runs(RunRecorder& db, const StudyRecord& s, const std::vector<TrialReco
 constexpr int kBandResamples = 2000;
 
 // Per metric key (logged once an epoch), per contender, per epoch: the finished trials' values.
+// (A stand-in for gom_core/plot_data.h's league curves, which were not there yet: this and the
+// band loop in league_data are what to replace with them.)
 using Values = std::map<std::string, std::map<std::string, std::map<int64_t, std::vector<double>>>>;
 
 Values league_values(RunRecorder& db, const std::vector<TrialRecord>& trials) {
