@@ -56,5 +56,7 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
 void add_study_commands(CLI::App& app, Action& action, const std::string& command_line);
 /// @brief `gom report RUN... | --league NAME | --sweep NAME -o FILE.html`.
 void add_report_command(CLI::App& app, Action& action);
+/// @brief `gom plot RUN... | --league NAME | --sweep NAME [--metric KEY] [-o FILE.svg|.png]`.
+void add_plot_command(CLI::App& app, Action& action);
 
 }  // namespace gom::cli
