@@ -76,7 +76,9 @@ GnuplotScript finish(const Builder& b, const PlotOptions& o, const std::string& 
   else
     s += fmt::format("set title {}\nset xlabel {}\nset ylabel {}\n", quoted(title), quoted(xlabel),
                      quoted(ylabel));
-  s += "set key outside right top\nset grid\n";
+  // A margin inside the axes, so that points on the range's edges are not drawn on the border.
+  s += "set key outside right top\nset grid\nset offsets graph 0.02, graph 0.02, graph 0.05, "
+       "graph 0.05\n";
   if (o.log_y) s += "set logscale y\n";
   s += fmt::format("plot {}\n", fmt::join(b.clauses, ", \\\n     "));
   return {b.data, s};
