@@ -26,30 +26,6 @@ struct PlotCliOptions {
   bool intermediate = false, log_y = false;
 };
 
-int64_t parse_run_id(const std::string& s) {
-  size_t used = 0;
-  int64_t id = 0;
-  try {
-    id = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size() || id <= 0)
-    throw UsageError(fmt::format("'{}' is not a run id (a positive integer)", s));
-  return id;
-}
-
-StudyRecord find_study(StudyStore& store, const std::string& name, StudyKind kind) {
-  auto s = store.find(name);
-  if (s && s->def.kind == kind) return *s;
-  std::vector<std::string> names;
-  for (const StudyRecord& r : store.list())
-    if (r.def.kind == kind) names.push_back(r.def.name);
-  throw UsageError(fmt::format("no {} named '{}' in {} ({}s: {})", study_kind_name(kind), name,
-                               store.path(), study_kind_name(kind),
-                               names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
-}
-
 // A positive integer from the environment (COLUMNS, LINES), else the default.
 int env_size(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -115,12 +91,12 @@ int plot(const PlotCliOptions& o, const CLI::Option* db_opt) {
     StudyStore store(path);
     if (!o.league.empty()) {
       const nlohmann::json data =
-          report::league_data(db, store, find_study(store, o.league, StudyKind::kLeague));
+          report::league_data(db, store, study_named(store, o.league, StudyKind::kLeague));
       check_metric(data, o.metric);
       gp = plot::league_plot(data, po);
     } else {
       const nlohmann::json data =
-          report::sweep_data(db, store, find_study(store, o.sweep, StudyKind::kSweep));
+          report::sweep_data(db, store, study_named(store, o.sweep, StudyKind::kSweep));
       const std::string metric = data.at("sweep").at("metric").get<std::string>();
       if (!o.metric.empty() && o.metric != metric)
         throw UsageError(fmt::format("sweep {} optimizes {}, not {}", o.sweep, metric, o.metric));
