@@ -42,30 +42,6 @@ std::string read_chart_js() {
   return text.str();
 }
 
-int64_t parse_run_id(const std::string& s) {
-  size_t used = 0;
-  int64_t id = 0;
-  try {
-    id = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size() || id <= 0)
-    throw UsageError(fmt::format("'{}' is not a run id (a positive integer)", s));
-  return id;
-}
-
-StudyRecord find_study(StudyStore& store, const std::string& name, StudyKind kind) {
-  auto s = store.find(name);
-  if (s && s->def.kind == kind) return *s;
-  std::vector<std::string> names;
-  for (const StudyRecord& r : store.list())
-    if (r.def.kind == kind) names.push_back(r.def.name);
-  throw UsageError(fmt::format("no {} named '{}' in {} ({}s: {})", study_kind_name(kind), name,
-                               store.path(), study_kind_name(kind),
-                               names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
-}
-
 std::string now_iso() {
   const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
@@ -98,9 +74,9 @@ int write_report(const ReportOptions& o, const CLI::Option* db_opt) {
   } else {
     StudyStore store(path);
     if (!o.league.empty())
-      data = report::league_data(db, store, find_study(store, o.league, StudyKind::kLeague));
+      data = report::league_data(db, store, study_named(store, o.league, StudyKind::kLeague));
     else
-      data = report::sweep_data(db, store, find_study(store, o.sweep, StudyKind::kSweep));
+      data = report::sweep_data(db, store, study_named(store, o.sweep, StudyKind::kSweep));
   }
   data["gom_version"] = GOM_VERSION;
   data["generated_at"] = now_iso();
@@ -111,6 +87,30 @@ int write_report(const ReportOptions& o, const CLI::Option* db_opt) {
 }
 
 }  // namespace
+
+int64_t parse_run_id(const std::string& s) {
+  size_t used = 0;
+  int64_t id = 0;
+  try {
+    id = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != s.size() || id <= 0)
+    throw UsageError(fmt::format("'{}' is not a run id (a positive integer)", s));
+  return id;
+}
+
+StudyRecord study_named(StudyStore& store, const std::string& name, StudyKind kind) {
+  auto s = store.find(name);
+  if (s && s->def.kind == kind) return *s;
+  std::vector<std::string> names;
+  for (const StudyRecord& r : store.list())
+    if (r.def.kind == kind) names.push_back(r.def.name);
+  throw UsageError(fmt::format("no {} named '{}' in {} ({}s: {})", study_kind_name(kind), name,
+                               store.path(), study_kind_name(kind),
+                               names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+}
 
 void add_report_command(CLI::App& app, Action& action) {
   CLI::Option* db = db_option(app);

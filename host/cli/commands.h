@@ -5,10 +5,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "gom_core/study.h"
 
 namespace gom::cli {
 
@@ -58,5 +61,11 @@ void add_study_commands(CLI::App& app, Action& action, const std::string& comman
 void add_check_command(CLI::App& app, Action& action, const std::string& command_line);
 /// @brief `gom report RUN... | --league NAME | --sweep NAME -o FILE.html`.
 void add_report_command(CLI::App& app, Action& action);
+/// @brief A run id given on the command line (a positive integer); UsageError otherwise.
+int64_t parse_run_id(const std::string& s);
+/// @brief The league or sweep of that name; UsageError naming those there are otherwise.
+StudyRecord study_named(StudyStore& store, const std::string& name, StudyKind kind);
+/// @brief `gom plot RUN... | --league NAME | --sweep NAME [--metric KEY] [-o FILE.svg|.png]`.
+void add_plot_command(CLI::App& app, Action& action);
 
 }  // namespace gom::cli

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   gom::cli::add_study_commands(app, action, command_line);
   gom::cli::add_check_command(app, action, command_line);
   gom::cli::add_report_command(app, action);
+  gom::cli::add_plot_command(app, action);
 
   try {
     app.parse(argc, argv);

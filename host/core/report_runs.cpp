@@ -2,6 +2,7 @@
 // confusion matrices of each run (gom_core/html_report.h).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "gom/error.h"
@@ -137,12 +138,22 @@ json runs_data(RunRecorder& db, const std::vector<int64_t>& run_ids) {
     json series = json::array();
     for (const auto& [d, r] : per_run) {
       json points = json::array();
-      for (const MetricRecord* m : r)
+      // Each point's step, epoch and seconds since the run's first metric row (gom plot --x).
+      json xs{{"step", json::array()}, {"epoch", json::array()}, {"time", json::array()}};
+      double t0 = 0;
+      for (size_t i = 0; i < d->metrics.size(); ++i)
+        t0 = i == 0 ? d->metrics[i].wall_time : std::min(t0, d->metrics[i].wall_time);
+      for (const MetricRecord* m : r) {
         points.push_back({step ? m->step : m->epoch, detail::number(m->value)});
+        xs["step"].push_back(m->step);
+        xs["epoch"].push_back(m->epoch);
+        xs["time"].push_back(m->wall_time - t0);
+      }
       series.push_back({{"label", run_label(d->run)},
                         {"run_id", d->run.id},
                         {"band", false},
-                        {"points", std::move(points)}});
+                        {"points", std::move(points)},
+                        {"xs", std::move(xs)}});
     }
     const char* dir = metric_direction_name(mi.direction);
     data["metrics"].push_back({{"key", key},

@@ -10,7 +10,8 @@
 //   gom_version, git_commit, git_dirty, command_line, script_path, script_sha256, host, error)
 //   and "params" {key: value}. metric: {"key", "direction" (maximize/minimize/null), "phase",
 //   "x" ("epoch", or "step" where a run logged it more than once in an epoch), "series":
-//   [{"label", "run_id", "band": false, "points": [[x, value or null (NaN)]...]}]}.
+//   [{"label", "run_id", "band": false, "points": [[x, value or null (NaN)]...], "xs": {"step",
+//   "epoch", "time" (seconds since the run's first metric row): [one per point]}}]}.
 //   confusion: a confusion_matrix record ({"epoch", "phase", "classes", "matrix"}) with its
 //   run_id and key.
 // - league: "league" = league_json, and its metrics' series are per contender: the mean over
