@@ -78,12 +78,7 @@ int plot(const PlotCliOptions& o, const CLI::Option* db_opt) {
   RunRecorder db(path, OpenMode::kRead);
   plot::GnuplotScript gp;
   if (!o.runs.empty()) {
-    std::vector<int64_t> ids;
-    for (const std::string& s : o.runs) {
-      ids.push_back(parse_run_id(s));
-      if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(ids.back())}).empty())
-        throw UsageError(fmt::format("no run {} in {}", ids.back(), path));
-    }
+    const std::vector<int64_t> ids = existing_run_ids(db, o.runs, path);
     const nlohmann::json data = report::runs_data(db, ids);
     check_metric(data, o.metric);
     gp = plot::runs_plot(data, po);

@@ -64,12 +64,7 @@ int write_report(const ReportOptions& o, const CLI::Option* db_opt) {
   RunRecorder db(path, OpenMode::kRead);
   nlohmann::json data;
   if (!o.runs.empty()) {
-    std::vector<int64_t> ids;
-    for (const std::string& s : o.runs) {
-      ids.push_back(parse_run_id(s));
-      if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(ids.back())}).empty())
-        throw UsageError(fmt::format("no run {} in {}", ids.back(), path));
-    }
+    const std::vector<int64_t> ids = existing_run_ids(db, o.runs, path);
     data = report::runs_data(db, ids);
   } else {
     StudyStore store(path);
@@ -99,6 +94,17 @@ int64_t parse_run_id(const std::string& s) {
   if (used == 0 || used != s.size() || id <= 0)
     throw UsageError(fmt::format("'{}' is not a run id (a positive integer)", s));
   return id;
+}
+
+std::vector<int64_t> existing_run_ids(RunRecorder& db, const std::vector<std::string>& given,
+                                      const std::string& path) {
+  std::vector<int64_t> ids;
+  for (const std::string& s : given) {
+    ids.push_back(parse_run_id(s));
+    if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(ids.back())}).empty())
+      throw UsageError(fmt::format("no run {} in {}", ids.back(), path));
+  }
+  return ids;
 }
 
 StudyRecord study_named(StudyStore& store, const std::string& name, StudyKind kind) {

@@ -62,21 +62,9 @@ std::string fmt_duration(std::optional<double> s) {
   return fmt::format("{}h{:02}m{:02}s", total / 3600, (total % 3600) / 60, total % 60);
 }
 
-int64_t parse_id(const std::string& s) {
-  size_t used = 0;
-  int64_t id = 0;
-  try {
-    id = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size() || id <= 0)
-    throw UsageError(fmt::format("'{}' is not a run id (a positive integer)", s));
-  return id;
-}
 
 RunDetails load_run(RunRecorder& db, const std::string& id_text) {
-  const int64_t id = parse_id(id_text);
+  const int64_t id = parse_run_id(id_text);
   if (db.query("SELECT 1 FROM runs WHERE id = ?", {std::to_string(id)}).empty())
     throw UsageError(fmt::format("no run {} in {}", id, db.path()));
   return db.get_run(id);

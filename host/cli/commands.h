@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gom_core/recorder.h"
 #include "gom_core/study.h"
 
 namespace gom::cli {
@@ -63,6 +64,10 @@ void add_check_command(CLI::App& app, Action& action, const std::string& command
 void add_report_command(CLI::App& app, Action& action);
 /// @brief A run id given on the command line (a positive integer); UsageError otherwise.
 int64_t parse_run_id(const std::string& s);
+/// @brief The run ids given (parse_run_id each), checked to exist in db; UsageError naming the
+/// first missing one and the database at path.
+std::vector<int64_t> existing_run_ids(RunRecorder& db, const std::vector<std::string>& given,
+                                      const std::string& path);
 /// @brief The league or sweep of that name; UsageError naming those there are otherwise.
 StudyRecord study_named(StudyStore& store, const std::string& name, StudyKind kind);
 /// @brief `gom plot RUN... | --league NAME | --sweep NAME [--metric KEY] [-o FILE.svg|.png]`.
