@@ -94,6 +94,11 @@ wait_for_out() {
 }
 # start_bg ARGS...: `gom --db $db run ARGS...` in the background; sets pid.
 start_bg() {
+  # Emptied here, not only by the child's redirection: wait_for_out could otherwise find the
+  # previous run's output before the child truncates the file, and signal a gom that has not
+  # installed its handler yet (a background job ignores SIGINT until then).
+  : >"$tmp/out"
+  : >"$tmp/err"
   "$gom" --db "$db" run "$@" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
   pids+=("$pid")
