@@ -34,8 +34,23 @@ Shape drop_shape(const Tensor& a, const std::vector<int64_t>& dims) {
 }
 
 Tensor reduce_raw(const Tensor& a, const std::vector<int64_t>& dims, ReduceOp op) {
+  // A reduced dim of stride 0 (a broadcast, such as the gradient of sum() spread back over its
+  // input) holds one value repeated: it is summed as that value times its size, instead of
+  // reading it size times through a strided path.
+  Tensor src = a;
+  int64_t repeats = 1;
+  if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
+    Shape sh = a.shape();
+    for (int64_t d : dims)
+      if (d < a.dim() && a.strides()[d] == 0 && sh[d] > 1) {
+        repeats *= sh[d];
+        sh[d] = 1;
+      }
+    if (repeats > 1) src = make_view(a, sh, a.strides(), a.offset());
+  }
   Tensor out = empty_as(keep_shape(a, dims), a);
-  run_kernel("reduce", {a}, {out}, {{"op", int64_t(op)}});
+  run_kernel("reduce", {src}, {out}, {{"op", int64_t(op)}});
+  if (op == ReduceOp::Sum && repeats > 1) mul_(out, double(repeats));
   return out;
 }
 

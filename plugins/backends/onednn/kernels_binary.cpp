@@ -1,8 +1,10 @@
-// binary: oneDNN's binary primitive for f32 (it broadcasts its second operand), a vectorised
-// loop for integer tensors and for a broadcast first operand of a non-commutative op.
+// binary: oneDNN's binary primitive for f32 (it broadcasts its second operand), vectorised
+// loops for integer tensors and for a broadcast first operand of a non-commutative op (oneDNN
+// 2.6 broadcasts src1 only).
 #include <fmt/format.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "dnnl_util.h"
 
@@ -51,62 +53,64 @@ bool has_broadcast(const Tensor& t) {
   return false;
 }
 
-template <class T>
-T apply(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::Add:
-      return a + b;
-    case BinaryOp::Sub:
-      return a - b;
-    case BinaryOp::Mul:
-      return a * b;
-    case BinaryOp::Div:
-      return b == T(0) && std::is_integral_v<T> ? T(0) : a / b;
-    case BinaryOp::Max:
-      return a > b ? a : b;
-    case BinaryOp::Min:
-      return a < b ? a : b;
-    default:
-      return T(0);
-  }
-}
-
-template <class T>
-bool compare(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::Eq:
-      return a == b;
-    case BinaryOp::Ne:
-      return a != b;
-    case BinaryOp::Gt:
-      return a > b;
-    case BinaryOp::Ge:
-      return a >= b;
-    case BinaryOp::Lt:
-      return a < b;
-    case BinaryOp::Le:
-      return a <= b;
-    default:
-      return false;
-  }
+// One op, known at compile time, over the innermost runs: the dense and broadcast-scalar runs
+// get loops without strides, which the compiler vectorises.
+template <class T, class O, class F>
+void loop_with(F f, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const T* pa = static_cast<const T*>(a.raw_data());
+  const T* pb = static_cast<const T*>(b.raw_data());
+  O* po = static_cast<O*>(out.raw_data());
+  strided_loop<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()},
+                  [&](auto off, int64_t n, auto st) {
+                    O* __restrict o = po + off[0];
+                    const T* __restrict x = pa + off[1];
+                    const T* __restrict y = pb + off[2];
+                    if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+                      for (int64_t i = 0; i < n; ++i) o[i] = O(f(x[i], y[i]));
+                    } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {
+                      const T u = x[0];
+                      for (int64_t i = 0; i < n; ++i) o[i] = O(f(u, y[i]));
+                    } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
+                      const T v = y[0];
+                      for (int64_t i = 0; i < n; ++i) o[i] = O(f(x[i], v));
+                    } else {
+                      for (int64_t i = 0; i < n; ++i)
+                        o[i * st[0]] = O(f(x[i * st[1]], y[i * st[2]]));
+                    }
+                  });
 }
 
 template <class T, class O>
 void loop_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
-  const T* pa = static_cast<const T*>(a.raw_data());
-  const T* pb = static_cast<const T*>(b.raw_data());
-  O* po = static_cast<O*>(out.raw_data());
-  const bool cmp = op >= BinaryOp::Eq;
-  strided_loop<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()},
-                  [&](auto off, int64_t n, auto st) {
-                    O* o = po + off[0];
-                    const T* x = pa + off[1];
-                    const T* y = pb + off[2];
-                    for (int64_t i = 0; i < n; ++i) {
-                      const T u = x[i * st[1]], v = y[i * st[2]];
-                      o[i * st[0]] = cmp ? O(compare(op, u, v)) : O(apply(op, u, v));
-                    }
-                  });
+  switch (op) {
+    case BinaryOp::Add:
+      return loop_with<T, O>([](T u, T v) { return u + v; }, a, b, out);
+    case BinaryOp::Sub:
+      return loop_with<T, O>([](T u, T v) { return u - v; }, a, b, out);
+    case BinaryOp::Mul:
+      return loop_with<T, O>([](T u, T v) { return u * v; }, a, b, out);
+    case BinaryOp::Div:
+      if constexpr (std::is_integral_v<T>)  // integer division by 0 gives 0, not a trap
+        return loop_with<T, O>([](T u, T v) { return v == T(0) ? T(0) : T(u / v); }, a, b, out);
+      else
+        return loop_with<T, O>([](T u, T v) { return u / v; }, a, b, out);
+    case BinaryOp::Max:
+      return loop_with<T, O>([](T u, T v) { return u > v ? u : v; }, a, b, out);
+    case BinaryOp::Min:
+      return loop_with<T, O>([](T u, T v) { return u < v ? u : v; }, a, b, out);
+    case BinaryOp::Eq:
+      return loop_with<T, O>([](T u, T v) { return u == v ? T(1) : T(0); }, a, b, out);
+    case BinaryOp::Ne:
+      return loop_with<T, O>([](T u, T v) { return u != v ? T(1) : T(0); }, a, b, out);
+    case BinaryOp::Gt:
+      return loop_with<T, O>([](T u, T v) { return u > v ? T(1) : T(0); }, a, b, out);
+    case BinaryOp::Ge:
+      return loop_with<T, O>([](T u, T v) { return u >= v ? T(1) : T(0); }, a, b, out);
+    case BinaryOp::Lt:
+      return loop_with<T, O>([](T u, T v) { return u < v ? T(1) : T(0); }, a, b, out);
+    case BinaryOp::Le:
+      return loop_with<T, O>([](T u, T v) { return u <= v ? T(1) : T(0); }, a, b, out);
+  }
 }
 
 void binary_loop(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
@@ -124,11 +128,15 @@ struct Entry {
   dnnl::memory::desc a, b, out;
 };
 
-// oneDNN expresses a broadcast operand by dims of 1, not by stride 0.
+// oneDNN expresses a broadcast operand by dims of 1, not by stride 0. The size-1 dims also get
+// nested strides (as a dense tensor of those dims would have): with stride 0 left in, oneDNN
+// sees no plain layout and falls back to its reference kernel, 100x slower.
 dnnl::memory::desc broadcast_md(const Tensor& t) {
   Shape dims = t.shape(), st = t.strides();
-  for (size_t d = 0; d < dims.size(); ++d)
+  for (size_t d = dims.size(); d-- > 0;) {
     if (st[d] == 0) dims[d] = 1;
+    if (dims[d] == 1) st[d] = d + 1 < dims.size() ? st[d + 1] * dims[d + 1] : 1;
+  }
   return md_with(t, dims, st);
 }
 
