@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "dnnl_util.h"
 
@@ -76,25 +77,41 @@ bool reduce_block(const Tensor& src, const Tensor& out, ReduceOp op) {
     }
     return true;
   }
-  // Column reductions: walk the R rows, each a contiguous run of `inner` accumulators.
-#pragma omp parallel for if (outer * r * inner >= kParallelGrain && outer > 1) schedule(static)
-  for (int64_t i = 0; i < outer; ++i) {
-    float* acc = y + i * inner;
+  // Column reductions: walk the rows, each a contiguous run of `inner` accumulators. The rows
+  // go in fixed chunks, each summed into a partial row, and the partials are then combined in
+  // chunk order: a bias gradient (outer 1, the sum over a batch) runs on every thread, each
+  // thread reads the rows it most likely wrote in the op before, and the result is the same
+  // whatever the number of threads.
+  const int64_t chunk = 128;
+  const int64_t chunks = (r + chunk - 1) / chunk;
+  auto combine = [&](float* acc, const float* row, int64_t m) {
+    if (is_max)
+      for (int64_t j = 0; j < m; ++j)
+        acc[j] = row[j] > acc[j] || row[j] != row[j] ? row[j] : acc[j];
+    else if (is_min)
+      for (int64_t j = 0; j < m; ++j)
+        acc[j] = row[j] < acc[j] || row[j] != row[j] ? row[j] : acc[j];
+    else
+      for (int64_t j = 0; j < m; ++j) acc[j] += row[j];
+  };
+  std::vector<float> partial(static_cast<size_t>(outer * chunks * inner));
+#pragma omp parallel for if (outer * r * inner >= kParallelGrain && outer * chunks > 1) \
+    schedule(static)
+  for (int64_t piece = 0; piece < outer * chunks; ++piece) {
+    const int64_t i = piece / chunks, k0 = piece % chunks * chunk;
+    const int64_t k1 = std::min(r, k0 + chunk);
+    float* acc = partial.data() + piece * inner;
     const float* base = x + i * r * inner;
-    std::copy_n(base, inner, acc);
-    for (int64_t k = 1; k < r; ++k) {
-      const float* row = base + k * inner;
-      if (is_max)
-        for (int64_t j = 0; j < inner; ++j)
-          acc[j] = row[j] > acc[j] || row[j] != row[j] ? row[j] : acc[j];
-      else if (is_min)
-        for (int64_t j = 0; j < inner; ++j)
-          acc[j] = row[j] < acc[j] || row[j] != row[j] ? row[j] : acc[j];
-      else
-        for (int64_t j = 0; j < inner; ++j) acc[j] += row[j];
-    }
+    std::copy_n(base + k0 * inner, inner, acc);
+    for (int64_t k = k0 + 1; k < k1; ++k) combine(acc, base + k * inner, inner);
+  }
+  for (int64_t i = 0; i < outer; ++i) {
+    float* out_row = y + i * inner;
+    const float* first = partial.data() + i * chunks * inner;
+    std::copy_n(first, inner, out_row);
+    for (int64_t c = 1; c < chunks; ++c) combine(out_row, first + c * inner, inner);
     if (scale != 1.0f)
-      for (int64_t j = 0; j < inner; ++j) acc[j] *= scale;
+      for (int64_t j = 0; j < inner; ++j) out_row[j] *= scale;
   }
   return true;
 }
