@@ -189,6 +189,7 @@ void set_functions(lua_State* L, const luaL_Reg* fns);
 // Each part of the module adds its functions to the `gom` table on the top of the stack.
 void open_tensor(lua_State* L);
 void open_tensor_ops(lua_State* L);
+void open_tensor_math(lua_State* L);  // lua_tensor_math.cpp
 void open_nn(lua_State* L);
 void open_optim(lua_State* L);
 void open_data(lua_State* L);

@@ -133,6 +133,17 @@ void set_num_threads(int n);
 //               mean [M], variance [M]}; x seen as [M, D]; attrs d(i), eps(f)
 //   layer_norm_backward  in {grad_y, x, mean, variance, weight | undefined} ->
 //               out {grad_x, grad_weight | undefined, grad_bias | undefined}; attrs d(i), eps(f)
+//   unary (math ops, UnaryOp::Log1p and after): alpha(f), beta(f) are clamp's min and max
+//               (+-inf when absent), elu's alpha, softplus's beta and threshold; the rest take none
+//   unary_backward (UnaryOp::Log1p and after)  saved is the forward's input; attrs alpha(f),
+//               beta(f) as the forward's; sign's gradient is 0
+//   where       in {cond f32, a, b} -> out[0]; all have out's shape, broadcast dims have stride
+//               0; out = a where cond != 0, else b; a, b and out share one dtype
+//   cumsum      in[0] -> out[0] (same shape and dtype)   attrs dim(i), reverse(i: 0 or 1, sums
+//               from the end of dim, the backward of cumsum)
+//   argmin      in[0] -> out[0] (i64, keepdim shape)   attrs dim(i); the first minimum wins
+//   svd         in {a [B,M,N] f32 contiguous} -> out {U [B,M,K'], S [B,K], Vh [B,K'',N]} with
+//               K = min(M,N), K' = M, K'' = N when attrs full_matrices(i) is 1, else K
 
 /// @brief Op codes of the `unary` kernel. `linear` is alpha*x + beta, `pow` is x^alpha,
 /// `gelu` uses erf, `gelu_tanh` torch's tanh approximation, `leaky_relu` slope alpha below 0.
@@ -148,7 +159,18 @@ enum class UnaryOp : int64_t {
   Pow,
   Gelu,
   GeluTanh,
-  LeakyRelu
+  LeakyRelu,
+  // Math ops and further activations (torch's formulas; see the contracts above).
+  Log1p,
+  Expm1,
+  Sign,
+  Clamp,
+  Elu,
+  Selu,
+  Softplus,
+  Mish,
+  Hardswish,
+  Silu
 };
 /// @brief Op codes of the `binary` kernel.
 enum class BinaryOp : int64_t { Add, Sub, Mul, Div, Max, Min, Eq, Ne, Gt, Ge, Lt, Le };

@@ -99,7 +99,38 @@ Tensor abs(const Tensor& a);
 Tensor gelu(const Tensor& a, bool approximate_tanh = false);
 /// @brief x where x >= 0, negative_slope * x elsewhere (torch.nn.functional.leaky_relu).
 Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);
-/// @brief Comparisons (not differentiable): 1.0 where true, 0.0 where false, as f32.
+/// @brief log(1 + x), accurate near 0 (torch.log1p).
+Tensor log1p(const Tensor& a);
+/// @brief exp(x) - 1, accurate near 0 (torch.expm1).
+Tensor expm1(const Tensor& a);
+/// @brief -1, 0 or 1 by the sign of x (torch.sign); its gradient is 0 everywhere.
+Tensor sign(const Tensor& a);
+/// @brief min(max(x, min), max) (torch.clamp); either bound may be absent, not both. The
+/// gradient passes where min <= x <= max.
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
+/// @brief x for x > 0, alpha (exp(x) - 1) below (torch.nn.functional.elu).
+Tensor elu(const Tensor& a, double alpha = 1.0);
+/// @brief scale * elu(x, alpha) with torch's constants alpha = 1.6732632423543772848170429916717
+/// and scale = 1.0507009873554804934193349852946 (torch.nn.functional.selu).
+Tensor selu(const Tensor& a);
+/// @brief log(1 + exp(beta x)) / beta, and x itself where beta x > threshold
+/// (torch.nn.functional.softplus).
+Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
+/// @brief x tanh(softplus(x)) (torch.nn.functional.mish).
+Tensor mish(const Tensor& a);
+/// @brief 0 for x <= -3, x for x >= 3, x (x + 3) / 6 between (torch.nn.functional.hardswish).
+Tensor hardswish(const Tensor& a);
+/// @brief x sigmoid(x), also called swish (torch.nn.functional.silu).
+Tensor silu(const Tensor& a);
+/// @brief Elements of a where cond != 0, else of b; cond, a and b broadcast (torch.where).
+/// gom has no bool dtype: cond is an f32 0/1 mask, such as a comparison's result. a and b share
+/// a dtype; the gradient flows to a where cond holds and to b elsewhere.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+/// @brief A copy of t with `value` where mask != 0 (torch.masked_fill); the f32 0/1 mask
+/// broadcasts to t's shape. The gradient flows to t where mask is 0.
+Tensor masked_fill(const Tensor& t, const Tensor& mask, double value);
+/// @brief Comparisons (not differentiable): 1.0 where true, 0.0 where false, as f32. The
+/// results are masks for where and masked_fill, and mul(x, mask) zeroes x where false.
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
@@ -122,8 +153,45 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = fa
 /// @brief Maximum over one dim (values; differentiable to the arg-max element).
 Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);
+/// @brief Minimum over one dim (values; differentiable to the arg-min element), as torch.min's
+/// values.
+Tensor min(const Tensor& a, int64_t dim, bool keepdim = false);
+/// @brief Index of the first minimum over one dim, as i64.
+Tensor argmin(const Tensor& a, int64_t dim, bool keepdim = false);
+/// @brief Variance of all elements (0-d); `unbiased` divides by n - 1 (torch's default), else n.
+Tensor var(const Tensor& a, bool unbiased = true);
+/// @brief Variance over `dims` (negative dims count from the end), as torch.var.
+Tensor var(const Tensor& a, const std::vector<int64_t>& dims, bool unbiased = true,
+           bool keepdim = false);
+/// @brief sqrt(var(a, unbiased)) of all elements (torch.std).
+Tensor std(const Tensor& a, bool unbiased = true);
+/// @brief sqrt(var(a, dims, unbiased, keepdim)) (torch.std).
+Tensor std(const Tensor& a, const std::vector<int64_t>& dims, bool unbiased = true,
+           bool keepdim = false);
+/// @brief Running sums along `dim` (torch.cumsum); integer tensors keep their dtype.
+Tensor cumsum(const Tensor& a, int64_t dim);
 /// @brief Sums `a` down to `shape` (the reverse of broadcasting it there).
 Tensor sum_to(const Tensor& a, const Shape& shape);
+
+// ---------------------------------------------------------------- linear algebra
+/// @brief U, S and Vh of a = U diag(S) Vh (torch.linalg.svd's names).
+struct Svd {
+  Tensor U, S, Vh;
+};
+/// @brief Singular value decomposition of an f32 [..., M, N] tensor (torch.linalg.svd): S
+/// [..., K] descending with K = min(M, N); U [..., M, K] and Vh [..., K, N], or [..., M, M] and
+/// [..., N, N] with `full_matrices`. Not differentiable: it runs without the graph, and its
+/// results do not require grad. Singular vectors are unique only up to sign.
+Svd svd(const Tensor& a, bool full_matrices = false);
+/// @brief U, S and V of a principal component analysis (torch.pca_lowrank's names).
+struct PcaLowrank {
+  Tensor U, S, V;
+};
+/// @brief Principal components of an f32 [..., M, N] tensor like torch.pca_lowrank, but exact
+/// (not randomized): the svd of a (minus its column means over dim -2 when `center`) cut to
+/// U [..., M, q], S [..., q], V [..., N, q]. q defaults to min(6, M, N). Not differentiable.
+PcaLowrank pca_lowrank(const Tensor& a, std::optional<int64_t> q = std::nullopt,
+                       bool center = true);
 
 // ---------------------------------------------------------------- shape (views where possible)
 Tensor reshape(const Tensor& a, const Shape& shape);

@@ -180,5 +180,14 @@ void register_conv(const std::string& provider);        // kernels_conv.cpp: con
 void register_batch_norm(const std::string& provider);  // kernels_batch_norm.cpp
 void register_layer_norm(const std::string& provider);  // kernels_layer_norm.cpp
 void register_rnn(const std::string& provider);         // kernels_rnn.cpp: rnn, lstm, gru
+// kernels_math.cpp: where, cumsum, argmin; kernels_linalg.cpp: svd (LAPACKE).
+void register_math(const std::string& provider);
+void register_linalg(const std::string& provider);
+
+/// The unary ops from UnaryOp::Log1p on (kernels_math.cpp), which `unary` and
+/// `unary_backward` hand over: strided loops, f32 only.
+void math_unary(UnaryOp op, double alpha, double beta, const Tensor& src, const Tensor& out);
+void math_unary_backward(UnaryOp op, double alpha, double beta, const Tensor& grad, const Tensor& x,
+                         const Tensor& out);
 
 }  // namespace gom::onednn

@@ -41,6 +41,8 @@ Eltwise forward_alg(UnaryOp op, double alpha, double beta) {
       return {alg::eltwise_gelu_tanh, 0.f, 0.f};
     case UnaryOp::LeakyRelu:
       return {alg::eltwise_relu, float(alpha), 0.f};  // relu's alpha is the negative slope
+    default:
+      break;  // the math ops (UnaryOp::Log1p on) run as loops in kernels_math.cpp
   }
   throw Error(fmt::format("onednn unary: unknown op code {}", int64_t(op)));
 }
@@ -115,6 +117,8 @@ void unary(const KernelCall& c) {
   check_f32(out, "unary");
   if (out.numel() == 0) return;
   const UnaryOp op = UnaryOp(c.attrs.i("op"));
+  if (op >= UnaryOp::Log1p)
+    return math_unary(op, c.attrs.f("alpha"), c.attrs.f("beta"), c.in[0], out);
   const Eltwise e = forward_alg(op, c.attrs.f("alpha"), c.attrs.f("beta"));
   if (op == UnaryOp::Linear) return affine_loop(c.in[0], out, e.alpha, e.beta);
   if (op == UnaryOp::Log) return log_loop(c.in[0], out);
@@ -143,6 +147,8 @@ void unary_backward(const KernelCall& c) {
   check_f32(out, "unary_backward");
   if (out.numel() == 0) return;
   const UnaryOp op = UnaryOp(c.attrs.i("op"));
+  if (op >= UnaryOp::Log1p)
+    return math_unary_backward(op, c.attrs.f("alpha"), c.attrs.f("beta"), c.in[0], c.in[1], out);
   const Eltwise e = backward_alg(op, c.attrs.f("alpha"));
   const Tensor g = dense(c.in[0]), saved = dense(c.in[1]);
   Key k;
