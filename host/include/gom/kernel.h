@@ -133,6 +133,11 @@ void set_num_threads(int n);
 //               mean [M], variance [M]}; x seen as [M, D]; attrs d(i), eps(f)
 //   layer_norm_backward  in {grad_y, x, mean, variance, weight | undefined} ->
 //               out {grad_x, grad_weight | undefined, grad_bias | undefined}; attrs d(i), eps(f)
+//   sort        in[0] -> out {values, indices i64}, each in's shape with k along dim: the first
+//               k of each line sorted (ties by position, NaN largest); attrs dim(i), k(i),
+//               descending(i)
+//   triangle    in[0] (>= 2-d) -> out[0]: elements with col - row >= diagonal (upper) or
+//               <= diagonal (lower) kept, the rest 0; attrs diagonal(i), upper(i)
 
 /// @brief Op codes of the `unary` kernel. `linear` is alpha*x + beta, `pow` is x^alpha,
 /// `gelu` uses erf, `gelu_tanh` torch's tanh approximation, `leaky_relu` slope alpha below 0.

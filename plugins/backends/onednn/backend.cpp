@@ -100,6 +100,7 @@ void register_all(const PluginContext& ctx) {
   register_batch_norm(ctx.name);
   register_layer_norm(ctx.name);
   register_rnn(ctx.name);
+  register_sort(ctx.name);
 }
 
 }  // namespace

@@ -180,5 +180,6 @@ void register_conv(const std::string& provider);        // kernels_conv.cpp: con
 void register_batch_norm(const std::string& provider);  // kernels_batch_norm.cpp
 void register_layer_norm(const std::string& provider);  // kernels_layer_norm.cpp
 void register_rnn(const std::string& provider);         // kernels_rnn.cpp: rnn, lstm, gru
+void register_sort(const std::string& provider);  // kernels_sort.cpp: sort, triangle
 
 }  // namespace gom::onednn
