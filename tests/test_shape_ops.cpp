@@ -208,11 +208,17 @@ TEST_CASE("shape ops' gradients match finite differences on views", "[shape_ops]
   require_gradcheck([](const V& x) { return repeat(x[0], {2, 1, 2}); }, {a}, "repeat");
   require_gradcheck([](const V& x) { return tril(x[0], 1); }, {c}, "tril");
   require_gradcheck([](const V& x) { return triu(x[0], -1); }, {c}, "triu");
-  require_gradcheck([](const V& x) { return pad(x[0], {1, 2, -1, 1}, PadMode::Constant, 2.0); },
-                    {c}, "pad constant");
+  require_gradcheck(
+      [](const V& x) {
+        return pad(x[0], {1, 2, -1, 1}, PadMode::Constant, 2.0);
+      },
+      {c}, "pad constant");
   for (PadMode m : {PadMode::Reflect, PadMode::Replicate, PadMode::Circular})
-    require_gradcheck([m](const V& x) { return pad(x[0], {2, 1, 1, 2}, m); }, {c},
-                      "pad mode " + std::to_string(int(m)));
+    require_gradcheck(
+        [m](const V& x) {
+          return pad(x[0], {2, 1, 1, 2}, m);
+        },
+        {c}, "pad mode " + std::to_string(int(m)));
   require_gradcheck(
       [](const V& x) {
         std::vector<Tensor> parts = chunk(x[0], 3, 0);  // three rows
@@ -253,8 +259,8 @@ TEST_CASE("einsum equals matmul for attention and bilinear forms, on views too",
 
 TEST_CASE("einsum refuses what it does not support, saying what is accepted", "[shape_ops]") {
   const Tensor m = ones({3, 3});
-  CHECK_THROWS_WITH(einsum("ii->i", {m}), Contains("repeated in operand 0") &&
-                                              Contains("accepted: letters per operand"));
+  CHECK_THROWS_WITH(einsum("ii->i", {m}),
+                    Contains("repeated in operand 0") && Contains("accepted: letters per operand"));
   CHECK_THROWS_WITH(einsum("...ij->ji", {m}), Contains("ellipsis"));
   CHECK_THROWS_WITH(einsum("ij,jk->ik", {m, ones({4, 2})}), Contains("letter 'j' has size 4"));
   CHECK_THROWS_WITH(einsum("ij,jk->ik", {m}), Contains("2 operand terms for 1 tensors"));
@@ -262,8 +268,7 @@ TEST_CASE("einsum refuses what it does not support, saying what is accepted", "[
   CHECK_THROWS_WITH(einsum("ij->iz", {m}), Contains("output letter 'z'"));
 }
 
-TEST_CASE("sort breaks ties by position and puts NaN last (first when descending)",
-          "[shape_ops]") {
+TEST_CASE("sort breaks ties by position and puts NaN last (first when descending)", "[shape_ops]") {
   const Tensor t = tensor({1, 3, 1, 2, 3}, {5});
   auto [v, i] = sort(t);
   CHECK(v.to_vector<float>() == std::vector<float>{1, 1, 2, 3, 3});

@@ -47,6 +47,7 @@ int open_gom(lua_State* L) {
   lua_newtable(L);
   open_tensor(L);
   open_tensor_ops(L);
+  open_tensor_shape(L);
   open_nn(L);
   open_optim(L);
   open_data(L);
