@@ -16,9 +16,8 @@ namespace {
 ValuesIndices sorted_prefix(const Tensor& a, int64_t dim, bool descending, int64_t k,
                             const char* op) {
   if (a.dim() == 0) {
-    // A 0-d tensor is its own sort, as in PyTorch.
-    Tensor v = a.clone();
-    return {v, zeros({}, {DType::I64, a.device()})};
+    // A 0-d tensor is its own sort, as in PyTorch (a view, so its gradient passes).
+    return {reshape(a, {}), zeros({}, {DType::I64, a.device()})};
   }
   dim = wrap_dim(dim, a.dim(), op);
   const int64_t n = a.shape()[dim];
