@@ -3,6 +3,7 @@
 // depends on the data).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
