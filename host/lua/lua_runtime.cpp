@@ -48,6 +48,7 @@ int open_gom(lua_State* L) {
   open_tensor(L);
   open_tensor_ops(L);
   open_tensor_math(L);
+  open_tensor_shape(L);
   open_nn(L);
   open_optim(L);
   open_data(L);

@@ -332,8 +332,10 @@ int t_len(lua_State* L) {
   return 1;
 }
 
-// Properties first (t.grad, t.requires_grad, t.shape is a method), then the methods table.
+// Properties first (t.grad, t.requires_grad, t.shape is a method), then the methods table;
+// an integer key is t[i] as in PyTorch (lua_tensor_shape.cpp).
 int t_index(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TNUMBER) return safe<tensor_select_key>(L);
   const Tensor& t = check_tensor(L, 1);
   if (lua_type(L, 2) == LUA_TSTRING) {
     const std::string_view k = lua_tostring(L, 2);
@@ -353,6 +355,7 @@ int t_index(lua_State* L) {
 }
 
 int t_newindex(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TNUMBER) return tensor_assign_key(L);
   Tensor& t = check_tensor(L, 1);
   const std::string_view k = luaL_checkstring(L, 2);
   if (k == "grad") {
@@ -363,7 +366,8 @@ int t_newindex(lua_State* L) {
     t.requires_grad_(lua_toboolean(L, 3));
     return 0;
   }
-  return luaL_error(L, "a tensor has no settable field '%s' (settable: grad, requires_grad)",
+  return luaL_error(L,
+                    "a tensor has no settable field '%s' (settable: grad, requires_grad, t[i])",
                     k.data());
 }
 

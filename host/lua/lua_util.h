@@ -190,6 +190,11 @@ void set_functions(lua_State* L, const luaL_Reg* fns);
 void open_tensor(lua_State* L);
 void open_tensor_ops(lua_State* L);
 void open_tensor_math(lua_State* L);  // lua_tensor_math.cpp
+void open_tensor_shape(lua_State* L);
+/// @brief t[i] (t at 1, i at 2): select(t, 0, i), 0-based, negative from the end.
+int tensor_select_key(lua_State* L);
+/// @brief t[i] = v (t at 1, i at 2, v at 3): copies v into select(t, 0, i); no graph.
+int tensor_assign_key(lua_State* L);
 void open_nn(lua_State* L);
 void open_optim(lua_State* L);
 void open_data(lua_State* L);

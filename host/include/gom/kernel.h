@@ -144,6 +144,11 @@ void set_num_threads(int n);
 //   argmin      in[0] -> out[0] (i64, keepdim shape)   attrs dim(i); the first minimum wins
 //   svd         in {a [B,M,N] f32 contiguous} -> out {U [B,M,K'], S [B,K], Vh [B,K'',N]} with
 //               K = min(M,N), K' = M, K'' = N when attrs full_matrices(i) is 1, else K
+//   sort        in[0] -> out {values, indices i64}, each in's shape with k along dim: the first
+//               k of each line sorted (ties by position, NaN largest); attrs dim(i), k(i),
+//               descending(i)
+//   triangle    in[0] (>= 2-d) -> out[0]: elements with col - row >= diagonal (upper) or
+//               <= diagonal (lower) kept, the rest 0; attrs diagonal(i), upper(i)
 
 /// @brief Op codes of the `unary` kernel. `linear` is alpha*x + beta, `pow` is x^alpha,
 /// `gelu` uses erf, `gelu_tanh` torch's tanh approximation, `leaky_relu` slope alpha below 0.

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "gom/tensor.h"
@@ -247,6 +248,97 @@ Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tens
 Tensor index_select(const Tensor& src, int64_t dim, const Tensor& index);
 /// @brief A copy of `t` with slices of `src` added at `index` along `dim`.
 Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
+
+// ---------------------------------------------------------------- more shape ops (views,
+// copies, padding, triangles, creation)
+/// @brief The slice at `index` of `dim`, that dim removed (torch.select, Python's t[i]): a view.
+/// A negative index counts from the end; one outside [-size, size) is an error naming the range.
+Tensor select(const Tensor& a, int64_t dim, int64_t index);
+/// @brief Joins same-shaped tensors along a new dim `dim` (torch.stack); dim may be -1 .. -(n+1).
+Tensor stack(const std::vector<Tensor>& ts, int64_t dim = 0);
+/// @brief The dims of `a` reordered: out dim i is a's dim dims[i] (torch.permute): a view.
+Tensor permute(const Tensor& a, const std::vector<int64_t>& dims);
+/// @brief A copy of `a` reversed along each of `dims` (torch.flip).
+Tensor flip(const Tensor& a, const std::vector<int64_t>& dims);
+/// @brief Elements shifted by shifts[i] along dims[i], wrapping around (torch.roll); with no
+/// dims, the flattened tensor is rolled by shifts[0] and reshaped back.
+Tensor roll(const Tensor& a, const std::vector<int64_t>& shifts,
+            const std::vector<int64_t>& dims = {});
+/// @brief How pad fills the border: `Constant` with a value, `Reflect` mirrors without
+/// repeating the edge, `Replicate` repeats the edge, `Circular` wraps around.
+enum class PadMode { Constant, Reflect, Replicate, Circular };
+/// @brief torch.nn.functional.pad: `pads` holds (before, after) pairs starting with the LAST dim
+/// ({left, right, top, bottom} pads width then height). Constant mode pads any number of dims and
+/// takes negative pads (cropping); the other modes pad up to the last 3 dims with non-negative
+/// pads, and reflect needs each pad smaller than its dim. Differentiable.
+Tensor pad(const Tensor& a, const std::vector<int64_t>& pads, PadMode mode = PadMode::Constant,
+           double value = 0.0);
+/// @brief `a` tiled reps[i] times along dim i (torch.Tensor.repeat); reps may have more entries
+/// than a has dims (new leading dims).
+Tensor repeat(const Tensor& a, const std::vector<int64_t>& reps);
+/// @brief Views of `a` along `dim`, each `split_size` long but the last (torch.split).
+std::vector<Tensor> split(const Tensor& a, int64_t split_size, int64_t dim = 0);
+/// @brief Views of `a` along `dim` of the given sizes, which must sum to the dim's size.
+std::vector<Tensor> split(const Tensor& a, const std::vector<int64_t>& sizes, int64_t dim = 0);
+/// @brief At most `chunks` views of `a` along `dim`, each ceil(size/chunks) long but the last
+/// (torch.chunk: may return fewer than `chunks`).
+std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int64_t dim = 0);
+/// @brief The lower triangle of the last two dims: elements with col - row <= diagonal kept, the
+/// rest 0 (torch.tril; -inf and NaN outside the triangle become 0 too).
+Tensor tril(const Tensor& a, int64_t diagonal = 0);
+/// @brief The upper triangle: elements with col - row >= diagonal kept (torch.triu).
+Tensor triu(const Tensor& a, int64_t diagonal = 0);
+/// @brief One-hot rows of i64 class indices: shape [..., num_classes], i64 as in PyTorch (cast
+/// with .to(DType::F32) for a float target). num_classes -1 means max(index) + 1. An index
+/// outside [0, num_classes) is an error. Not differentiable.
+Tensor one_hot(const Tensor& index, int64_t num_classes = -1);
+/// @brief The n x m identity (m = n when m < 0) (torch.eye).
+Tensor eye(int64_t n, int64_t m = -1, TensorOptions opts = {});
+/// @brief `steps` evenly spaced values from start to end inclusive (torch.linspace).
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opts = {});
+
+// ---------------------------------------------------------------- sorting
+/// @brief Values and their i64 positions along the dim (what sort, topk return).
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;
+};
+/// @brief `a` sorted along `dim` (torch.sort). The sort is stable: equal values keep their order
+/// (ascending index) in both directions, and NaN sorts as the largest value. The values are
+/// differentiable (the gradient goes back to the positions they came from).
+ValuesIndices sort(const Tensor& a, int64_t dim = -1, bool descending = false);
+/// @brief The indices of sort (torch.argsort).
+Tensor argsort(const Tensor& a, int64_t dim = -1, bool descending = false);
+/// @brief The k largest (or smallest) values along `dim` and their indices, in sorted order
+/// (torch.topk with sorted=True); ties as in sort. Values differentiable.
+ValuesIndices topk(const Tensor& a, int64_t k, int64_t dim = -1, bool largest = true);
+/// @brief What unique returns: the sorted distinct values (1-d), and when asked, the position of
+/// each input element in them (inverse, i64 of the input's shape) and how often each occurs
+/// (counts, i64) - undefined when not asked.
+struct UniqueResult {
+  Tensor values;
+  Tensor inverse;
+  Tensor counts;
+};
+/// @brief The distinct elements of the flattened `a`, sorted ascending (torch.unique with
+/// sorted=True and dim=None). Not differentiable; computed on the host (the output size depends
+/// on the data).
+UniqueResult unique(const Tensor& a, bool return_inverse = false, bool return_counts = false);
+
+// ---------------------------------------------------------------- einsum and mask indexing
+/// @brief Einstein summation (torch.einsum) over one or more operands, routed to permute,
+/// reshape, sum and batched matmul, so it is differentiable through them. The equation names
+/// each operand's dims with letters ("bhqd,bhkd->bhqk"); without "->" the output is the letters
+/// used once, sorted. Letters in both operands of a pair and not needed later are contracted;
+/// a letter used by one operand only and not in the output is summed. Not accepted (an error
+/// saying so): "...", a letter repeated within one operand (diagonals), sizes that differ for
+/// one letter.
+Tensor einsum(const std::string& equation, const std::vector<Tensor>& operands);
+/// @brief PyTorch's t[mask] for an f32 0/1 mask (gom's comparison ops give those): a mask of
+/// t's shape picks elements (1-d result); a mask of t's leading k dims picks the slices there
+/// (result [n, rest of t's shape]). Differentiable (through index_select); the mask is read on
+/// the host.
+Tensor index_mask(const Tensor& a, const Tensor& mask);
 
 // ---------------------------------------------------------------- operators
 inline Tensor operator+(const Tensor& a, const Tensor& b) {

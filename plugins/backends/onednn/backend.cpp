@@ -102,6 +102,7 @@ void register_all(const PluginContext& ctx) {
   register_rnn(ctx.name);
   register_math(ctx.name);
   register_linalg(ctx.name);
+  register_sort(ctx.name);
 }
 
 }  // namespace

@@ -189,5 +189,6 @@ void register_linalg(const std::string& provider);
 void math_unary(UnaryOp op, double alpha, double beta, const Tensor& src, const Tensor& out);
 void math_unary_backward(UnaryOp op, double alpha, double beta, const Tensor& grad, const Tensor& x,
                          const Tensor& out);
+void register_sort(const std::string& provider);  // kernels_sort.cpp: sort, triangle
 
 }  // namespace gom::onednn
