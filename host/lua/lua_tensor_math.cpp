@@ -128,27 +128,10 @@ const luaL_Reg kMethods[] = {{"log1p", safe<unary<log1p>>},
                              {"svd", safe<l_svd>},
                              {nullptr, nullptr}};
 
-const luaL_Reg kFunctions[] = {{"log1p", safe<unary<log1p>>},
-                               {"expm1", safe<unary<expm1>>},
-                               {"sign", safe<unary<sign>>},
-                               {"clamp", safe<m_clamp>},
-                               {"clip", safe<m_clamp>},
-                               {"where", safe<l_where>},
-                               {"masked_fill", safe<m_masked_fill>},
-                               {"min", safe<m_min>},
-                               {"argmin", safe<m_argmin>},
-                               {"var", safe<m_var<false>>},
-                               {"std", safe<m_var<true>>},
-                               {"cumsum", safe<m_cumsum>},
-                               {"elu", safe<m_elu>},
-                               {"selu", safe<unary<selu>>},
-                               {"softplus", safe<m_softplus>},
-                               {"mish", safe<unary<mish>>},
-                               {"hardswish", safe<unary<hardswish>>},
-                               {"silu", safe<unary<silu>>},
-                               {"svd", safe<l_svd>},
-                               {"pca_lowrank", safe<l_pca_lowrank>},
-                               {nullptr, nullptr}};
+// As functions, the same names (gom.log1p(t), ...), except where(cond, a, b), and one more.
+const luaL_Reg kFunctionsOnly[] = {{"where", safe<l_where>},
+                                   {"pca_lowrank", safe<l_pca_lowrank>},
+                                   {nullptr, nullptr}};
 
 }  // namespace
 
@@ -156,7 +139,8 @@ void open_tensor_math(lua_State* L) {
   lua_getfield(L, LUA_REGISTRYINDEX, "gom.Tensor.methods");
   luaL_setfuncs(L, kMethods, 0);
   lua_pop(L, 1);
-  set_functions(L, kFunctions);
+  set_functions(L, kMethods);
+  set_functions(L, kFunctionsOnly);  // after kMethods: gom.where is the 3-argument form
 }
 
 }  // namespace gom::lua

@@ -180,7 +180,7 @@ void register_conv(const std::string& provider);        // kernels_conv.cpp: con
 void register_batch_norm(const std::string& provider);  // kernels_batch_norm.cpp
 void register_layer_norm(const std::string& provider);  // kernels_layer_norm.cpp
 void register_rnn(const std::string& provider);         // kernels_rnn.cpp: rnn, lstm, gru
-// kernels_math.cpp: where, cumsum, argmin; kernels_linalg.cpp: svd (LAPACKE).
+// kernels_math.cpp: where, cumsum; kernels_linalg.cpp: svd (LAPACKE).
 void register_math(const std::string& provider);
 void register_linalg(const std::string& provider);
 

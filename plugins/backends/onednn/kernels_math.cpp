@@ -1,6 +1,6 @@
 // Math kernels oneDNN has no primitive for, as loops: the unary ops from UnaryOp::Log1p on
 // (log1p, expm1, sign, clamp and the activations elu, selu, softplus, mish, hardswish, silu)
-// with their backward, where, cumsum and argmin. Formulas follow PyTorch's CPU kernels.
+// with their backward, where and cumsum. Formulas follow PyTorch's CPU kernels.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -82,31 +82,6 @@ double derivative(UnaryOp op, double x, double alpha, double beta) {
   }
 }
 
-template <class T>
-void argmin_typed(const Tensor& src, int64_t dim, const Tensor& out) {
-  const auto [outer, n, inner] = split(src.shape(), dim);
-  const T* p = static_cast<const T*>(src.raw_data());
-  int64_t* o = out.data<int64_t>();
-#pragma omp parallel for if (outer * inner * n >= kParallelGrain) schedule(static)
-  for (int64_t oi = 0; oi < outer * inner; ++oi) {
-    const int64_t i = oi / inner, j = oi % inner;
-    const T* row = p + i * n * inner + j;
-    int64_t best = 0;
-    for (int64_t k = 1; k < n; ++k)  // first minimum wins; NaN beats everything (PyTorch)
-      if (row[k * inner] < row[best * inner] ||
-          (row[k * inner] != row[k * inner] && row[best * inner] == row[best * inner]))
-        best = k;
-    o[oi] = best;
-  }
-}
-
-void argmin(const KernelCall& c) {
-  const Tensor src = dense(c.in[0]);
-  const int64_t dim = c.attrs.i("dim");
-  visit_dtype(src.dtype(), [&](auto* tag) {
-    argmin_typed<std::remove_pointer_t<decltype(tag)>>(src, dim, c.out[0]);
-  });
-}
 
 void where(const KernelCall& c) {
   const Tensor &cond = c.in[0], &a = c.in[1], &b = c.in[2], &out = c.out[0];
@@ -185,7 +160,6 @@ void math_unary_backward(UnaryOp op, double alpha, double beta, const Tensor& gr
 void register_math(const std::string& provider) {
   register_kernel("where", DeviceType::CPU, where, provider);
   register_kernel("cumsum", DeviceType::CPU, cumsum, provider);
-  register_kernel("argmin", DeviceType::CPU, argmin, provider);
 }
 
 }  // namespace gom::onednn

@@ -1,4 +1,5 @@
-// reduce on oneDNN's reduction primitive; argmax as a loop (oneDNN has no arg-reductions).
+// reduce on oneDNN's reduction primitive; argmax and argmin as loops (oneDNN has no
+// arg-reductions).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -146,8 +147,9 @@ void reduce(const KernelCall& c) {
   execute(p.prim, {{DNNL_ARG_SRC, mem_of(p.src, src)}, {DNNL_ARG_DST, mem_of(p.dst, out)}});
 }
 
-template <class T>
-void argmax_typed(const Tensor& src, int64_t dim, const Tensor& out) {
+// The first extremum of each line along `dim` wins; NaN beats everything (PyTorch).
+template <class T, bool kMin>
+void arg_extremum(const Tensor& src, int64_t dim, const Tensor& out) {
   const auto [outer, n, inner] = split(src.shape(), dim);
   const T* p = static_cast<const T*>(src.raw_data());
   int64_t* o = out.data<int64_t>();
@@ -156,19 +158,20 @@ void argmax_typed(const Tensor& src, int64_t dim, const Tensor& out) {
     const int64_t i = oi / inner, j = oi % inner;
     const T* row = p + i * n * inner + j;
     int64_t best = 0;
-    for (int64_t k = 1; k < n; ++k)  // first maximum wins; NaN beats everything (PyTorch)
-      if (row[k * inner] > row[best * inner] ||
-          (row[k * inner] != row[k * inner] && row[best * inner] == row[best * inner]))
-        best = k;
+    for (int64_t k = 1; k < n; ++k) {
+      const T v = row[k * inner], b = row[best * inner];
+      if ((kMin ? v < b : v > b) || (v != v && b == b)) best = k;
+    }
     o[oi] = best;
   }
 }
 
-void argmax(const KernelCall& c) {
+template <bool kMin>
+void arg_kernel(const KernelCall& c) {
   const Tensor src = dense(c.in[0]);
   const int64_t dim = c.attrs.i("dim");
   visit_dtype(src.dtype(), [&](auto* tag) {
-    argmax_typed<std::remove_pointer_t<decltype(tag)>>(src, dim, c.out[0]);
+    arg_extremum<std::remove_pointer_t<decltype(tag)>, kMin>(src, dim, c.out[0]);
   });
 }
 
@@ -176,7 +179,8 @@ void argmax(const KernelCall& c) {
 
 void register_reduce(const std::string& provider) {
   register_kernel("reduce", DeviceType::CPU, reduce, provider);
-  register_kernel("argmax", DeviceType::CPU, argmax, provider);
+  register_kernel("argmax", DeviceType::CPU, arg_kernel<false>, provider);
+  register_kernel("argmin", DeviceType::CPU, arg_kernel<true>, provider);
 }
 
 }  // namespace gom::onednn
