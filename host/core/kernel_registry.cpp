@@ -3,8 +3,12 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <map>
+#include <array>
+#include <atomic>
+#include <deque>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "gom/kernel.h"
 #include "registry_internal.h"
@@ -58,10 +62,41 @@ struct Slot {
   std::string provider;
 };
 
+using Slots = std::array<const Slot*, kNumDeviceTypes>;
+
+// What the hot path reads: op ids by name and the kernels by op id, immutable once published.
+// Every registration publishes a new snapshot; old snapshots and replaced slots are kept (never
+// freed), so a reader holding one, or a KernelFn reference from find_kernel, stays valid.
+// Registrations happen at plugin load, so the copies cost nothing that matters.
+struct Snapshot {
+  std::unordered_map<std::string_view, int32_t> ids;  // views into Registry::names
+  std::vector<Slots> kernels;                         // indexed by op id
+};
+
 struct Registry {
-  std::mutex mu;
-  std::map<std::string, Slot[kNumDeviceTypes], std::less<>> kernels;
+  std::mutex mu;  // serialises writers and the slow paths; readers of `current` take no lock
+  std::deque<std::string> names;  // by op id; a deque keeps the views of the snapshots valid
+  std::unordered_map<std::string_view, int32_t> ids;
+  std::vector<Slots> kernels;
+  std::vector<std::unique_ptr<Slot>> slots;              // every slot ever registered
+  std::vector<std::unique_ptr<const Snapshot>> snapshots;  // every snapshot ever published
+  std::atomic<const Snapshot*> current{nullptr};
   std::shared_ptr<BackendInfo> backends[kNumDeviceTypes];
+
+  // The id of `op`, a new one when first seen (call under mu).
+  int32_t intern(std::string_view op) {
+    if (auto it = ids.find(op); it != ids.end()) return it->second;
+    const auto id = static_cast<int32_t>(names.size());
+    ids.emplace(names.emplace_back(op), id);
+    kernels.push_back(Slots{});
+    return id;
+  }
+  // Makes the current ids and kernels visible to lock-free readers (call under mu).
+  void publish() {
+    auto snap = std::make_unique<Snapshot>(Snapshot{ids, kernels});
+    current.store(snap.get(), std::memory_order_release);
+    snapshots.push_back(std::move(snap));
+  }
 };
 
 Registry& registry() {
@@ -73,29 +108,22 @@ const char* device_type_name(DeviceType d) {
   return d == DeviceType::CPU ? "cpu" : "cuda";
 }
 
-}  // namespace
-
-void register_kernel(std::string_view op, DeviceType device, KernelFn fn,
-                     std::string_view provider) {
-  auto& r = registry();
-  std::lock_guard lock(r.mu);
-  auto it = r.kernels.find(op);
-  if (it == r.kernels.end()) it = r.kernels.try_emplace(std::string(op)).first;
-  it->second[static_cast<int>(device)] = Slot{std::move(fn), std::string(provider)};
+// The kernel of (op, device) in the published snapshot, or null.
+const KernelFn* lookup(const Snapshot* snap, int32_t id, DeviceType device) {
+  if (!snap || id < 0 || static_cast<size_t>(id) >= snap->kernels.size()) return nullptr;
+  const Slot* slot = snap->kernels[static_cast<size_t>(id)][static_cast<int>(device)];
+  return slot && slot->fn ? &slot->fn : nullptr;
 }
 
-const KernelFn& find_kernel(std::string_view op, DeviceType device) {
+// The error of a missing kernel: the op, the device and the devices that have it.
+[[noreturn]] void throw_missing(std::string_view op, DeviceType device) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
-  auto it = r.kernels.find(op);
-  if (it != r.kernels.end() && it->second[static_cast<int>(device)].fn)
-    return it->second[static_cast<int>(device)].fn;
   std::vector<std::string> have;
-  if (it != r.kernels.end())
+  if (auto it = r.ids.find(op); it != r.ids.end())
     for (int d = 0; d < kNumDeviceTypes; ++d)
-      if (it->second[d].fn)
-        have.push_back(
-            fmt::format("{} (from {})", device_type_name(DeviceType(d)), it->second[d].provider));
+      if (const Slot* s = r.kernels[static_cast<size_t>(it->second)][d]; s && s->fn)
+        have.push_back(fmt::format("{} (from {})", device_type_name(DeviceType(d)), s->provider));
   const auto& b = r.backends[static_cast<int>(device)];
   throw Error(fmt::format("no kernel for op '{}' on device {}{}; {}", op, device_type_name(device),
                           b ? fmt::format(" (backend '{}' does not implement it)", b->name)
@@ -105,30 +133,88 @@ const KernelFn& find_kernel(std::string_view op, DeviceType device) {
                               : "it is available on: " + fmt::format("{}", fmt::join(have, ", "))));
 }
 
-bool has_kernel(std::string_view op, DeviceType device) {
+}  // namespace
+
+OpId op_id(std::string_view op) {
+  auto& r = registry();
+  if (const Snapshot* snap = r.current.load(std::memory_order_acquire))
+    if (auto it = snap->ids.find(op); it != snap->ids.end()) return OpId{it->second};
+  std::lock_guard lock(r.mu);
+  const size_t before = r.names.size();
+  const int32_t id = r.intern(op);
+  if (r.names.size() != before) r.publish();
+  return OpId{id};
+}
+
+std::string_view op_name(OpId id) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
-  auto it = r.kernels.find(op);
-  return it != r.kernels.end() && it->second[static_cast<int>(device)].fn;
+  if (id.value < 0 || static_cast<size_t>(id.value) >= r.names.size())
+    throw Error(fmt::format("op id {} was never handed out by op_id", id.value));
+  return r.names[static_cast<size_t>(id.value)];
+}
+
+void register_kernel(std::string_view op, DeviceType device, KernelFn fn,
+                     std::string_view provider) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  const int32_t id = r.intern(op);
+  r.slots.push_back(std::make_unique<Slot>(Slot{std::move(fn), std::string(provider)}));
+  r.kernels[static_cast<size_t>(id)][static_cast<int>(device)] = r.slots.back().get();
+  r.publish();
+}
+
+const KernelFn& find_kernel(OpId op, DeviceType device) {
+  auto& r = registry();
+  if (const KernelFn* fn = lookup(r.current.load(std::memory_order_acquire), op.value, device))
+    return *fn;
+  throw_missing(op_name(op), device);
+}
+
+const KernelFn& find_kernel(std::string_view op, DeviceType device) {
+  const Snapshot* snap = registry().current.load(std::memory_order_acquire);
+  if (snap)
+    if (auto it = snap->ids.find(op); it != snap->ids.end())
+      if (const KernelFn* fn = lookup(snap, it->second, device)) return *fn;
+  throw_missing(op, device);
+}
+
+bool has_kernel(std::string_view op, DeviceType device) {
+  const Snapshot* snap = registry().current.load(std::memory_order_acquire);
+  if (!snap) return false;
+  auto it = snap->ids.find(op);
+  return it != snap->ids.end() && lookup(snap, it->second, device);
 }
 
 std::string kernel_provider(std::string_view op, DeviceType device) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
-  auto it = r.kernels.find(op);
-  return it == r.kernels.end() ? "" : it->second[static_cast<int>(device)].provider;
+  auto it = r.ids.find(op);
+  if (it == r.ids.end()) return "";
+  const Slot* s = r.kernels[static_cast<size_t>(it->second)][static_cast<int>(device)];
+  return s ? s->provider : "";
 }
 
 std::vector<std::string> kernel_ops() {
   auto& r = registry();
   std::lock_guard lock(r.mu);
   std::vector<std::string> names;
-  for (auto& [k, v] : r.kernels) names.push_back(k);
+  for (size_t id = 0; id < r.names.size(); ++id)
+    if (std::any_of(r.kernels[id].begin(), r.kernels[id].end(), [](const Slot* s) { return s; }))
+      names.push_back(r.names[id]);
+  std::sort(names.begin(), names.end());
   return names;
 }
 
 void run_kernel(std::string_view op, std::initializer_list<Tensor> in,
                 std::initializer_list<Tensor> out, const Attrs& attrs) {
+  const DeviceType dev = out.begin()->device().type;
+  find_kernel(op, dev)(KernelCall{std::span<const Tensor>(in.begin(), in.size()),
+                                  std::span<const Tensor>(out.begin(), out.size()), attrs});
+}
+
+void run_kernel(OpId op, std::initializer_list<Tensor> in, std::initializer_list<Tensor> out,
+                const Attrs& attrs) {
   const DeviceType dev = out.begin()->device().type;
   find_kernel(op, dev)(KernelCall{std::span<const Tensor>(in.begin(), in.size()),
                                   std::span<const Tensor>(out.begin(), out.size()), attrs});
@@ -157,9 +243,10 @@ namespace detail {
 void unregister_kernels(const std::string& provider) {
   auto& r = registry();
   std::lock_guard lock(r.mu);
-  for (auto& [op, slots] : r.kernels)
-    for (Slot& s : slots)
-      if (s.provider == provider) s = Slot{};
+  for (Slots& slots : r.kernels)
+    for (const Slot*& s : slots)
+      if (s && s->provider == provider) s = nullptr;
+  r.publish();
 }
 }  // namespace detail
 

@@ -49,6 +49,18 @@ struct KernelCall {
 
 using KernelFn = std::function<void(const KernelCall&)>;
 
+/// @brief An interned op name: resolve it once per call site
+/// (`static const OpId id = op_id("binary");`) and the kernel lookup is an array index with no
+/// lock and no string hashing. Ids are stable for the life of the process.
+struct OpId {
+  int32_t value = -1;
+  friend bool operator==(OpId, OpId) = default;
+};
+/// @brief The id of `op`, the same on every call; a name with no kernel yet gets one too.
+OpId op_id(std::string_view op);
+/// @brief The name `id` was interned from; throws gom::Error for an id op_id never returned.
+std::string_view op_name(OpId id);
+
 /// @brief Registers `fn` as the kernel of `op` on `device`. `provider` names the plugin for
 /// messages. Registering the same (op, device) twice keeps the later one (a fused kernel may
 /// replace a backend's), and `kernel_provider` reports who won.
@@ -57,7 +69,9 @@ void register_kernel(std::string_view op, DeviceType device, KernelFn fn,
 
 /// @brief The kernel of `op` on `device`; throws gom::Error naming the op, the device and the
 /// devices that do have it.
+/// Lookups take no lock: registration publishes an immutable snapshot.
 const KernelFn& find_kernel(std::string_view op, DeviceType device);
+const KernelFn& find_kernel(OpId op, DeviceType device);
 bool has_kernel(std::string_view op, DeviceType device);
 std::string kernel_provider(std::string_view op, DeviceType device);
 /// @brief Every registered op name, sorted.
@@ -66,6 +80,8 @@ std::vector<std::string> kernel_ops();
 /// @brief Runs the kernel of `op` on the device of the first output.
 void run_kernel(std::string_view op, std::initializer_list<Tensor> in,
                 std::initializer_list<Tensor> out, const Attrs& attrs = {});
+void run_kernel(OpId op, std::initializer_list<Tensor> in, std::initializer_list<Tensor> out,
+                const Attrs& attrs = {});
 
 /// @brief A device's raw memory. The core wraps it in a caching allocator, so a training step
 /// does not reach the device allocator once the cache is warm.

@@ -4,10 +4,13 @@
 
 #include <array>
 #include <cstring>
+#include <algorithm>
 #include <mutex>
+#include <shared_mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "gom/autograd.h"
 #include "gom/kernel.h"
@@ -34,11 +37,19 @@ bool dnnl_layout_ok(const Tensor& t);
 /// `t` itself when contiguous, else a dense copy (graph off: kernels never record).
 Tensor dense(const Tensor& t);
 
-/// Builds the cache key of a primitive from shapes, strides and small integers.
+/// The cache key of a primitive: shapes, strides and small integers, kept inline (no heap
+/// allocation up to kInline values, a spill vector beyond) with a running hash.
 class Key {
  public:
+  static constexpr size_t kInline = 48;
   Key& add(int64_t v) {
-    s_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    if (n_ < kInline)
+      inline_[n_] = v;
+    else
+      spill_.push_back(v);
+    ++n_;
+    // boost::hash_combine's mixing, on the 64-bit value.
+    hash_ ^= static_cast<size_t>(v) + 0x9e3779b97f4a7c15ULL + (hash_ << 6) + (hash_ >> 2);
     return *this;
   }
   Key& add(const Shape& v) {
@@ -47,28 +58,47 @@ class Key {
     return *this;
   }
   Key& add(const Tensor& t) { return add(t.shape()).add(t.strides()).add(int64_t(t.dtype())); }
-  const std::string& str() const { return s_; }
+  size_t hash() const { return hash_; }
+  size_t size() const { return n_; }
+  friend bool operator==(const Key& a, const Key& b) {
+    return a.n_ == b.n_ && a.hash_ == b.hash_ &&
+           std::equal(a.inline_.begin(), a.inline_.begin() + std::min(a.n_, kInline),
+                      b.inline_.begin()) &&
+           a.spill_ == b.spill_;
+  }
 
  private:
-  std::string s_;
+  std::array<int64_t, kInline> inline_;
+  size_t n_ = 0;
+  size_t hash_ = 0;
+  std::vector<int64_t> spill_;
+};
+
+struct KeyHash {
+  size_t operator()(const Key& k) const { return k.hash(); }
 };
 
 /// Primitives built once per (shapes, strides, attributes) and reused: building a primitive
-/// descriptor costs far more than running a small primitive.
+/// descriptor costs far more than running a small primitive. Lookups share the lock; only a
+/// miss (building a primitive) takes it exclusively.
 template <class Entry>
 class PrimitiveCache {
  public:
   template <class Make>
   const Entry& get(const Key& key, Make&& make) {
-    std::lock_guard lock(mu_);
-    auto it = map_.find(key.str());
-    if (it == map_.end()) it = map_.emplace(key.str(), make()).first;
-    return it->second;
+    {
+      std::shared_lock lock(mu_);
+      if (auto it = map_.find(key); it != map_.end()) return it->second;
+    }
+    std::unique_lock lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) it = map_.emplace(key, make()).first;
+    return it->second;  // unordered_map never moves its elements
   }
 
  private:
-  std::mutex mu_;
-  std::unordered_map<std::string, Entry> map_;
+  std::shared_mutex mu_;
+  std::unordered_map<Key, Entry, KeyHash> map_;
 };
 
 /// Runs a primitive on this thread's stream and waits for it.
