@@ -111,6 +111,7 @@ void loop_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out
     case BinaryOp::Le:
       return loop_with<T, O>([](T u, T v) { return u <= v ? T(1) : T(0); }, a, b, out);
   }
+  throw Error(fmt::format("onednn binary: unknown op code {}", int64_t(op)));
 }
 
 void binary_loop(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
