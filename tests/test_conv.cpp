@@ -3,13 +3,13 @@
 // differences, the layers (parameters, init, schemas) and the error messages.
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "gom/gom.h"
+#include "fixture_file.h"
 #include "gradcheck.h"
 
 using namespace gom;
@@ -19,11 +19,7 @@ using json = nlohmann::json;
 namespace {
 
 const json& fixtures() {
-  static const json cases = [] {
-    std::ifstream in(GOM_FIXTURE_DIR "/conv.json");
-    if (!in) throw Error("cannot open " GOM_FIXTURE_DIR "/conv.json");
-    return json::parse(in);
-  }();
+  static const json cases = gom_test::read_fixture("conv.json");
   return cases;
 }
 

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
@@ -16,6 +15,7 @@
 
 #include "gom/gom.h"
 #include "gom_lua/runtime.h"
+#include "fixture_file.h"
 #include "gradcheck.h"
 
 using namespace gom;
@@ -26,11 +26,7 @@ using TV = std::vector<Tensor>;
 namespace {
 
 const json& cases() {
-  static const json c = [] {
-    std::ifstream in(GOM_FIXTURE_DIR "/math_ops.json");
-    if (!in) throw Error("cannot open " GOM_FIXTURE_DIR "/math_ops.json");
-    return json::parse(in).at("cases");
-  }();
+  static const json c = gom_test::read_fixture("math_ops.json").at("cases");
   return c;
 }
 

@@ -5,13 +5,13 @@
 // -inf and the error messages worked by hand.
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "gom/gom.h"
+#include "fixture_file.h"
 #include "gradcheck.h"
 
 using namespace gom;
@@ -21,11 +21,7 @@ using json = nlohmann::json;
 namespace {
 
 const json& fixtures() {
-  static const json cases = [] {
-    std::ifstream in(GOM_FIXTURE_DIR "/shape_ops.json");
-    if (!in) throw Error("cannot open " GOM_FIXTURE_DIR "/shape_ops.json");
-    return json::parse(in);
-  }();
+  static const json cases = gom_test::read_fixture("shape_ops.json");
   return cases;
 }
 
