@@ -5,24 +5,19 @@
 
 #include "gom/gom.h"
 #include "gom_lua/runtime.h"
+#include "lua_script.h"
 #include "temp_files.h"
 
 using Catch::Contains;
 using gom::lua::RunContext;
 using gom::lua::Runtime;
 using gom::lua::ScriptResult;
+using gom_test::require_ok;
 
 namespace {
 
 ScriptResult run(const std::string& code) {
-  RunContext ctx;
-  Runtime rt(ctx);
-  return rt.run_string(code, "@models.lua");
-}
-
-void require_ok(const ScriptResult& r) {
-  INFO(r.error);
-  REQUIRE(r.status == ScriptResult::Status::Finished);
+  return gom_test::run_lua(code, "@models.lua");
 }
 
 std::string error_of(const std::string& code) {

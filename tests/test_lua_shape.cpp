@@ -7,28 +7,14 @@
 
 #include "gom/gom.h"
 #include "gom_lua/runtime.h"
+#include "lua_script.h"
 
-using gom::lua::RunContext;
-using gom::lua::Runtime;
 using gom::lua::ScriptResult;
-
-namespace {
-
-ScriptResult run(const std::string& code) {
-  RunContext ctx;
-  Runtime rt(ctx);
-  return rt.run_string(code, "@test.lua");
-}
-
-void require_ok(const ScriptResult& r) {
-  INFO(r.error);
-  REQUIRE(r.status == ScriptResult::Status::Finished);
-}
-
-}  // namespace
+using gom_test::require_ok;
+using gom_test::run_lua;
 
 TEST_CASE("lua: t[i] selects like PyTorch, 0-based and negative from the end", "[lua][shape_ops]") {
-  require_ok(run(R"lua(
+  require_ok(run_lua(R"lua(
     local t = gom.tensor({{1, 2, 3}, {4, 5, 6}})
     local r = t[0]:totable()
     assert(#r == 3 and r[1] == 1 and r[3] == 3, "t[0]")
@@ -51,22 +37,22 @@ TEST_CASE("lua: t[i] selects like PyTorch, 0-based and negative from the end", "
     local g = w.grad:totable()
     assert(g[1][1] == 0 and g[1][2] == 5 and g[2][1] == 6 and g[2][2] == 8, "grad through t[i]")
   )lua"));
-  const ScriptResult out = run("local t = gom.tensor({{1, 2}, {3, 4}}); return t[2]");
+  const ScriptResult out = run_lua("local t = gom.tensor({{1, 2}, {3, 4}}); return t[2]");
   REQUIRE(out.status == ScriptResult::Status::Failed);
   CHECK_THAT(out.error, Catch::Contains("test.lua:1:") &&
                             Catch::Contains("index 2 is out of range for dimension 0 of size 2 "
                                             "(valid: -2 to 1)"));
-  const ScriptResult neg = run("local t = gom.tensor({1, 2, 3}); return t[-4]");
+  const ScriptResult neg = run_lua("local t = gom.tensor({1, 2, 3}); return t[-4]");
   CHECK_THAT(neg.error,
              Catch::Contains("index -4 is out of range") && Catch::Contains("(valid: -3 to 2)"));
-  const ScriptResult frac = run("local t = gom.tensor({1, 2, 3}); return t[0.5]");
+  const ScriptResult frac = run_lua("local t = gom.tensor({1, 2, 3}); return t[0.5]");
   CHECK_THAT(frac.error, Catch::Contains("tensor index 0.5 is not an integer"));
-  const ScriptResult grad = run("local w = gom.ones({2, 2}):requires_grad_(); w[0] = 3");
+  const ScriptResult grad = run_lua("local w = gom.ones({2, 2}):requires_grad_(); w[0] = 3");
   CHECK_THAT(grad.error, Catch::Contains("requires grad"));
 }
 
 TEST_CASE("lua: t:index with a 0/1 mask or i64 rows, differentiable", "[lua][shape_ops]") {
-  require_ok(run(R"lua(
+  require_ok(run_lua(R"lua(
     local t = gom.tensor({{1, 2, 3}, {4, 5, 6}})
     local picked = t:index(t:gt(2.5)):totable()
     assert(#picked == 4 and picked[1] == 3 and picked[4] == 6, "elementwise mask")
@@ -79,12 +65,12 @@ TEST_CASE("lua: t:index with a 0/1 mask or i64 rows, differentiable", "[lua][sha
     local g = x.grad:totable()
     assert(g[1] == 2 and g[2] == 0 and g[3] == 2, "gradient through the mask")
   )lua"));
-  const ScriptResult bad = run("local t = gom.ones({2, 3}); return t:index(gom.ones({3}))");
+  const ScriptResult bad = run_lua("local t = gom.ones({2, 3}); return t:index(gom.ones({3}))");
   CHECK_THAT(bad.error, Catch::Contains("leading dims"));
 }
 
 TEST_CASE("lua: shape, sort and creation functions", "[lua][shape_ops]") {
-  require_ok(run(R"lua(
+  require_ok(run_lua(R"lua(
     local function same(a, b) return gom.allclose(a, gom.tensor(b)) end
     local a, b = gom.tensor({1, 2}), gom.tensor({3, 4})
     assert(same(gom.stack({a, b}), {{1, 2}, {3, 4}}) and same(gom.stack({a, b}, 1), {{1, 3}, {2, 4}}))
@@ -113,12 +99,12 @@ TEST_CASE("lua: shape, sort and creation functions", "[lua][shape_ops]") {
     assert(gom.einsum("i,i->", a, b):item() == 11 and gom.einsum("ij->ji", {m}):shape()[1] == 3)
     assert(same(gom.einsum("ij,jk->ik", m, m:t()), {{14, 32}, {32, 77}}))
   )lua"));
-  const ScriptResult bad = run(R"(return gom.einsum("ii->i", gom.ones({2, 2})))");
+  const ScriptResult bad = run_lua(R"(return gom.einsum("ii->i", gom.ones({2, 2})))");
   CHECK_THAT(bad.error, Catch::Contains("repeated in operand 0") && Catch::Contains("accepted"));
 }
 
 TEST_CASE("lua: functional conv2d, pooling and batch_norm by hand", "[lua][shape_ops]") {
-  require_ok(run(R"lua(
+  require_ok(run_lua(R"lua(
     local function same(a, b) return gom.allclose(a, gom.tensor(b), 1e-5, 1e-6) end
     -- A vertical edge in the last column under a fixed Sobel-x kernel (no layer).
     local img = gom.tensor({{{{0, 0, 0, 1}, {0, 0, 0, 1}, {0, 0, 0, 1}, {0, 0, 0, 1}}}})
