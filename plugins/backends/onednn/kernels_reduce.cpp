@@ -95,22 +95,31 @@ bool reduce_block(const Tensor& src, const Tensor& out, ReduceOp op) {
     else
       for (int64_t j = 0; j < m; ++j) acc[j] += row[j];
   };
-  std::vector<float> partial(static_cast<size_t>(outer * chunks * inner));
+  // With one chunk a row's partial is its result: no buffer and no combining pass, as a small
+  // batch's bias gradient needs at every step.
+  std::vector<float> partial;
+  float* parts = y;
+  if (chunks > 1) {
+    partial.resize(static_cast<size_t>(outer * chunks * inner));
+    parts = partial.data();
+  }
 #pragma omp parallel for if (outer * r * inner >= kParallelGrain && outer * chunks > 1) \
     schedule(static)
   for (int64_t piece = 0; piece < outer * chunks; ++piece) {
     const int64_t i = piece / chunks, k0 = piece % chunks * chunk;
     const int64_t k1 = std::min(r, k0 + chunk);
-    float* acc = partial.data() + piece * inner;
+    float* acc = parts + piece * inner;
     const float* base = x + i * r * inner;
     std::copy_n(base + k0 * inner, inner, acc);
     for (int64_t k = k0 + 1; k < k1; ++k) combine(acc, base + k * inner, inner);
   }
   for (int64_t i = 0; i < outer; ++i) {
     float* out_row = y + i * inner;
-    const float* first = partial.data() + i * chunks * inner;
-    std::copy_n(first, inner, out_row);
-    for (int64_t c = 1; c < chunks; ++c) combine(out_row, first + c * inner, inner);
+    if (chunks > 1) {
+      const float* first = parts + i * chunks * inner;
+      std::copy_n(first, inner, out_row);
+      for (int64_t c = 1; c < chunks; ++c) combine(out_row, first + c * inner, inner);
+    }
     if (scale != 1.0f)
       for (int64_t j = 0; j < inner; ++j) out_row[j] *= scale;
   }
