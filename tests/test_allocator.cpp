@@ -40,3 +40,29 @@ TEST_CASE("freed blocks are cached and empty_cache releases them", "[allocator]"
   empty_cache(DeviceType::CPU);
   CHECK(allocator_stats(DeviceType::CPU).bytes_cached == 0);
 }
+
+TEST_CASE("a freed block serves a request up to twice smaller, and goes back whole",
+          "[allocator]") {
+  empty_cache(DeviceType::CPU);
+  const AllocatorStats start = allocator_stats(DeviceType::CPU);
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::empty({3000});  // 12,000 bytes: a 12,288-byte block (512-byte steps)
+    first = t.raw_data();
+    CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use + 12288);
+  }
+  {
+    Tensor smaller = Tensor::empty({2000});  // 8,000 bytes -> 8,192: the cached 12,288 fits
+    CHECK(smaller.raw_data() == first);
+    // The whole block is in use, not the request's rounded size.
+    CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use + 12288);
+  }
+  CHECK(allocator_stats(DeviceType::CPU).bytes_cached == start.bytes_cached + 12288);
+  {
+    Tensor tiny = Tensor::empty({1000});  // 4,000 -> 4,096: 12,288 is more than twice that
+    CHECK(tiny.raw_data() != first);
+  }
+  CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use);
+  empty_cache(DeviceType::CPU);
+  CHECK(allocator_stats(DeviceType::CPU).bytes_cached == 0);
+}

@@ -2,6 +2,8 @@
 // snapshot, replacement of a kernel, the error of a missing one, and lookups from two threads.
 #include <catch2/catch.hpp>
 
+#include <omp.h>
+
 #include <atomic>
 #include <thread>
 
@@ -82,4 +84,25 @@ TEST_CASE("kernel lookups from two threads while kernels are registered", "[disp
   t1.join();
   t2.join();
   CHECK(wrong == 0);
+}
+
+TEST_CASE("a small op runs on one thread and gives the threads back, even when it throws",
+          "[dispatch]") {
+  const int before = omp_get_max_threads();
+  set_num_threads(2);
+  REQUIRE(omp_get_max_threads() == 2);
+  // Small (under the backend's grain): run on one thread inside the kernel.
+  Tensor a = arange(0, 8).reshape({2, 4}), b = full({4}, 1.0);
+  Tensor c = add(a, b);
+  CHECK(c.data<float>()[7] == 8.0f);
+  CHECK(omp_get_max_threads() == 2);
+  // A kernel that throws (the reduction takes f32 only) leaves the thread count as it was.
+  Tensor ints = Tensor::empty({4}, {DType::I64}), out = Tensor::empty({1}, {DType::I64});
+  Attrs attrs{{"op", int64_t(ReduceOp::Sum)}};
+  CHECK_THROWS_WITH(find_kernel("reduce", DeviceType::CPU)(
+                        KernelCall{std::span<const Tensor>(&ints, 1),
+                                   std::span<const Tensor>(&out, 1), attrs}),
+                    Catch::Contains("only f32"));
+  CHECK(omp_get_max_threads() == 2);
+  set_num_threads(before);
 }

@@ -50,8 +50,10 @@ Shape contiguous_strides(const Shape& s);
 /// @brief Memory owned by a device allocator; freed (returned to the cache) with its last user.
 class Storage {
  public:
-  Storage(void* data, size_t nbytes, Device device)
-      : data_(data), nbytes_(nbytes), device_(device) {}
+  /// @brief `block`: the size of the caching allocator's block that holds `data` (what
+  /// allocate() passes; freeing hands the block back). 0: memory the allocator does not own.
+  Storage(void* data, size_t nbytes, Device device, size_t block = 0)
+      : data_(data), nbytes_(nbytes), block_(block), device_(device) {}
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -64,6 +66,7 @@ class Storage {
  private:
   void* data_;
   size_t nbytes_;
+  size_t block_;
   Device device_;
 };
 

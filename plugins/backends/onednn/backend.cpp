@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 
 #include "dnnl_util.h"
@@ -63,7 +64,56 @@ Tensor dense(const Tensor& t) {
 
 void execute(const dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args) {
   p.execute(stream(), args);
-  stream().wait();
+}
+
+void execute(const dnnl::primitive& p, std::initializer_list<Arg> args) {
+  struct Slot {
+    dnnl_primitive_t prim;
+    int id;
+    bool operator==(const Slot&) const = default;
+  };
+  struct SlotHash {
+    size_t operator()(const Slot& s) const {
+      return std::hash<const void*>()(s.prim) * 31 + std::hash<int>()(s.id);
+    }
+  };
+  // A primitive's handle is stable while the cache holds it; should a new primitive reuse a
+  // freed one's address, the descriptor check below makes a new memory object.
+  thread_local std::unordered_map<Slot, dnnl::memory, SlotHash> memories;
+  constexpr size_t kMaxArgs = 16;
+  if (args.size() > kMaxArgs) throw Error("onednn execute: more than 16 arguments");
+  std::array<dnnl_exec_arg_t, kMaxArgs> exec{};
+  size_t n = 0;
+  for (const Arg& a : args) {
+    dnnl::memory& m = memories[Slot{p.get(), a.id}];
+    const dnnl_memory_desc_t* held = nullptr;
+    if (m) dnnl::error::wrap_c_api(dnnl_memory_get_memory_desc(m.get(), &held), "memory desc");
+    if (!held || !dnnl_memory_desc_equal(held, &a.md.data))
+      m = dnnl::memory(a.md, engine(), a.t.raw_data());
+    else
+      m.set_data_handle(a.t.raw_data());
+    exec[n++] = {a.id, m.get()};
+  }
+  dnnl::error::wrap_c_api(
+      dnnl_primitive_execute(p.get(), stream().get(), static_cast<int>(n), exec.data()),
+      "could not execute a primitive");
+}
+
+void register_cpu_kernel(std::string_view op, KernelFn fn, std::string_view provider) {
+  auto small_on_one_thread = [fn = std::move(fn)](const KernelCall& c) {
+    const int threads = omp_get_max_threads();
+    int64_t elements = 0;
+    for (const Tensor& t : c.in) elements += t.defined() ? t.numel() : 0;  // optional inputs
+    for (const Tensor& t : c.out) elements += t.defined() ? t.numel() : 0;
+    if (threads == 1 || elements >= kParallelGrain) return fn(c);
+    struct Restore {
+      int threads;
+      ~Restore() { omp_set_num_threads(threads); }
+    } restore{threads};
+    omp_set_num_threads(1);
+    fn(c);
+  };
+  register_kernel(op, DeviceType::CPU, std::move(small_on_one_thread), provider);
 }
 
 namespace {

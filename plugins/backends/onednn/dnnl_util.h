@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <mutex>
 #include <shared_mutex>
+#include <omp.h>
+
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -101,13 +103,45 @@ class PrimitiveCache {
   std::unordered_map<Key, Entry, KeyHash> map_;
 };
 
-/// Runs a primitive on this thread's stream and waits for it.
+/// Runs a primitive on this thread's stream. The CPU engine under OpenMP runs it on the
+/// calling thread, so it has finished when this returns: no wait is needed.
 void execute(const dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args);
+
+/// One argument of a primitive: its oneDNN id (DNNL_ARG_SRC), its memory descriptor (kept
+/// with the primitive in a cache entry) and the tensor that holds it.
+struct Arg {
+  int id;
+  const dnnl::memory::desc& md;
+  const Tensor& t;
+};
+/// Runs a primitive as execute() does, without creating a dnnl::memory for each argument:
+/// each thread keeps one per (primitive, argument) and only points it at the tensor's data.
+/// Creating them cost a small op more than its arithmetic (two aligned allocations each).
+void execute(const dnnl::primitive& p, std::initializer_list<Arg> args);
+
+/// Registers a CPU kernel. The kernel runs on one thread when its tensors hold fewer than
+/// kParallelGrain elements in all. Then oneDNN's primitives (created and run inside it) and
+/// parallel_for never fork. On a small model's step, a fork and join cost more than the op.
+void register_cpu_kernel(std::string_view op, KernelFn fn, std::string_view provider);
 
 // ---------------------------------------------------------------- strided loops
 
 /// Below this many elements a loop runs on one thread: forking costs more than it saves.
 inline constexpr int64_t kParallelGrain = 32768;
+
+/// Runs body(i) for i in [0, n): split over the OpenMP threads when `parallel` is set and
+/// there is more than one thread, else as a plain loop. A plain loop never enters an OpenMP
+/// region: even a one-thread region (`omp parallel if (false)`) costs libgomp a futex call,
+/// which is more than a small op itself.
+template <class Body>
+void parallel_for(int64_t n, bool parallel, const Body& body) {
+  if (parallel && n > 1 && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) body(i);
+  }
+}
 
 /// Calls body(offsets, n, inner_strides) for each innermost run of `shape`, where offsets[k] is
 /// the element offset of operand k at the run's start. Dims that are contiguous in every operand
@@ -149,21 +183,16 @@ void strided_loop(const Shape& shape, const std::array<const Shape*, N>& strides
     }
     body(off, inner, inner_st);
   };
-  if (outer * inner >= kParallelGrain && outer > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < outer; ++o) run(o);
-  } else if (outer == 1 && inner >= kParallelGrain) {
+  if (outer == 1 && inner >= kParallelGrain) {
     // One long run: split it into chunks across threads.
     const int64_t chunk = 16384;
-    const int64_t nchunks = (inner + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < nchunks; ++c) {
+    parallel_for((inner + chunk - 1) / chunk, true, [&](int64_t c) {
       std::array<int64_t, N> off;
       for (size_t k = 0; k < N; ++k) off[k] = c * chunk * inner_st[k];
       body(off, std::min(chunk, inner - c * chunk), inner_st);
-    }
+    });
   } else {
-    for (int64_t o = 0; o < outer; ++o) run(o);
+    parallel_for(outer, outer * inner >= kParallelGrain, run);
   }
 }
 

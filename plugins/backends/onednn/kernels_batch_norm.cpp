@@ -47,17 +47,15 @@ template <class Term>
 void channel_sums(const Dims& d, double* out, const Term& term) {
   const bool par = d.n * d.c * d.s >= kParallelGrain;
   if (d.s > 1) {
-#pragma omp parallel for if (par) schedule(static)
-    for (int64_t c = 0; c < d.c; ++c) {
+    parallel_for(d.c, par, [&](int64_t c) {
       double acc = 0;
       for (int64_t n = 0; n < d.n; ++n) acc += run_sum((n * d.c + c) * d.s, d.s, c, term);
       out[c] = acc;
-    }
+    });
     return;
   }
   const int64_t blocks = (d.c + kChannelBlock - 1) / kChannelBlock;
-#pragma omp parallel for if (par) schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
+  parallel_for(blocks, par, [&](int64_t b) {
     const int64_t c0 = b * kChannelBlock, c1 = std::min(d.c, c0 + kChannelBlock);
     double acc[kChannelBlock] = {};
     if (c1 - c0 == kChannelBlock) {  // a fixed trip count keeps acc in registers
@@ -68,7 +66,7 @@ void channel_sums(const Dims& d, double* out, const Term& term) {
         for (int64_t c = c0; c < c1; ++c) acc[c - c0] += term(n * d.c + c, c);
     }
     for (int64_t c = c0; c < c1; ++c) out[c] = acc[c - c0];
-  }
+  });
 }
 
 // out[i] = a[c] * in[i] + b[c] * in2[i] + k[c] (in2 and b may be null).
@@ -76,8 +74,7 @@ void channel_affine(const Dims& d, float* out, const float* in, const float* a, 
                     const float* b, const float* k) {
   const bool par = d.n * d.c * d.s >= kParallelGrain;
   if (d.s > 1) {
-#pragma omp parallel for if (par) schedule(static)
-    for (int64_t nc = 0; nc < d.n * d.c; ++nc) {
+    parallel_for(d.n * d.c, par, [&](int64_t nc) {
       const int64_t c = nc % d.c, base = nc * d.s;
       const float ac = a[c], bc = b ? b[c] : 0.f, kc = k[c];
       if (in2) {
@@ -88,11 +85,10 @@ void channel_affine(const Dims& d, float* out, const float* in, const float* a, 
 #pragma omp simd
         for (int64_t s = 0; s < d.s; ++s) out[base + s] = ac * in[base + s] + kc;
       }
-    }
+    });
     return;
   }
-#pragma omp parallel for if (par) schedule(static)
-  for (int64_t n = 0; n < d.n; ++n) {
+  parallel_for(d.n, par, [&](int64_t n) {
     const int64_t row = n * d.c;
     if (in2) {
 #pragma omp simd
@@ -102,7 +98,7 @@ void channel_affine(const Dims& d, float* out, const float* in, const float* a, 
 #pragma omp simd
       for (int64_t c = 0; c < d.c; ++c) out[row + c] = a[c] * in[row + c] + k[c];
     }
-  }
+  });
 }
 
 // The affine map of the forward: y = x * scale + shift with scale = w * rstd, shift = b -
@@ -192,9 +188,9 @@ void backward(const KernelCall& c) {
 }  // namespace
 
 void register_batch_norm(const std::string& provider) {
-  register_kernel("batch_norm_training", DeviceType::CPU, training, provider);
-  register_kernel("batch_norm_inference", DeviceType::CPU, inference, provider);
-  register_kernel("batch_norm_backward", DeviceType::CPU, backward, provider);
+  register_cpu_kernel("batch_norm_training", training, provider);
+  register_cpu_kernel("batch_norm_inference", inference, provider);
+  register_cpu_kernel("batch_norm_backward", backward, provider);
 }
 
 }  // namespace gom::onednn

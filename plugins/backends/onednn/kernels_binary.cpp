@@ -159,15 +159,15 @@ void binary(const KernelCall& c) {
     auto d = dnnl::binary::desc(binary_alg(op), ma, mb, mo);
     return Entry{dnnl::binary(dnnl::binary::primitive_desc(d, engine())), ma, mb, mo};
   });
-  execute(p.prim, {{DNNL_ARG_SRC_0, mem_of(p.a, a)},
-                   {DNNL_ARG_SRC_1, mem_of(p.b, b)},
-                   {DNNL_ARG_DST, mem_of(p.out, out)}});
+  execute(p.prim, {{DNNL_ARG_SRC_0, p.a, a},
+                   {DNNL_ARG_SRC_1, p.b, b},
+                   {DNNL_ARG_DST, p.out, out}});
 }
 
 }  // namespace
 
 void register_binary(const std::string& provider) {
-  register_kernel("binary", DeviceType::CPU, binary, provider);
+  register_cpu_kernel("binary", binary, provider);
 }
 
 }  // namespace gom::onednn

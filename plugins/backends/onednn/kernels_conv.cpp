@@ -217,9 +217,9 @@ void conv2d_backward_weights(const KernelCall& c) {
 }  // namespace
 
 void register_conv(const std::string& provider) {
-  register_kernel("conv2d", DeviceType::CPU, conv2d, provider);
-  register_kernel("conv2d_backward_data", DeviceType::CPU, conv2d_backward_data, provider);
-  register_kernel("conv2d_backward_weights", DeviceType::CPU, conv2d_backward_weights, provider);
+  register_cpu_kernel("conv2d", conv2d, provider);
+  register_cpu_kernel("conv2d_backward_data", conv2d_backward_data, provider);
+  register_cpu_kernel("conv2d_backward_weights", conv2d_backward_weights, provider);
   register_pool_kernels(provider);
 }
 

@@ -42,7 +42,7 @@ void copy(const KernelCall& c) {
       return Entry{dnnl::reorder(dnnl::reorder::primitive_desc(engine(), ms, engine(), md)), ms,
                    md};
     });
-    execute(p.prim, {{DNNL_ARG_FROM, mem_of(p.src, src)}, {DNNL_ARG_TO, mem_of(p.dst, dst)}});
+    execute(p.prim, {{DNNL_ARG_FROM, p.src, src}, {DNNL_ARG_TO, p.dst, dst}});
     return;
   }
   visit_dtype(src.dtype(), [&](auto* s) {
@@ -55,7 +55,7 @@ void copy(const KernelCall& c) {
 }  // namespace
 
 void register_copy(const std::string& provider) {
-  register_kernel("copy", DeviceType::CPU, copy, provider);
+  register_cpu_kernel("copy", copy, provider);
 }
 
 }  // namespace gom::onednn

@@ -139,7 +139,7 @@ void unary(const KernelCall& c) {
         dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.a, md, e.alpha, e.beta);
     return FwdEntry{dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine())), md};
   });
-  execute(p.prim, {{DNNL_ARG_SRC, mem_of(p.md, src)}, {DNNL_ARG_DST, mem_of(p.md, out)}});
+  execute(p.prim, {{DNNL_ARG_SRC, p.md, src}, {DNNL_ARG_DST, p.md, out}});
 }
 
 void unary_backward(const KernelCall& c) {
@@ -165,9 +165,9 @@ void unary_backward(const KernelCall& c) {
   });
   const bool uses_dst = op == UnaryOp::Relu || op == UnaryOp::Sigmoid || op == UnaryOp::Tanh ||
                         op == UnaryOp::Exp || op == UnaryOp::Sqrt;
-  execute(p.prim, {{DNNL_ARG_DIFF_DST, mem_of(p.md, g)},
-                   {uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, mem_of(p.md, saved)},
-                   {DNNL_ARG_DIFF_SRC, mem_of(p.md, out)}});
+  execute(p.prim, {{DNNL_ARG_DIFF_DST, p.md, g},
+                   {uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, p.md, saved},
+                   {DNNL_ARG_DIFF_SRC, p.md, out}});
 }
 
 void fill(const KernelCall& c) {
@@ -178,8 +178,7 @@ void fill(const KernelCall& c) {
     T* p = static_cast<T*>(out.raw_data());
     const T x = static_cast<T>(v);
     const int64_t n = out.numel();
-#pragma omp parallel for if (n >= kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) p[i] = x;
+    parallel_for(n, n >= kParallelGrain, [&](int64_t i) { p[i] = x; });
   });
 }
 
@@ -196,10 +195,10 @@ void arange(const KernelCall& c) {
 }  // namespace
 
 void register_elementwise(const std::string& provider) {
-  register_kernel("unary", DeviceType::CPU, unary, provider);
-  register_kernel("unary_backward", DeviceType::CPU, unary_backward, provider);
-  register_kernel("fill", DeviceType::CPU, fill, provider);
-  register_kernel("arange", DeviceType::CPU, arange, provider);
+  register_cpu_kernel("unary", unary, provider);
+  register_cpu_kernel("unary_backward", unary_backward, provider);
+  register_cpu_kernel("fill", fill, provider);
+  register_cpu_kernel("arange", arange, provider);
 }
 
 }  // namespace gom::onednn

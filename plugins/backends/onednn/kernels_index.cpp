@@ -64,11 +64,10 @@ void index_select_typed(const Tensor& src, int64_t dim, const Tensor& index, con
   for (int64_t j = 0; j < m; ++j) checked(pi[j], s.n, "index_select", dim);
   const T* ps = static_cast<const T*>(src.raw_data());
   T* po = static_cast<T*>(out.raw_data());
-#pragma omp parallel for if (s.outer * m * s.inner >= kParallelGrain) schedule(static)
-  for (int64_t oj = 0; oj < s.outer * m; ++oj) {
+  parallel_for(s.outer * m, s.outer * m * s.inner >= kParallelGrain, [&](int64_t oj) {
     const int64_t o = oj / m, j = oj % m;
     std::copy_n(ps + (o * s.n + pi[j]) * s.inner, s.inner, po + (o * m + j) * s.inner);
-  }
+  });
 }
 
 // Parallel over (outer, inner) positions with the index walked in order inside, so no two
@@ -81,12 +80,11 @@ void index_add_typed(const Tensor& out, int64_t dim, const Tensor& index, const 
   for (int64_t j = 0; j < m; ++j) checked(pi[j], s.n, "index_add", dim);
   const T* ps = static_cast<const T*>(src.raw_data());
   T* po = static_cast<T*>(out.raw_data());
-#pragma omp parallel for if (s.outer * m * s.inner >= kParallelGrain) schedule(static)
-  for (int64_t oi = 0; oi < s.outer * s.inner; ++oi) {
+  parallel_for(s.outer * s.inner, s.outer * m * s.inner >= kParallelGrain, [&](int64_t oi) {
     const int64_t o = oi / s.inner, i = oi % s.inner;
     for (int64_t j = 0; j < m; ++j)
       po[(o * s.n + pi[j]) * s.inner + i] += ps[(o * m + j) * s.inner + i];
-  }
+  });
 }
 
 #define GOM_VISIT(t, fn, ...) \
@@ -112,10 +110,10 @@ void index_add(const KernelCall& c) {
 }  // namespace
 
 void register_index(const std::string& provider) {
-  register_kernel("gather", DeviceType::CPU, gather, provider);
-  register_kernel("scatter_add", DeviceType::CPU, scatter_add, provider);
-  register_kernel("index_select", DeviceType::CPU, index_select, provider);
-  register_kernel("index_add", DeviceType::CPU, index_add, provider);
+  register_cpu_kernel("gather", gather, provider);
+  register_cpu_kernel("scatter_add", scatter_add, provider);
+  register_cpu_kernel("index_select", index_select, provider);
+  register_cpu_kernel("index_add", index_add, provider);
 }
 
 }  // namespace gom::onednn

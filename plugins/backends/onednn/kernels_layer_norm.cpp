@@ -117,8 +117,8 @@ void layer_norm_backward(const KernelCall& c) {
 }  // namespace
 
 void register_layer_norm(const std::string& provider) {
-  register_kernel("layer_norm", DeviceType::CPU, layer_norm, provider);
-  register_kernel("layer_norm_backward", DeviceType::CPU, layer_norm_backward, provider);
+  register_cpu_kernel("layer_norm", layer_norm, provider);
+  register_cpu_kernel("layer_norm_backward", layer_norm_backward, provider);
 }
 
 }  // namespace gom::onednn

@@ -50,7 +50,7 @@ void svd(const KernelCall& c) {
 }  // namespace
 
 void register_linalg(const std::string& provider) {
-  register_kernel("svd", DeviceType::CPU, svd, provider);
+  register_cpu_kernel("svd", svd, provider);
 }
 
 }  // namespace gom::onednn

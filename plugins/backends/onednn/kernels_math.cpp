@@ -116,8 +116,7 @@ void cumsum(const KernelCall& c) {
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
     const T* p = static_cast<const T*>(src.raw_data());
     T* o = static_cast<T*>(out.raw_data());
-#pragma omp parallel for if (outer * inner * n >= kParallelGrain) schedule(static)
-    for (int64_t oi = 0; oi < outer * inner; ++oi) {
+    parallel_for(outer * inner, outer * inner * n >= kParallelGrain, [&](int64_t oi) {
       const int64_t base = (oi / inner) * n * inner + oi % inner;
       Acc acc = 0;
       for (int64_t k = 0; k < n; ++k) {
@@ -125,7 +124,7 @@ void cumsum(const KernelCall& c) {
         acc += p[at];
         o[at] = static_cast<T>(acc);
       }
-    }
+    });
   });
 }
 
@@ -158,8 +157,8 @@ void math_unary_backward(UnaryOp op, double alpha, double beta, const Tensor& gr
 }
 
 void register_math(const std::string& provider) {
-  register_kernel("where", DeviceType::CPU, where, provider);
-  register_kernel("cumsum", DeviceType::CPU, cumsum, provider);
+  register_cpu_kernel("where", where, provider);
+  register_cpu_kernel("cumsum", cumsum, provider);
 }
 
 }  // namespace gom::onednn

@@ -53,17 +53,19 @@ void matmul(const KernelCall& c) {
         bias.defined() ? dnnl::matmul::desc(ma, mb, mbias, mo) : dnnl::matmul::desc(ma, mb, mo);
     return Entry{dnnl::matmul(dnnl::matmul::primitive_desc(d, engine())), ma, mb, mbias, mo};
   });
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem_of(p.a, a)},
-                                             {DNNL_ARG_WEIGHTS, mem_of(p.b, b)},
-                                             {DNNL_ARG_DST, mem_of(p.out, out)}};
-  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, mem_of(p.bias, dense(bias)));
-  execute(p.prim, args);
+  if (bias.defined())
+    execute(p.prim, {{DNNL_ARG_SRC, p.a, a},
+                     {DNNL_ARG_WEIGHTS, p.b, b},
+                     {DNNL_ARG_BIAS, p.bias, dense(bias)},
+                     {DNNL_ARG_DST, p.out, out}});
+  else
+    execute(p.prim, {{DNNL_ARG_SRC, p.a, a}, {DNNL_ARG_WEIGHTS, p.b, b}, {DNNL_ARG_DST, p.out, out}});
 }
 
 }  // namespace
 
 void register_matmul(const std::string& provider) {
-  register_kernel("matmul", DeviceType::CPU, matmul, provider);
+  register_cpu_kernel("matmul", matmul, provider);
 }
 
 }  // namespace gom::onednn

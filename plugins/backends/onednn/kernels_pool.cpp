@@ -35,8 +35,7 @@ Window window(const Attrs& a) {
 // Planes in parallel when there is enough work to share.
 template <class Body>
 void for_planes(int64_t n, int64_t work_per_plane, Body&& body) {
-#pragma omp parallel for schedule(static) if (n * work_per_plane >= kParallelGrain)
-  for (int64_t p = 0; p < n; ++p) body(p);
+  parallel_for(n, n * work_per_plane >= kParallelGrain, [&](int64_t p) { body(p); });
 }
 
 // Whether v replaces the running maximum m: larger, or a NaN (which then stays), as in PyTorch.
@@ -255,12 +254,12 @@ void adaptive_avg_pool2d_backward(const KernelCall& c) {
 }  // namespace
 
 void register_pool_kernels(const std::string& provider) {
-  register_kernel("max_pool2d", DeviceType::CPU, max_pool2d, provider);
-  register_kernel("max_pool2d_backward", DeviceType::CPU, max_pool2d_backward, provider);
-  register_kernel("avg_pool2d", DeviceType::CPU, avg_pool2d, provider);
-  register_kernel("avg_pool2d_backward", DeviceType::CPU, avg_pool2d_backward, provider);
-  register_kernel("adaptive_avg_pool2d", DeviceType::CPU, adaptive_avg_pool2d, provider);
-  register_kernel("adaptive_avg_pool2d_backward", DeviceType::CPU, adaptive_avg_pool2d_backward,
+  register_cpu_kernel("max_pool2d", max_pool2d, provider);
+  register_cpu_kernel("max_pool2d_backward", max_pool2d_backward, provider);
+  register_cpu_kernel("avg_pool2d", avg_pool2d, provider);
+  register_cpu_kernel("avg_pool2d_backward", avg_pool2d_backward, provider);
+  register_cpu_kernel("adaptive_avg_pool2d", adaptive_avg_pool2d, provider);
+  register_cpu_kernel("adaptive_avg_pool2d_backward", adaptive_avg_pool2d_backward,
                   provider);
 }
 

@@ -44,17 +44,15 @@ void random(const KernelCall& c) {
   if (dist == 3) {  // integers on [a, b)
     int64_t* o = out.data<int64_t>();
     const auto range = static_cast<uint64_t>(b - a);
-#pragma omp parallel for if (n >= kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
+    parallel_for(n, n >= kParallelGrain, [&](int64_t i) {
       const U4 r = philox(offset + i, seed);
       const uint64_t v = (uint64_t(r.x[0]) << 32) | r.x[1];
       o[i] = static_cast<int64_t>(a) + static_cast<int64_t>(v % range);
-    }
+    });
     return;
   }
   float* o = out.data<float>();
-#pragma omp parallel for if (n >= kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(n, n >= kParallelGrain, [&](int64_t i) {
     const U4 r = philox(offset + i, seed);
     float v;
     if (dist == 0) {
@@ -67,13 +65,13 @@ void random(const KernelCall& c) {
       v = unit(r.x[0]) < a ? 1.0f : 0.0f;
     }
     o[i] = v;
-  }
+  });
 }
 
 }  // namespace
 
 void register_random(const std::string& provider) {
-  register_kernel("random", DeviceType::CPU, random, provider);
+  register_cpu_kernel("random", random, provider);
 }
 
 }  // namespace gom::onednn

@@ -60,8 +60,7 @@ bool reduce_block(const Tensor& src, const Tensor& out, ReduceOp op) {
   const bool is_max = op == ReduceOp::Max, is_min = op == ReduceOp::Min;
   const float scale = op == ReduceOp::Mean ? 1.0f / float(r) : 1.0f;
   if (inner == 1) {
-#pragma omp parallel for if (outer * r >= kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < outer; ++i) {
+    parallel_for(outer, outer * r >= kParallelGrain, [&](int64_t i) {
       const float* row = x + i * r;
       if (is_max || is_min) {
         float m = row[0];
@@ -75,7 +74,7 @@ bool reduce_block(const Tensor& src, const Tensor& out, ReduceOp op) {
         for (int64_t k = 0; k < r; ++k) acc += row[k];
         y[i] = float(acc) * scale;
       }
-    }
+    });
     return true;
   }
   // Column reductions: walk the rows, each a contiguous run of `inner` accumulators. The rows
@@ -103,16 +102,14 @@ bool reduce_block(const Tensor& src, const Tensor& out, ReduceOp op) {
     partial.resize(static_cast<size_t>(outer * chunks * inner));
     parts = partial.data();
   }
-#pragma omp parallel for if (outer * r * inner >= kParallelGrain && outer * chunks > 1) \
-    schedule(static)
-  for (int64_t piece = 0; piece < outer * chunks; ++piece) {
+  parallel_for(outer * chunks, outer * r * inner >= kParallelGrain && outer * chunks > 1, [&](int64_t piece) {
     const int64_t i = piece / chunks, k0 = piece % chunks * chunk;
     const int64_t k1 = std::min(r, k0 + chunk);
     float* acc = parts + piece * inner;
     const float* base = x + i * r * inner;
     std::copy_n(base + k0 * inner, inner, acc);
     for (int64_t k = k0 + 1; k < k1; ++k) combine(acc, base + k * inner, inner);
-  }
+  });
   for (int64_t i = 0; i < outer; ++i) {
     float* out_row = y + i * inner;
     if (chunks > 1) {
@@ -153,7 +150,7 @@ void reduce(const KernelCall& c) {
     auto d = dnnl::reduction::desc(reduce_alg(op), ms, mo, 0.f, 0.f);
     return Entry{dnnl::reduction(dnnl::reduction::primitive_desc(d, engine())), ms, mo};
   });
-  execute(p.prim, {{DNNL_ARG_SRC, mem_of(p.src, src)}, {DNNL_ARG_DST, mem_of(p.dst, out)}});
+  execute(p.prim, {{DNNL_ARG_SRC, p.src, src}, {DNNL_ARG_DST, p.dst, out}});
 }
 
 // The first extremum of each line along `dim` wins; NaN beats everything (PyTorch).
@@ -162,8 +159,7 @@ void arg_extremum(const Tensor& src, int64_t dim, const Tensor& out) {
   const auto [outer, n, inner] = split(src.shape(), dim);
   const T* p = static_cast<const T*>(src.raw_data());
   int64_t* o = out.data<int64_t>();
-#pragma omp parallel for if (outer * inner * n >= kParallelGrain) schedule(static)
-  for (int64_t oi = 0; oi < outer * inner; ++oi) {
+  parallel_for(outer * inner, outer * inner * n >= kParallelGrain, [&](int64_t oi) {
     const int64_t i = oi / inner, j = oi % inner;
     const T* row = p + i * n * inner + j;
     int64_t best = 0;
@@ -172,7 +168,7 @@ void arg_extremum(const Tensor& src, int64_t dim, const Tensor& out) {
       if ((kMin ? v < b : v > b) || (v != v && b == b)) best = k;
     }
     o[oi] = best;
-  }
+  });
 }
 
 template <bool kMin>
@@ -187,9 +183,9 @@ void arg_kernel(const KernelCall& c) {
 }  // namespace
 
 void register_reduce(const std::string& provider) {
-  register_kernel("reduce", DeviceType::CPU, reduce, provider);
-  register_kernel("argmax", DeviceType::CPU, arg_kernel<false>, provider);
-  register_kernel("argmin", DeviceType::CPU, arg_kernel<true>, provider);
+  register_cpu_kernel("reduce", reduce, provider);
+  register_cpu_kernel("argmax", arg_kernel<false>, provider);
+  register_cpu_kernel("argmin", arg_kernel<true>, provider);
 }
 
 }  // namespace gom::onednn

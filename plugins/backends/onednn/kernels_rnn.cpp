@@ -233,7 +233,7 @@ Tensor weights_for(const Tensor& w, RnnMode mode, int64_t H, const WeightReorder
   Tensor dst = scratch(to.md);
   const int64_t G = gate_count(mode);
   const memory::desc user = user_weights(w.shape()[1], G, H);
-  execute(to.r, {{DNNL_ARG_FROM, mem_of(user, src)}, {DNNL_ARG_TO, mem_of(to.md, dst)}});
+  execute(to.r, {{DNNL_ARG_FROM, user, src}, {DNNL_ARG_TO, to.md, dst}});
   return dst;
 }
 
@@ -243,7 +243,7 @@ void weights_back(const Tensor& g, RnnMode mode, int64_t H, const WeightReorder&
   const memory::desc user = user_weights(dw.shape()[1], gate_count(mode), H);
   Tensor target = mode == RnnMode::Gru ? Tensor::empty(dw.shape()) : dw;
   if (from.r)
-    execute(from.r, {{DNNL_ARG_FROM, mem_of(from.md, g)}, {DNNL_ARG_TO, mem_of(user, target)}});
+    execute(from.r, {{DNNL_ARG_FROM, from.md, g}, {DNNL_ARG_TO, user, target}});
   else
     std::memcpy(target.raw_data(), g.raw_data(), dw.numel() * sizeof(float));
   if (mode == RnnMode::Gru) {
@@ -378,9 +378,9 @@ void rnn_backward(const KernelCall& c) {
 }  // namespace
 
 void register_rnn(const std::string& provider) {
-  register_kernel("rnn_workspace", DeviceType::CPU, rnn_workspace, provider);
-  register_kernel("rnn_forward", DeviceType::CPU, rnn_forward, provider);
-  register_kernel("rnn_backward", DeviceType::CPU, rnn_backward, provider);
+  register_cpu_kernel("rnn_workspace", rnn_workspace, provider);
+  register_cpu_kernel("rnn_forward", rnn_forward, provider);
+  register_cpu_kernel("rnn_backward", rnn_backward, provider);
 }
 
 }  // namespace gom::onednn

@@ -35,7 +35,7 @@ void softmax_fwd(const KernelCall& c, alg a) {
     auto md = md_of(out);
     return FwdEntry{dnnl::softmax_v2_forward(fwd_pd(a, md, axis)), md};
   });
-  execute(p.prim, {{DNNL_ARG_SRC, mem_of(p.md, src)}, {DNNL_ARG_DST, mem_of(p.md, out)}});
+  execute(p.prim, {{DNNL_ARG_SRC, p.md, src}, {DNNL_ARG_DST, p.md, out}});
 }
 
 // log_softmax's forward as a loop: oneDNN's softmax_log computes log(sum(exp)) with a log that
@@ -49,8 +49,7 @@ void log_softmax_fwd(const KernelCall& c) {
   const auto [outer, n, inner] = split(src.shape(), dim);
   const float* x = src.data<float>();
   float* y = out.data<float>();
-#pragma omp parallel for if (out.numel() >= kParallelGrain) schedule(static)
-  for (int64_t oi = 0; oi < outer * inner; ++oi) {
+  parallel_for(outer * inner, out.numel() >= kParallelGrain, [&](int64_t oi) {
     const int64_t base = (oi / inner) * n * inner + oi % inner;
     float mx = -INFINITY;
     for (int64_t k = 0; k < n; ++k) mx = std::max(mx, x[base + k * inner]);
@@ -58,7 +57,7 @@ void log_softmax_fwd(const KernelCall& c) {
     for (int64_t k = 0; k < n; ++k) s += std::exp(double(x[base + k * inner] - mx));
     const float lse = mx + float(std::log(s));
     for (int64_t k = 0; k < n; ++k) y[base + k * inner] = x[base + k * inner] - lse;
-  }
+  });
 }
 
 void softmax_bwd(const KernelCall& c, alg a) {
@@ -76,9 +75,9 @@ void softmax_bwd(const KernelCall& c, alg a) {
                         d, engine(), fwd_pd(a, md, axis))),
                     md};
   });
-  execute(p.prim, {{DNNL_ARG_DIFF_DST, mem_of(p.md, g)},
-                   {DNNL_ARG_DST, mem_of(p.md, y)},
-                   {DNNL_ARG_DIFF_SRC, mem_of(p.md, out)}});
+  execute(p.prim, {{DNNL_ARG_DIFF_DST, p.md, g},
+                   {DNNL_ARG_DST, p.md, y},
+                   {DNNL_ARG_DIFF_SRC, p.md, out}});
 }
 
 void check_target(int64_t t, int64_t i, int64_t classes, int64_t ignore) {
@@ -123,18 +122,18 @@ void nll_loss_backward(const KernelCall& c) {
 }  // namespace
 
 void register_softmax_loss(const std::string& provider) {
-  register_kernel(
-      "softmax", DeviceType::CPU,
+  register_cpu_kernel(
+      "softmax",
       [](const KernelCall& c) { softmax_fwd(c, alg::softmax_accurate); }, provider);
-  register_kernel("log_softmax", DeviceType::CPU, log_softmax_fwd, provider);
-  register_kernel(
-      "softmax_backward", DeviceType::CPU,
+  register_cpu_kernel("log_softmax", log_softmax_fwd, provider);
+  register_cpu_kernel(
+      "softmax_backward",
       [](const KernelCall& c) { softmax_bwd(c, alg::softmax_accurate); }, provider);
-  register_kernel(
-      "log_softmax_backward", DeviceType::CPU,
+  register_cpu_kernel(
+      "log_softmax_backward",
       [](const KernelCall& c) { softmax_bwd(c, alg::softmax_log); }, provider);
-  register_kernel("nll_loss", DeviceType::CPU, nll_loss, provider);
-  register_kernel("nll_loss_backward", DeviceType::CPU, nll_loss_backward, provider);
+  register_cpu_kernel("nll_loss", nll_loss, provider);
+  register_cpu_kernel("nll_loss_backward", nll_loss_backward, provider);
 }
 
 }  // namespace gom::onednn

@@ -29,8 +29,7 @@ void sort_typed(const Tensor& x, int64_t dim, bool descending, int64_t k, const 
   const T* px = static_cast<const T*>(x.raw_data());
   T* pv = static_cast<T*>(values.raw_data());
   int64_t* pi = indices.data<int64_t>();
-#pragma omp parallel for if (s.outer * s.n * s.inner >= kParallelGrain) schedule(static)
-  for (int64_t oi = 0; oi < s.outer * s.inner; ++oi) {
+  parallel_for(s.outer * s.inner, s.outer * s.n * s.inner >= kParallelGrain, [&](int64_t oi) {
     const int64_t o = oi / s.inner, i = oi % s.inner;
     const T* line = px + o * s.n * s.inner + i;
     std::vector<int64_t> order(size_t(s.n));
@@ -47,7 +46,7 @@ void sort_typed(const Tensor& x, int64_t dim, bool descending, int64_t k, const 
       pv[at] = line[order[size_t(j)] * s.inner];
       pi[at] = order[size_t(j)];
     }
-  }
+  });
 }
 
 template <class T>
@@ -56,14 +55,13 @@ void triangle_typed(const Tensor& x, int64_t diagonal, bool upper, const Tensor&
   const int64_t mats = rows * cols == 0 ? 0 : x.numel() / (rows * cols);
   const T* px = static_cast<const T*>(x.raw_data());
   T* po = static_cast<T*>(out.raw_data());
-#pragma omp parallel for if (x.numel() >= kParallelGrain) schedule(static)
-  for (int64_t mr = 0; mr < mats * rows; ++mr) {
+  parallel_for(mats * rows, x.numel() >= kParallelGrain, [&](int64_t mr) {
     const int64_t r = mr % rows;
     for (int64_t c = 0; c < cols; ++c) {
       const bool keep = upper ? c - r >= diagonal : c - r <= diagonal;
       po[mr * cols + c] = keep ? px[mr * cols + c] : T(0);
     }
-  }
+  });
 }
 
 void sort(const KernelCall& c) {
@@ -86,8 +84,8 @@ void triangle(const KernelCall& c) {
 }  // namespace
 
 void register_sort(const std::string& provider) {
-  register_kernel("sort", DeviceType::CPU, sort, provider);
-  register_kernel("triangle", DeviceType::CPU, triangle, provider);
+  register_cpu_kernel("sort", sort, provider);
+  register_cpu_kernel("triangle", triangle, provider);
 }
 
 }  // namespace gom::onednn
