@@ -53,6 +53,7 @@ Batch DataLoader::make_batch(int64_t b) const {
   Batch batch = dataset_->get_batch(idx);
   if (opts_.device != kCPU) {
     batch.input = batch.input.to(opts_.device);
+    for (auto& x : batch.more_inputs) x = x.to(opts_.device);
     if (batch.target.defined()) batch.target = batch.target.to(opts_.device);
   }
   return batch;

@@ -20,6 +20,11 @@ Tensor Module::forward(const Tensor&, const Tensor&) {
   throw Error(fmt::format("layer '{}' takes one input, got two", type_));
 }
 
+Tensor Module::forward_inputs(const std::vector<Tensor>& inputs) {
+  if (inputs.size() == 1) return forward(inputs[0]);
+  throw Error(fmt::format("layer '{}' takes one input, got {}", type_, inputs.size()));
+}
+
 Tensor Module::register_parameter(std::string name, Tensor t) {
   if (t.is_leaf() == false) t = t.detach();
   t.requires_grad_(true);

@@ -174,6 +174,7 @@ class Loop {
       const int64_t n = b.input.shape().empty() ? 1 : b.input.shape()[0];
       s_.input = b.input;
       s_.target = b.target;
+      s_.more_inputs = std::move(b.more_inputs);
       s_.skip_batch = s_.accumulate = false;
       fire(Event::BeforeBatch);
       if (!s_.skip_batch) {
@@ -186,6 +187,7 @@ class Loop {
       s_.samples += n;
       fire(Event::AfterBatch);
       s_.pred = s_.loss = Tensor();  // do not hold the graph (or activations) across batches
+      s_.more_inputs.clear();
       ++s_.batch;
       if (s_.stop && training) break;
     }
@@ -205,6 +207,14 @@ class Loop {
     return secs;
   }
 
+  // The model on the batch's input, or on all its inputs when it has several.
+  Tensor model_forward() {
+    if (s_.more_inputs.empty()) return a_.model->forward(s_.input);
+    std::vector<Tensor> inputs{s_.input};
+    inputs.insert(inputs.end(), s_.more_inputs.begin(), s_.more_inputs.end());
+    return a_.model->forward_inputs(inputs);
+  }
+
   double checked_loss() {
     const double l = s_.loss.item();
     if (!std::isfinite(l))
@@ -220,7 +230,7 @@ class Loop {
   }
 
   double train_batch() {
-    s_.pred = a_.model->forward(s_.input);
+    s_.pred = model_forward();
     fire(Event::AfterForward);
     if (s_.skip_batch) return 0;
     s_.loss = a_.loss->forward(s_.pred, s_.target);
@@ -243,7 +253,7 @@ class Loop {
   // A validation or test batch: forward and loss without a graph.
   double eval_batch() {
     NoGrad ng;
-    s_.pred = a_.model->forward(s_.input);
+    s_.pred = model_forward();
     fire(Event::AfterForward);
     s_.loss = a_.loss->forward(s_.pred, s_.target);
     fire(Event::AfterLoss);

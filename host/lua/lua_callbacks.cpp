@@ -46,6 +46,15 @@ int st_index(lua_State* L) {
   else if (k == "stop") lua_pushboolean(L, s.stop);
   else if (k == "skip_batch") lua_pushboolean(L, s.skip_batch);
   else if (k == "input") push_tensor(L, s.input);
+  else if (k == "inputs") {  // {input, more_inputs...}: every input of the batch
+    lua_createtable(L, int(s.more_inputs.size()) + 1, 0);
+    push_tensor(L, s.input);
+    lua_seti(L, -2, 1);
+    for (size_t i = 0; i < s.more_inputs.size(); ++i) {
+      push_tensor(L, s.more_inputs[i]);
+      lua_seti(L, -2, lua_Integer(i + 2));
+    }
+  }
   else if (k == "target") push_tensor(L, s.target);
   else if (k == "pred") push_tensor(L, s.pred);
   else if (k == "loss") push_tensor(L, s.loss);
@@ -62,7 +71,8 @@ int st_index(lua_State* L) {
   } else {
     return luaL_error(L,
                       "the loop state has no field '%s' (fields: epoch, epochs, batch, batches, "
-                      "step, samples, training, phase, input, target, pred, loss, lr, metrics, "
+                      "step, samples, training, phase, input, inputs, target, pred, loss, lr, "
+                      "metrics, "
                       "model, "
                       "optimizer, stop, skip_batch; method: log)",
                       k.data());

@@ -7,6 +7,21 @@
 namespace gom::lua {
 namespace {
 
+// A batch's input: the tensor, or a list {input, more_inputs...} when examples have several.
+void push_inputs(lua_State* L, const Batch& b) {
+  if (b.more_inputs.empty()) {
+    push_tensor(L, b.input);
+    return;
+  }
+  lua_createtable(L, int(b.more_inputs.size()) + 1, 0);
+  push_tensor(L, b.input);
+  lua_seti(L, -2, 1);
+  for (size_t i = 0; i < b.more_inputs.size(); ++i) {
+    push_tensor(L, b.more_inputs[i]);
+    lua_seti(L, -2, lua_Integer(i + 2));
+  }
+}
+
 using LoaderPtr = std::shared_ptr<DataLoader>;
 
 LuaDataset& check_dataset(lua_State* L, int idx) {
@@ -47,7 +62,7 @@ int d_get(lua_State* L) {
       return luaL_error(L, "dataset '%s': index %d is outside [0, %d)", d.name.c_str(), int(i),
                         int(d.ds->size()));
   Batch b = d.ds->get_batch(idx);
-  push_tensor(L, b.input);
+  push_inputs(L, b);
   push_tensor(L, b.target);
   return 2;
 }
@@ -136,7 +151,7 @@ int batch_iter(lua_State* L) {
   LoaderPtr& dl = check_loader(L, lua_upvalueindex(1));
   Batch b;
   if (!dl->next(b)) return 0;
-  push_tensor(L, b.input);
+  push_inputs(L, b);
   push_tensor(L, b.target);
   return 2;
 }

@@ -81,8 +81,17 @@ int l_sequential(lua_State* L) {
 
 int m_forward(lua_State* L) {
   const auto& m = check_module(L, 1);
-  if (lua_gettop(L) >= 3) push_tensor(L, m->forward(check_tensor(L, 2), check_tensor(L, 3)));
-  else push_tensor(L, m->forward(check_tensor(L, 2)));
+  if (const int results = call_lua_module(L); results >= 0) return results;
+  const int nargs = lua_gettop(L) - 1;
+  if (nargs >= 3) {
+    std::vector<Tensor> inputs;
+    for (int i = 2; i <= nargs + 1; ++i) inputs.push_back(check_tensor(L, i));
+    push_tensor(L, m->forward_inputs(inputs));
+  } else if (nargs == 2) {
+    push_tensor(L, m->forward(check_tensor(L, 2), check_tensor(L, 3)));
+  } else {
+    push_tensor(L, m->forward(check_tensor(L, 2)));
+  }
   return 1;
 }
 int m_call(lua_State* L) {

@@ -204,5 +204,11 @@ void open_params(lua_State* L);
 void open_sample(lua_State* L);
 void open_io(lua_State* L);  ///< after open_nn: adds methods to modules
 void open_study(lua_State* L);
+/// @brief gom.module (lua_module.cpp). Last: it turns the modules' __index table, which the other
+/// parts fill with methods, into a function that also finds a Lua module's fields.
+void open_module(lua_State* L);
+/// @brief m(...) / m:forward(...) of a Lua module (module at 1, the arguments after it): runs its
+/// Lua forward and returns its results' count; -1 when the module is a built-in one.
+int call_lua_module(lua_State* L);
 
 }  // namespace gom::lua

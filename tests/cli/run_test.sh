@@ -509,6 +509,35 @@ bytes\)$"
       expect_err "run 5 has no checkpoint to resume from"
     fi
     ;;
+  kill_resume_lua_module)  # kill_resume with the model written as Lua modules (gom.module)
+    gom_run --threads 1 "$scripts/resume_lua_module.lua" --set n=2048 --set epochs=12
+    expect_rc 0
+    expect_params 1 model.type=spiral_net model.hidden=64 model.blocks.0.type=block \
+      model.blocks.1.lin.out=64
+    rows() {
+      sql "SELECT key, step, epoch, value FROM metrics WHERE run_id = $1
+           AND key NOT IN ('epoch_seconds', 'samples_per_sec') ORDER BY key, epoch, step"
+    }
+    target=$((RANDOM % 8 + 1))
+    start_bg --threads 1 "$scripts/resume_lua_module.lua" --set n=2048 --set epochs=12
+    wait_for_row "$pid" "SELECT count(*) >= $target FROM metrics
+                         WHERE run_id = 2 AND key = 'train_loss'" ||
+      fail "run 2 recorded fewer than $target epochs before the kill"
+    sleep "0.0$((RANDOM % 10))"
+    kill -KILL "$pid"
+    finish_bg
+    [ "$(sql "SELECT status FROM runs WHERE id = 2")" = running ] ||
+      fail "run 2 finished before the kill (at epoch $target)"
+    killed_at=$(sql "SELECT max(epoch) FROM metrics WHERE run_id = 2")
+    run --db "$db" run --resume 2
+    expect_rc 0
+    expect_err "^gom: resuming from $tmp/runs\.db\.artifacts/run-2/last\.safetensors after epoch [0-9]+ "
+    cmp -s "$tmp/runs.db.artifacts/run-1/final.safetensors" \
+      "$tmp/runs.db.artifacts/run-2/final.safetensors" ||
+      fail "run 2 (killed after epoch $killed_at, resumed): its final weights differ"
+    [ "$(rows 1)" = "$(rows 2)" ] ||
+      fail "run 2 (killed after epoch $killed_at, resumed): its metric rows differ"
+    ;;
   two_databases)  # two databases in one folder: each run's files are its database's alone
     gom_run "$scripts/fit.lua"  # runs.db, run 1
     expect_rc 0

@@ -61,6 +61,8 @@ struct LoopState {
   /// @brief The phase that runs: Train, Valid or Test (None outside the phases).
   MetricPhase phase = MetricPhase::None;
   Tensor input, target, pred, loss;
+  /// @brief The batch's inputs after `input` (Batch::more_inputs); empty for one input.
+  std::vector<Tensor> more_inputs;
   bool stop = false;        ///< set to end the fit after this epoch (or batch)
   bool skip_batch = false;  ///< set in before_batch/after_forward/after_loss to skip the update
   /// @brief Set at after_backward to keep the gradients for the next batch: no optimizer step

@@ -17,6 +17,10 @@ namespace gom {
 struct Batch {
   Tensor input;   ///< [B, ...] f32, or i64 indices (tokens, user/item ids)
   Tensor target;  ///< [B] i64 class indices, or [B, ...] f32 for regression
+  /// @brief The inputs after `input` of a dataset whose examples have several (a wide-and-deep
+  /// net's two tensors), each [B, ...]: fit passes {input, more_inputs...} to the model's
+  /// forward_inputs. Empty for the usual one input.
+  std::vector<Tensor> more_inputs;
 };
 
 class BOOST_SYMBOL_VISIBLE Dataset {

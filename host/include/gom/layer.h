@@ -24,6 +24,10 @@ class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> 
   virtual Tensor forward(const Tensor& x);
   /// @brief Two inputs (a loss: prediction, target). The default throws: it takes one.
   virtual Tensor forward(const Tensor& a, const Tensor& b);
+  /// @brief Several inputs (a model fed a batch with Batch::more_inputs: a wide-and-deep net's
+  /// two tensors), in order. The default calls forward(x) for one input and throws for more:
+  /// a module that takes several overrides it (a Lua module passes them to its Lua forward).
+  virtual Tensor forward_inputs(const std::vector<Tensor>& inputs);
   Tensor operator()(const Tensor& x) { return forward(x); }
   Tensor operator()(const Tensor& a, const Tensor& b) { return forward(a, b); }
 
