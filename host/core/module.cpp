@@ -152,7 +152,7 @@ void Container::add_child(std::shared_ptr<Module> m) {
 Tensor Container::forward_child(size_t i, const Tensor& x) const {
   const auto& [name, child] = children().at(i);
   try {
-    return child->forward(x);
+    return child->call(x);
   } catch (const LayerError& e) {  // from a container inside: its path continues ours
     throw LayerError(name + "." + e.path(), e.type(), e.detail());
   } catch (const DivergedError&) {

@@ -220,10 +220,10 @@ class Loop {
   }
 
   double train_batch() {
-    s_.pred = a_.model->forward(s_.input);
+    s_.pred = a_.model->call(s_.input);
     fire(Event::AfterForward);
     if (s_.skip_batch) return 0;
-    s_.loss = a_.loss->forward(s_.pred, s_.target);
+    s_.loss = a_.loss->call(s_.pred, s_.target);
     fire(Event::AfterLoss);
     const double l = checked_loss();
     if (s_.skip_batch) return l;
@@ -243,9 +243,9 @@ class Loop {
   // A validation or test batch: forward and loss without a graph.
   double eval_batch() {
     NoGrad ng;
-    s_.pred = a_.model->forward(s_.input);
+    s_.pred = a_.model->call(s_.input);
     fire(Event::AfterForward);
-    s_.loss = a_.loss->forward(s_.pred, s_.target);
+    s_.loss = a_.loss->call(s_.pred, s_.target);
     fire(Event::AfterLoss);
     return checked_loss();
   }

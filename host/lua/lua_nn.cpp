@@ -81,8 +81,9 @@ int l_sequential(lua_State* L) {
 
 int m_forward(lua_State* L) {
   const auto& m = check_module(L, 1);
-  if (lua_gettop(L) >= 3) push_tensor(L, m->forward(check_tensor(L, 2), check_tensor(L, 3)));
-  else push_tensor(L, m->forward(check_tensor(L, 2)));
+  // Through call(): the module's hooks fire for m(x) and m:forward(x) alike.
+  if (lua_gettop(L) >= 3) push_tensor(L, m->call(check_tensor(L, 2), check_tensor(L, 3)));
+  else push_tensor(L, m->call(check_tensor(L, 2)));
   return 1;
 }
 int m_call(lua_State* L) {

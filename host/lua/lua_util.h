@@ -204,5 +204,6 @@ void open_params(lua_State* L);
 void open_sample(lua_State* L);
 void open_io(lua_State* L);  ///< after open_nn: adds methods to modules
 void open_study(lua_State* L);
+void open_hooks(lua_State* L);  ///< after open_nn and open_tensor: adds hook methods
 
 }  // namespace gom::lua
