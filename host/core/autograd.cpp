@@ -39,6 +39,35 @@ void accumulate(Tensor& slot, const Tensor& g) {
   }
 }
 
+// Runs the hooks of a tensor on its gradient g, each on what the previous one returned.
+Tensor run_grad_hooks(const HookList<GradHook>& hooks, Tensor g, const Shape& shape) {
+  for (const GradHook& fn : hooks.snapshot()) {
+    Tensor r = fn(g);
+    if (!r.defined()) continue;
+    if (r.shape() != shape)
+      throw Error(fmt::format("a tensor hook returned a gradient of shape {} for a tensor of "
+                              "shape {}",
+                              shape_str(r.shape()), shape_str(shape)));
+    g = std::move(r);
+  }
+  return g;
+}
+
+// The gradients of node n's outputs are complete: its outputs' hooks may replace them, then
+// retained non-leaves receive them.
+void run_output_hooks(Node& n, std::vector<Tensor>& grads) {
+  const std::shared_ptr<NodeHooks> hooks = n.hooks;  // a hook may register or remove others
+  for (auto& [slot, list] : hooks->by_output)
+    if (slot < grads.size() && grads[slot].defined())
+      grads[slot] = run_grad_hooks(*list, grads[slot], n.outputs[slot].shape);
+  for (const auto& [slot, weak] : hooks->retained) {
+    const auto impl = weak.lock();
+    if (!impl || slot >= grads.size() || !grads[slot].defined()) continue;
+    AutogradMeta& m = meta(Tensor(impl));
+    m.grad = m.grad.defined() ? add(m.grad, grads[slot]) : grads[slot].clone();
+  }
+}
+
 }  // namespace
 
 bool grad_enabled() {
@@ -73,7 +102,9 @@ std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads) {
   if (!leaf || !grads[0].defined()) return {};
   Tensor t(leaf);
   AutogradMeta& m = meta(t);
-  const Tensor& g = grads[0];
+  Tensor hooked;  // only with hooks: an extra reference would defeat the buffer reuse below
+  if (m.hooks && !m.hooks->empty()) hooked = run_grad_hooks(*m.hooks, grads[0], t.shape());
+  const Tensor& g = hooked.defined() ? hooked : grads[0];
   if (!m.grad.defined()) {
     // Keep the incoming buffer when nothing else can see it; otherwise a copy, so that two
     // leaves never share one gradient tensor.
@@ -230,6 +261,7 @@ std::vector<Tensor> run_backward(const std::vector<Edge>& roots,
     std::vector<Tensor> grads = std::move(buffers[n]);
     buffers.erase(n);
     grads.resize(n->outputs.size());
+    if (n->hooks) run_output_hooks(*n, grads);
     if (capture)
       for (size_t i = 0; i < capture->size(); ++i)
         if ((*capture)[i].fn.get() == n) {
@@ -350,6 +382,41 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const {
 
 Tensor Tensor::detach() const {
   return alias(*this);
+}
+
+namespace {
+void check_hookable(const Tensor& t, const char* what) {
+  if (!t.requires_grad())
+    throw Error(fmt::format("{}: the tensor does not require grad, so no gradient is computed "
+                            "for it (call requires_grad_() on a leaf, or use a tensor computed "
+                            "from one)",
+                            what));
+}
+}  // namespace
+
+void Tensor::retain_grad() const {
+  check_hookable(*this, "retain_grad");
+  AutogradMeta& m = meta(*this);
+  if (!m.grad_fn || m.retains_grad) return;
+  if (!m.grad_fn->hooks) m.grad_fn->hooks = std::make_shared<NodeHooks>();
+  m.grad_fn->hooks->retained.emplace_back(m.output_nr, impl_ptr());
+  m.retains_grad = true;
+}
+
+bool Tensor::retains_grad() const {
+  return impl().autograd && impl().autograd->retains_grad;
+}
+
+HookHandle Tensor::register_hook(GradHook fn) const {
+  check_hookable(*this, "register_hook");
+  AutogradMeta& m = meta(*this);
+  std::shared_ptr<HookList<GradHook>>* list = &m.hooks;
+  if (m.grad_fn) {
+    if (!m.grad_fn->hooks) m.grad_fn->hooks = std::make_shared<NodeHooks>();
+    list = &m.grad_fn->hooks->by_output[m.output_nr];
+  }
+  if (!*list) *list = std::make_shared<HookList<GradHook>>();
+  return (*list)->add(std::move(fn), *list);
 }
 
 }  // namespace gom

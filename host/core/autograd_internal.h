@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,15 @@ struct AutogradMeta {
   std::shared_ptr<Node> grad_fn;  // null for leaves
   uint32_t output_nr = 0;
   std::weak_ptr<Node> accumulator;  // the AccumulateGrad of a leaf while a graph holds it
+  std::shared_ptr<HookList<GradHook>> hooks;  // a leaf's register_hook (a non-leaf's: its node's)
+  bool retains_grad = false;                  // retain_grad() on a non-leaf
+};
+
+/// The hooks on a node's outputs: Tensor::register_hook per output slot, and the non-leaf
+/// tensors whose .grad receives a slot's gradient (retain_grad), after those hooks ran.
+struct NodeHooks {
+  std::map<uint32_t, std::shared_ptr<HookList<GradHook>>> by_output;
+  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
 };
 
 /// Accumulates into the .grad of a leaf. Holds the leaf weakly: a dead leaf needs no gradient.

@@ -22,7 +22,9 @@ Tensor Module::forward(const Tensor&, const Tensor&) {
 
 Tensor Module::forward_inputs(const std::vector<Tensor>& inputs) {
   if (inputs.size() == 1) return forward(inputs[0]);
-  throw Error(fmt::format("layer '{}' takes one input, got {}", type_, inputs.size()));
+  if (inputs.size() == 2 && arity() == 2) return forward(inputs[0], inputs[1]);
+  throw Error(fmt::format("layer '{}' takes {} input{}, got {}", type_,
+                          arity() == 1 ? "one" : "two", arity() == 1 ? "" : "s", inputs.size()));
 }
 
 Tensor Module::register_parameter(std::string name, Tensor t) {
@@ -157,7 +159,7 @@ void Container::add_child(std::shared_ptr<Module> m) {
 Tensor Container::forward_child(size_t i, const Tensor& x) const {
   const auto& [name, child] = children().at(i);
   try {
-    return child->forward(x);
+    return child->call(x);
   } catch (const LayerError& e) {  // from a container inside: its path continues ours
     throw LayerError(name + "." + e.path(), e.type(), e.detail());
   } catch (const DivergedError&) {

@@ -209,10 +209,10 @@ class Loop {
 
   // The model on the batch's input, or on all its inputs when it has several.
   Tensor model_forward() {
-    if (s_.more_inputs.empty()) return a_.model->forward(s_.input);
+    if (s_.more_inputs.empty()) return a_.model->call(s_.input);
     std::vector<Tensor> inputs{s_.input};
     inputs.insert(inputs.end(), s_.more_inputs.begin(), s_.more_inputs.end());
-    return a_.model->forward_inputs(inputs);
+    return a_.model->call(inputs);
   }
 
   double checked_loss() {
@@ -233,7 +233,7 @@ class Loop {
     s_.pred = model_forward();
     fire(Event::AfterForward);
     if (s_.skip_batch) return 0;
-    s_.loss = a_.loss->forward(s_.pred, s_.target);
+    s_.loss = a_.loss->call(s_.pred, s_.target);
     fire(Event::AfterLoss);
     const double l = checked_loss();
     if (s_.skip_batch) return l;
@@ -255,7 +255,7 @@ class Loop {
     NoGrad ng;
     s_.pred = model_forward();
     fire(Event::AfterForward);
-    s_.loss = a_.loss->forward(s_.pred, s_.target);
+    s_.loss = a_.loss->call(s_.pred, s_.target);
     fire(Event::AfterLoss);
     return checked_loss();
   }

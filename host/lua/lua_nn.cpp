@@ -81,17 +81,19 @@ int l_sequential(lua_State* L) {
 
 int m_forward(lua_State* L) {
   const auto& m = check_module(L, 1);
-  if (const int results = call_lua_module(L); results >= 0) return results;
+  // A Lua module without hooks runs its Lua forward straight away (returning whatever it
+  // returns); otherwise through call(), so that hooks fire for m(x) and m:forward(x) alike.
+  if (!m->has_hooks())
+    if (const int results = call_lua_module(L); results >= 0) return results;
   const int nargs = lua_gettop(L) - 1;
-  if (nargs >= 3) {
-    std::vector<Tensor> inputs;
-    for (int i = 2; i <= nargs + 1; ++i) inputs.push_back(check_tensor(L, i));
-    push_tensor(L, m->forward_inputs(inputs));
-  } else if (nargs == 2) {
-    push_tensor(L, m->forward(check_tensor(L, 2), check_tensor(L, 3)));
-  } else {
-    push_tensor(L, m->forward(check_tensor(L, 2)));
-  }
+  std::vector<Tensor> inputs;
+  for (int i = 2; i <= nargs + 1; ++i) inputs.push_back(check_tensor(L, i));
+  if (nargs == 1)
+    push_tensor(L, m->call(inputs[0]));
+  else if (nargs == 2)
+    push_tensor(L, m->call(inputs[0], inputs[1]));
+  else
+    push_tensor(L, m->call(inputs));
   return 1;
 }
 int m_call(lua_State* L) {

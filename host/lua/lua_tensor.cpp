@@ -347,6 +347,10 @@ int t_index(lua_State* L) {
       lua_pushboolean(L, t.requires_grad());
       return 1;
     }
+    if (k == "retains_grad") {  // t:retain_grad() was called (lua_hooks.cpp)
+      lua_pushboolean(L, t.retains_grad());
+      return 1;
+    }
   }
   lua_getfield(L, LUA_REGISTRYINDEX, "gom.Tensor.methods");
   lua_pushvalue(L, 2);

@@ -204,6 +204,7 @@ void open_params(lua_State* L);
 void open_sample(lua_State* L);
 void open_io(lua_State* L);  ///< after open_nn: adds methods to modules
 void open_study(lua_State* L);
+void open_hooks(lua_State* L);  ///< after open_nn and open_tensor: adds hook methods
 /// @brief gom.module (lua_module.cpp). Last: it turns the modules' __index table, which the other
 /// parts fill with methods, into a function that also finds a Lua module's fields.
 void open_module(lua_State* L);

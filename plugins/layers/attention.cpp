@@ -77,7 +77,7 @@ class MultiheadAttention : public Module {
     if (causal_) scores = add(scores, causal_mask(t, x.device()));
     const Tensor attn = dropout(softmax(scores, -1), p_, is_training());
     const Tensor ctx = reshape(transpose(matmul(attn, heads(2)), 1, 2), {b, t, e_});
-    const Tensor out = out_proj_->forward(ctx);
+    const Tensor out = out_proj_->call(ctx);
     return batch_first_ ? out : transpose(out, 0, 1);
   }
 

@@ -54,18 +54,18 @@ class TransformerBlock : public Module {
           "(or [T, B, {}] with batch_first = false)",
           shape_str(x.shape()), d_, d_));
     if (norm_first_) {
-      const Tensor h = add(x, sa(norm1_->forward(x)));
-      return add(h, ff(norm2_->forward(h)));
+      const Tensor h = add(x, sa(norm1_->call(x)));
+      return add(h, ff(norm2_->call(h)));
     }
-    const Tensor h = norm1_->forward(add(x, sa(x)));
-    return norm2_->forward(add(h, ff(h)));
+    const Tensor h = norm1_->call(add(x, sa(x)));
+    return norm2_->call(add(h, ff(h)));
   }
 
  private:
-  Tensor sa(const Tensor& x) { return dropout1_->forward(self_attn_->forward(x)); }
+  Tensor sa(const Tensor& x) { return dropout1_->call(self_attn_->call(x)); }
   Tensor ff(const Tensor& x) {
-    const Tensor h = linear1_->forward(x);
-    return dropout2_->forward(linear2_->forward(dropout_->forward(gelu_ ? gelu(h) : relu(h))));
+    const Tensor h = linear1_->call(x);
+    return dropout2_->call(linear2_->call(dropout_->call(gelu_ ? gelu(h) : relu(h))));
   }
 
   int64_t d_;

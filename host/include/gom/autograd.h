@@ -38,6 +38,8 @@ struct Edge {
   uint32_t input_nr = 0;
 };
 
+struct NodeHooks;  // core-internal: the hooks on a node's outputs
+
 /// @brief One recorded operation. apply() maps the gradients of its outputs to the gradients of
 /// its inputs (an undefined Tensor where an input needs none).
 class BOOST_SYMBOL_VISIBLE Node {
@@ -58,6 +60,8 @@ class BOOST_SYMBOL_VISIBLE Node {
   std::vector<Edge> next;
   /// @brief Creation order; later nodes run first among those ready.
   uint64_t sequence = 0;
+  /// @brief Tensor::register_hook and retain_grad of its outputs (null when none).
+  std::shared_ptr<NodeHooks> hooks;
 };
 
 /// @brief Gradients of `outputs` with respect to `inputs`, without touching any .grad

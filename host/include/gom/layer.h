@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "gom/hooks.h"
 #include "gom/params.h"
 #include "gom/tensor.h"
 
@@ -28,8 +29,29 @@ class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> 
   /// two tensors), in order. The default calls forward(x) for one input and throws for more:
   /// a module that takes several overrides it (a Lua module passes them to its Lua forward).
   virtual Tensor forward_inputs(const std::vector<Tensor>& inputs);
-  Tensor operator()(const Tensor& x) { return forward(x); }
-  Tensor operator()(const Tensor& a, const Tensor& b) { return forward(a, b); }
+  /// @brief Calls the module: forward pre-hooks, forward, forward hooks, and (when backward
+  /// hooks are registered and the graph is recorded) the nodes that call the backward hooks.
+  /// Containers, fit and Lua call modules this way, so hooks fire wherever a module runs;
+  /// forward() itself runs no hook. Without hooks it costs one pointer test over forward().
+  Tensor call(const Tensor& x) { return hooks_ ? call_hooked({x}) : forward(x); }
+  Tensor call(const Tensor& a, const Tensor& b) {
+    return hooks_ ? call_hooked({a, b}) : forward(a, b);
+  }
+  Tensor call(const std::vector<Tensor>& inputs) {
+    return hooks_ ? call_hooked(inputs) : forward_inputs(inputs);
+  }
+  /// @brief Whether a hook was ever registered on it (call() then runs the hooked path).
+  bool has_hooks() const { return hooks_ != nullptr; }
+  Tensor operator()(const Tensor& x) { return call(x); }
+  Tensor operator()(const Tensor& a, const Tensor& b) { return call(a, b); }
+
+  /// @brief Hooks, as PyTorch's register_forward_pre_hook, register_forward_hook and
+  /// register_full_backward_hook (gom/hooks.h has their signatures). A backward hook fires for
+  /// the calls made while one is registered, when the gradients w.r.t. the call's inputs are
+  /// computed (at once after grad_output when no input needs a gradient).
+  HookHandle register_forward_pre_hook(ForwardPreHook fn);
+  HookHandle register_forward_hook(ForwardHook fn);
+  HookHandle register_full_backward_hook(BackwardHook fn);
 
   /// @brief Number of inputs forward takes (1, or 2 for losses).
   virtual int arity() const { return 1; }
@@ -86,11 +108,14 @@ class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> 
   std::shared_ptr<Module> register_module(std::string name, std::shared_ptr<Module> m);
 
  private:
+  // host/core/module_hooks.cpp: the hooks around forward_inputs.
+  Tensor call_hooked(std::vector<Tensor> inputs);
   std::string type_;
   Params params_;
   bool training_ = true;
   std::vector<std::pair<std::string, Tensor>> params_list_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::shared_ptr<ModuleHooks> hooks_;  // null until a hook is registered
 };
 
 /// @brief A module made of children given after creation (sequential, residual, parallel,
@@ -106,8 +131,9 @@ class BOOST_SYMBOL_VISIBLE Container : public Module {
   std::string repr() const override;  ///< "type(0: child, 1: child)"
 
  protected:
-  /// @brief Child i's forward on x. A gom::Error in it comes out as a LayerError naming the
-  /// child's path ("model.1.0 (linear): ..."), so a shape error deep in a model says where.
+  /// @brief Child i called on x (with its hooks). A gom::Error in it comes out as a LayerError
+  /// naming the child's path ("model.1.0 (linear): ..."), so a shape error deep in a model says
+  /// where.
   Tensor forward_child(size_t i, const Tensor& x) const;
 };
 

@@ -22,7 +22,9 @@ namespace gom {
 /// 2: Optimizer gained the virtual state() and load_state().
 /// 4: LoopState gained checkpoint_metadata.
 /// 5: LoopState gained phase, metric_info and weights_epoch; Event gained BeforeTest/AfterTest.
-inline constexpr int kAbiVersion = 5;
+/// 6: Module and Node gained their hooks (gom/hooks.h); Module gained forward_inputs, Batch and
+///    LoopState more_inputs.
+inline constexpr int kAbiVersion = 6;
 
 /// @brief Handed to a plugin's registration entry.
 struct PluginContext {

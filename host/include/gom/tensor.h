@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gom/error.h"
+#include "gom/hooks.h"
 
 namespace gom {
 
@@ -148,6 +149,14 @@ class Tensor {
   void backward(const Tensor& grad = {}, bool retain_graph = false) const;
   /// @brief Same data, cut from the graph.
   Tensor detach() const;
+  /// @brief A non-leaf keeps the gradient w.r.t. it in .grad after backward (summed over
+  /// backwards, as a leaf's); on a leaf it does nothing (leaves keep theirs).
+  void retain_grad() const;
+  bool retains_grad() const;
+  /// @brief Calls fn(grad) each time the gradient w.r.t. this tensor has been computed (summed
+  /// over its uses) in a backward; a defined return replaces it, in what flows on and in .grad.
+  /// The tensor must require grad.
+  HookHandle register_hook(GradHook fn) const;
 
   // ---- values ----
   /// @brief The value of a one-element tensor, as double.
