@@ -6,6 +6,7 @@
 
 #include "gom/autograd.h"
 #include "gom/kernel.h"
+#include "gom_core/derived_dataset.h"
 
 namespace gom {
 
@@ -16,6 +17,9 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
     throw Error(fmt::format("data loader: batch_size must be >= 1, got {}", opts_.batch_size));
   if (dataset_->size() == 0)
     throw Error("data loader: the dataset is empty: " + dataset_->describe());
+  // A Lua transform runs on the script's thread only.
+  if (auto* d = dynamic_cast<const DerivedDataset*>(dataset_.get()); d && d->needs_caller_thread())
+    opts_.prefetch = 0;
 }
 
 DataLoader::~DataLoader() {
@@ -50,7 +54,8 @@ Batch DataLoader::make_batch(int64_t b) const {
   const int64_t end = std::min(start + opts_.batch_size, num_samples());
   std::vector<int64_t> idx(order_.begin() + start, order_.begin() + end);
   NoGrad ng;
-  Batch batch = dataset_->get_batch(idx);
+  // A derived dataset's random transforms draw from (seed, epoch, batch): resumable.
+  Batch batch = batch_of(*dataset_, idx, batch_seed(opts_.seed, epoch_, b));
   if (opts_.device != kCPU) {
     batch.input = batch.input.to(opts_.device);
     for (auto& x : batch.more_inputs) x = x.to(opts_.device);
@@ -71,6 +76,7 @@ void DataLoader::stop() {
 void DataLoader::begin_epoch(int64_t epoch) {
   stop();
   order_ = epoch_order(epoch);
+  epoch_ = epoch;
   ready_.clear();
   produced_ = consumed_ = cursor_ = 0;
   stopping_ = false;

@@ -86,9 +86,13 @@ int st_newindex(lua_State* L) {
   if (k == "stop") s.stop = lua_toboolean(L, 3);
   else if (k == "skip_batch") s.skip_batch = lua_toboolean(L, 3);
   else if (k == "lr") s.optimizer->set_lr(luaL_checknumber(L, 3));
+  // before_batch may replace the batch (fastai's callbacks can): the step uses the new one.
+  else if (k == "input") s.input = check_tensor(L, 3);
+  else if (k == "target") s.target = check_tensor(L, 3);
   else
     return luaL_error(L,
-                      "the loop state's '%s' cannot be set (settable: stop, skip_batch, lr; "
+                      "the loop state's '%s' cannot be set (settable: stop, skip_batch, lr, input, "
+                      "target; "
                       "report a metric with state:log(key, value))",
                       k.data());
   return 0;

@@ -38,7 +38,8 @@ const Schema& fit_schema() {
 }
 // Arguments of gom.fit that are objects rather than hyperparameters.
 const std::vector<std::string> kObjectArgs = {"model", "loss", "optimizer", "train",   "valid",
-                                              "test",  "data", "callbacks", "metrics"};
+                                              "test",  "data", "callbacks", "metrics",
+                                              "batch_transform"};
 
 // Logs into the run recorder with the epoch and step numbering continued across gom.fit calls,
 // and keeps the history for gom.fit's result.
@@ -310,6 +311,10 @@ int l_fit(lua_State* L) {
     }
     lua_pop(L, 1);
   }
+  // A per-batch transform (lua_augment.cpp), recorded as callbacks.batch_transform.type.
+  if (lua_getfield(L, 1, "batch_transform") != LUA_TNIL)
+    cbs.push_back(batch_transform_callback(L, -1, train->options().seed));
+  lua_pop(L, 1);
   for (const auto& c : cbs) {
     args.callbacks.push_back(c.cb);
     record(ctx, c.params.flatten(pre("callbacks") + "." + c.name));

@@ -52,6 +52,8 @@ int open_gom(lua_State* L) {
   open_nn(L);
   open_optim(L);
   open_data(L);
+  open_datasets(L);
+  open_augment(L);
   open_callbacks(L);
   open_fit(L);
   open_params(L);

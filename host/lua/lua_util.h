@@ -16,6 +16,7 @@
 
 namespace gom {
 struct LoaderOptions;  // gom_core/data_loader.h
+class Augmentation;    // gom_core/augment.h
 }
 
 namespace gom::lua {
@@ -204,6 +205,19 @@ void open_params(lua_State* L);
 void open_sample(lua_State* L);
 void open_io(lua_State* L);  ///< after open_nn: adds methods to modules
 void open_study(lua_State* L);
+void open_datasets(lua_State* L);  ///< after open_data: adds methods to datasets
+void open_augment(lua_State* L);
+
+// Data from Lua, transforms and augmentation (lua_datasets.cpp, lua_augment.cpp).
+inline constexpr const char* kAugmentation = "gom.Augmentation";
+/// @brief An augmentation (gom.augment.flip{...}) or a list of them at idx; throws gom::Error
+/// naming `what` otherwise.
+std::vector<std::shared_ptr<const Augmentation>> check_augmentations(lua_State* L, int idx,
+                                                                     const std::string& what);
+/// @brief gom.fit's batch_transform (at idx): a Lua function (x, y, phase, seed) -> x[, y] run
+/// before every batch, or augmentations applied to training batches, seeded by `seed`, the
+/// epoch and the batch.
+FitCallback batch_transform_callback(lua_State* L, int idx, uint64_t seed);
 void open_hooks(lua_State* L);  ///< after open_nn and open_tensor: adds hook methods
 /// @brief gom.module (lua_module.cpp). Last: it turns the modules' __index table, which the other
 /// parts fill with methods, into a function that also finds a Lua module's fields.

@@ -2,8 +2,11 @@
 // fastai's TabularPandas procs do (FillMissing, Categorify, Normalize), fitted on the training
 // rows only so no statistic of the valid split leaks into the model's inputs.
 //
-//   continuous columns: missing cells get the training median, then (x - mean) / std with the
-//     training rows' mean and std (ddof 0, plus 1e-7 as fastai, so a constant column is 0).
+//   continuous columns: the columns in `log` become log1p(x) first; missing cells then get the
+//     training median (fill = mean: the mean; constant: fill_value, in the transformed units);
+//     then (x - mean) / std with the training rows' mean and std (ddof 0, plus 1e-7 as fastai,
+//     so a constant column is 0), unless standardize = false or the column is in `unscaled`
+//     (info then has mean 0 and std 1 for it, so (x - mean) / std holds for every column).
 //   categorical columns: the training rows' values, sorted (numerically when they are all
 //     numbers), become 1..n; 0 ("#na#") is a missing cell or a value not seen in training. With
 //     categorical_missing = mode, missing cells get the training mode instead (info fill.<col>).
@@ -13,11 +16,13 @@
 // Inputs are f32 [n_categorical + n_continuous]: the category indices first (exact in f32),
 // then the standardised continuous values, in the order of info's categorical and continuous.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "csv_format.h"
@@ -56,6 +61,18 @@ Schema csv_schema() {
            "a missing categorical cell: category 0 (#na#, as fastai), or the training rows' "
            "most frequent value")
       .def("na");
+  s.choice("fill", {"median", "mean", "constant"},
+           "a missing continuous cell: the training rows' median or mean, or fill_value")
+      .def("median");
+  s.number("fill_value", "fill = constant: what a missing continuous cell becomes").def(0);
+  s.boolean("standardize", "standardise the continuous columns with the training mean and std")
+      .def(true);
+  s.list("unscaled", "continuous columns left as they are (not standardised)")
+      .of_strings()
+      .or_scalar();
+  s.list("log", "continuous columns transformed by log1p(x) = ln(1 + x) first (x > -1)")
+      .of_strings()
+      .or_scalar();
   s.choice("split", {"train", "valid", "all"},
            "train and valid divide the rows (valid: a seeded random valid_fraction); all: "
            "every row")
@@ -97,9 +114,15 @@ double median_of(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-class CsvDataset : public Dataset {
+class CsvDataset : public CategoricalDataset {
  public:
   explicit CsvDataset(const Params& p);
+  std::vector<std::string> category_columns() const override { return map_order_; }
+  const std::vector<std::string>& categories(const std::string& column) const override {
+    if (auto it = maps_.find(column); it != maps_.end()) return it->second;
+    throw Error(fmt::format("{}: column '{}' has no category map (maps: {})", kOwner, column,
+                            fmt::join(map_order_, ", ")));
+  }
 
   int64_t size() const override { return int64_t(target_class_.size() + target_value_.size()); }
   int64_t num_classes() const override { return int64_t(classes_.size()); }
@@ -114,6 +137,8 @@ class CsvDataset : public Dataset {
   std::vector<int64_t> target_class_;
   std::vector<float> target_value_;
   std::vector<std::string> classes_;
+  std::map<std::string, std::vector<std::string>> maps_;  // raw values by index, per column
+  std::vector<std::string> map_order_;
   Config info_;
   std::string describe_;
 };
@@ -160,6 +185,7 @@ CsvDataset::CsvDataset(const Params& p) {
     for (int64_t r : rows) target_class_.push_back(id.at(t.rows[size_t(r)][target]));
     Value::List names(classes_.begin(), classes_.end());
     info_["classes"] = names;
+    maps_[tname] = classes_;
   } else {
     std::vector<double> train_values;
     for (int64_t r = 0; r < n; ++r) {
@@ -208,31 +234,64 @@ CsvDataset::CsvDataset(const Params& p) {
     cat_names.emplace_back(t.columns[c]);
     cardinalities.emplace_back(int64_t(categories.size() + 1));
     info_["fill." + t.columns[c]] = fill_name;
+    std::vector<std::string>& map = maps_[t.columns[c]];
+    map.push_back("#na#");
+    map.insert(map.end(), categories.begin(), categories.end());
+    map_order_.push_back(t.columns[c]);
     ++f;
   }
 
-  // Continuous columns: the training median fills, then the training mean and std standardise.
+  // Continuous columns: log1p where asked, the fill (fitted on the training rows), then the
+  // training mean and std standardise.
+  std::vector<std::string> cont_columns;
+  for (size_t c : roles.continuous) cont_columns.push_back(t.columns[c]);
+  const auto named = [&](const char* key) {
+    const std::vector<std::string> names = p.has(key) ? p.list_s(key) : std::vector<std::string>{};
+    for (const auto& n : names)
+      if (std::find(cont_columns.begin(), cont_columns.end(), n) == cont_columns.end())
+        throw Error(fmt::format("{}: '{}' is not a continuous column (continuous: {})", key, n,
+                                fmt::join(cont_columns, ", ")));
+    return std::set<std::string>(names.begin(), names.end());
+  };
+  const std::set<std::string> logged = named("log"), unscaled = named("unscaled");
+  const std::string fill_by = p.s("fill");
+  Value::List log_names;
   for (size_t c : roles.continuous) {
-    auto value = [&](int64_t r) { return csv::to_number(t.rows[size_t(r)][c]); };
+    const bool log = logged.count(t.columns[c]) > 0;
+    auto value = [&](int64_t r) -> std::optional<double> {
+      auto v = csv::to_number(t.rows[size_t(r)][c]);
+      if (!v || !log) return v;
+      if (*v <= -1)
+        throw Error(fmt::format("{}: '{}' is {}, but log1p needs values above -1", line_of(r),
+                                t.columns[c], *v));
+      return std::log1p(*v);
+    };
     std::vector<double> present;
     for (int64_t r : train)
       if (auto v = value(r)) present.push_back(*v);
-    if (present.empty())
+    if (present.empty() && fill_by != "constant")
       throw Error(fmt::format("continuous column '{}' of {} has no value in the {} training rows",
                               t.columns[c], path, train.size()));
-    const double median = median_of(present);
+    const double fill = fill_by == "median" ? median_of(present)
+                        : fill_by == "mean" ? stats_of(present).mean
+                                            : p.f("fill_value");
     std::vector<double> filled;
-    for (int64_t r : train) filled.push_back(value(r).value_or(median));
+    for (int64_t r : train) filled.push_back(value(r).value_or(fill));
     const Stats s = stats_of(filled);
-    const double std = s.std + 1e-7;
+    const bool scale = p.b("standardize") && !unscaled.count(t.columns[c]);
+    const double mean = scale ? s.mean : 0, std = scale ? s.std + 1e-7 : 1;
     for (size_t i = 0; i < rows.size(); ++i)
-      x_[i * size_t(features_) + size_t(f)] = float((value(rows[i]).value_or(median) - s.mean) / std);
+      x_[i * size_t(features_) + size_t(f)] = float((value(rows[i]).value_or(fill) - mean) / std);
     cont_names.emplace_back(t.columns[c]);
-    means.emplace_back(s.mean);
+    means.emplace_back(mean);
     stds.emplace_back(std);
-    info_["fill." + t.columns[c]] = median;
+    info_["fill." + t.columns[c]] = fill;
+    if (log) log_names.emplace_back(t.columns[c]);
     ++f;
   }
+  info_["fill"] = fill_by;
+  info_["log"] = log_names;
+  if (classification) map_order_.push_back(tname);  // the target's map last
   info_["categorical"] = cat_names;
   info_["cardinalities"] = cardinalities;
   info_["continuous"] = cont_names;

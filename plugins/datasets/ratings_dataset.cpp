@@ -110,9 +110,15 @@ std::vector<ratings::Rating> synthetic(const Params& p) {
   return out;
 }
 
-class RatingsDataset : public Dataset {
+class RatingsDataset : public CategoricalDataset {
  public:
   explicit RatingsDataset(const Params& p);
+  std::vector<std::string> category_columns() const override { return {"user", "item"}; }
+  const std::vector<std::string>& categories(const std::string& column) const override {
+    if (column == "user") return users_;
+    if (column == "item") return items_;
+    throw Error(fmt::format("{}: no category map '{}' (maps: user, item)", kOwner, column));
+  }
 
   int64_t size() const override { return int64_t(rating_.size()); }
   Shape input_shape() const override { return {2}; }
@@ -122,6 +128,7 @@ class RatingsDataset : public Dataset {
 
  private:
   std::vector<int64_t> user_, item_;
+  std::vector<std::string> users_, items_;  // the raw ids by index
   std::vector<float> rating_;
   Config info_;
   std::string describe_;
@@ -160,8 +167,10 @@ RatingsDataset::RatingsDataset(const Params& p) {
     users.push_back(r.user);
     items.push_back(r.item);
   }
-  const std::map<std::string, int64_t> user_id = index_of(sorted_distinct(users), 0);
-  const std::map<std::string, int64_t> item_id = index_of(sorted_distinct(items), 0);
+  users_ = sorted_distinct(users);
+  items_ = sorted_distinct(items);
+  const std::map<std::string, int64_t> user_id = index_of(users_, 0);
+  const std::map<std::string, int64_t> item_id = index_of(items_, 0);
 
   const double fraction = p.f("valid_fraction");
   Holdout h = holdout(n, fraction, uint64_t(p.i("seed")));

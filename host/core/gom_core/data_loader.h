@@ -50,6 +50,7 @@ class DataLoader {
   std::shared_ptr<Dataset> dataset_;
   LoaderOptions opts_;
   std::vector<int64_t> order_;
+  int64_t epoch_ = 0;   // the epoch begun last
   int64_t cursor_ = 0;  // next batch to hand out (no-prefetch mode)
   std::thread worker_;
   std::mutex mu_;

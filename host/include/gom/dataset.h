@@ -54,6 +54,17 @@ class BOOST_SYMBOL_VISIBLE TextDataset : public Dataset {
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
 };
 
+/// @brief A dataset whose examples hold indices of named categories (a csv table's categorical
+/// columns and class target, the ratings' users and items): the raw values by index, so a
+/// script can map raw ids to indices and back (ds:classes(column) in Lua).
+class BOOST_SYMBOL_VISIBLE CategoricalDataset : public Dataset {
+ public:
+  /// @brief The columns that have a map, in the order of the inputs (a class target last).
+  virtual std::vector<std::string> category_columns() const = 0;
+  /// @brief The raw values of `column` by index; a gom::Error naming the columns for another.
+  virtual const std::vector<std::string>& categories(const std::string& column) const = 0;
+};
+
 using DatasetFactory = std::function<std::shared_ptr<Dataset>(const Params&)>;
 
 void register_dataset(const std::string& name, const std::string& doc, Schema schema,
