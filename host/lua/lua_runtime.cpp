@@ -58,6 +58,8 @@ int open_gom(lua_State* L) {
   open_sample(L);
   open_study(L);
   open_io(L);
+  open_loop(L);
+  open_schedule(L);
   lua_pushcfunction(L, l_version);
   lua_setfield(L, -2, "version");
   push_run_info(L, context(L));

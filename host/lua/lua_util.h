@@ -205,4 +205,12 @@ void open_sample(lua_State* L);
 void open_io(lua_State* L);  ///< after open_nn: adds methods to modules
 void open_study(lua_State* L);
 
+// Helpers for hand-written loops (lua_loop.cpp, lua_schedule.cpp) and custom losses.
+/// @brief A loss for gom.fit or model:evaluate: a loss module, a loss layer's name, or a Lua
+/// function(pred, target) returning a scalar tensor (a module of type "lua_function").
+/// gom::Error naming `what` for anything else.
+std::shared_ptr<Module> to_loss(lua_State* L, int idx, const std::string& what);
+void open_loop(lua_State* L);      ///< after open_nn: adds model:evaluate
+void open_schedule(lua_State* L);
+
 }  // namespace gom::lua
