@@ -100,7 +100,7 @@ TEST_CASE("lua: model:evaluate and gom.predict give a hand loop's values", "[lua
     assert(r3.loss == nil and r3.acc == r.accuracy)
     -- a Lua callback among the metrics: state.loss is a number, state.lr nil (no optimizer)
     local seen = 0
-    model:evaluate(ds, {loss = "cross_entropy", metrics = {{after_loss = function(s)
+    model:evaluate(ds, {loss = "cross_entropy", batch_size = 16, metrics = {{after_loss = function(s)
       assert(type(s.loss) == "number" and s.lr == nil)
       seen = seen + 1
     end}}})
@@ -275,7 +275,8 @@ TEST_CASE("lua: a Lua function as gom.fit's loss trains as the built-in loss", "
     twin_fits(gom.layer("cross_entropy"), ce, blobs, function()
       return gom.layer("linear", {["in"] = 2, out = 3})
     end)
-  )", "@loss.lua"));
+  )",
+                           "@loss.lua"));
   CHECK(ctx.params.at("loss.type") == "mse");
   CHECK(ctx.params.at("loss2.type") == "lua_function");
   CHECK(ctx.params.at("loss4.type") == "lua_function");

@@ -22,9 +22,10 @@ std::vector<Tensor> grads_of(const std::vector<Tensor>& params) {
 
 double norm_of(const std::vector<Tensor>& grads, double p) {
   if (!(p > 0))
-    throw Error(fmt::format("grad_norm: norm_type must be > 0 (2 for the L2 norm, inf for the "
-                            "largest element), got {}",
-                            p));
+    throw Error(
+        fmt::format("grad_norm: norm_type must be > 0 (2 for the L2 norm, inf for the "
+                    "largest element), got {}",
+                    p));
   if (grads.empty()) return 0;
   NoGrad ng;
   if (std::isinf(p)) {

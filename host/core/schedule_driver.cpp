@@ -15,8 +15,7 @@ ScheduleDriver::ScheduleDriver(std::shared_ptr<Callback> schedule,
                                std::shared_ptr<Optimizer> optimizer, int64_t total_steps)
     : schedule_(std::move(schedule)), optimizer_(std::move(optimizer)), total_(total_steps) {
   if (!schedule_ || !optimizer_) throw Error("a schedule needs a callback and an optimizer");
-  if (total_ < 1)
-    throw Error(fmt::format("a schedule's total_steps must be >= 1, got {}", total_));
+  if (total_ < 1) throw Error(fmt::format("a schedule's total_steps must be >= 1, got {}", total_));
   s_.optimizer = optimizer_.get();
   fire(Event::BeforeFit);
   enter();
@@ -33,8 +32,8 @@ void ScheduleDriver::fire(Event e) {
   try {
     schedule_->on(e, s_);
   } catch (const std::exception& ex) {
-    throw Error(fmt::format("schedule '{}' failed in {}: {}", schedule_->type(), event_name(e),
-                            ex.what()));
+    throw Error(
+        fmt::format("schedule '{}' failed in {}: {}", schedule_->type(), event_name(e), ex.what()));
   }
 }
 

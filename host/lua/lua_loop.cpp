@@ -74,8 +74,9 @@ std::shared_ptr<DataLoader> data_loader(lua_State* L, int idx, int64_t batch_siz
   if (auto* dl = test_object<std::shared_ptr<DataLoader>>(L, idx, kLoader)) return *dl;
   auto* d = test_object<LuaDataset>(L, idx, kDataset);
   if (!d)
-    throw Error(fmt::format("{}: the data must be a gom.dataset(...) or a gom.loader(...), not a {}",
-                            what, luaL_typename(L, idx)));
+    throw Error(
+        fmt::format("{}: the data must be a gom.dataset(...) or a gom.loader(...), not a {}", what,
+                    luaL_typename(L, idx)));
   LoaderOptions o;
   o.batch_size = batch_size;
   o.shuffle = false;
@@ -143,7 +144,8 @@ int l_predict(lua_State* L) {
       return 1;
     }
     std::vector<Tensor> outs;
-    for (int64_t i = 0; i < n; i += bs) outs.push_back(model->forward(slice(input, 0, i, std::min(n, i + bs))));
+    for (int64_t i = 0; i < n; i += bs)
+      outs.push_back(model->forward(slice(input, 0, i, std::min(n, i + bs))));
     push_tensor(L, cat(outs, 0));
     return 1;
   }
@@ -171,8 +173,9 @@ int l_lr_find(lua_State* L) {
   lua_newtable(L);  // 3: lr_finder's
   lua_pushnil(L);
   while (lua_next(L, 1)) {
-    const bool finder = lua_type(L, -2) == LUA_TSTRING &&
-                        std::find(kFinder.begin(), kFinder.end(), lua_tostring(L, -2)) != kFinder.end();
+    const bool finder =
+        lua_type(L, -2) == LUA_TSTRING &&
+        std::find(kFinder.begin(), kFinder.end(), lua_tostring(L, -2)) != kFinder.end();
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
     lua_settable(L, finder ? 3 : 2);

@@ -25,7 +25,8 @@ class FunctionLoss : public Module {
     push_tensor(L_, pred);
     push_tensor(L_, target);
     if (lua_pcall(L_, 2, 1, top + 1) != LUA_OK) {
-      std::string msg = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "(error object is not a string)";
+      std::string msg =
+          lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "(error object is not a string)";
       // The frames below gom.fit repeat in the script's own traceback: keep the loss's part.
       if (const auto cut = msg.find("\n\t[C]: in function 'gom."); cut != std::string::npos)
         msg.erase(cut);

@@ -43,7 +43,8 @@ int l_schedule(lua_State* L) {
   Config config = to_config(L, 3, owner);
   // total_steps is gom.schedule's own (what epochs x batches are inside fit).
   int64_t total = std::numeric_limits<int64_t>::max() / 4;
-  if (auto it = config.find("total_steps"); it != config.end() && !info.schema.find("total_steps")) {
+  if (auto it = config.find("total_steps");
+      it != config.end() && !info.schema.find("total_steps")) {
     if (type_of(it->second) != ParamType::Int || it->second.as_int() < 1)
       return luaL_error(L, "gom.schedule: total_steps must be an integer >= 1, got %s",
                         it->second.str().c_str());
@@ -70,8 +71,10 @@ LuaSchedule& check_schedule(lua_State* L) {
 // s:step([metric]) → the lr after the step
 int s_step(lua_State* L) {
   LuaSchedule& s = check_schedule(L);
-  if (lua_isnoneornil(L, 2)) s.driver->step();
-  else s.driver->step(s.monitor, luaL_checknumber(L, 2));
+  if (lua_isnoneornil(L, 2))
+    s.driver->step();
+  else
+    s.driver->step(s.monitor, luaL_checknumber(L, 2));
   lua_pushnumber(L, s.driver->lr());
   return 1;
 }
@@ -85,15 +88,14 @@ int s_position(lua_State* L) {
 }
 int s_tostring(lua_State* L) {
   const LuaSchedule& s = check_schedule(L);
-  lua_pushfstring(L, "schedule '%s' (step %d, lr %g)", s.name.c_str(),
-                  int(s.driver->position()), s.driver->lr());
+  const std::string text =
+      fmt::format("schedule '{}' (step {}, lr {})", s.name, s.driver->position(), s.driver->lr());
+  lua_pushlstring(L, text.data(), text.size());
   return 1;
 }
 
-const luaL_Reg kMethods[] = {{"step", safe<s_step>},
-                             {"lr", safe<s_lr>},
-                             {"position", safe<s_position>},
-                             {nullptr, nullptr}};
+const luaL_Reg kMethods[] = {
+    {"step", safe<s_step>}, {"lr", safe<s_lr>}, {"position", safe<s_position>}, {nullptr, nullptr}};
 const luaL_Reg kMeta[] = {{"__tostring", safe<s_tostring>}, {nullptr, nullptr}};
 const luaL_Reg kFunctions[] = {{"schedule", safe<l_schedule>}, {nullptr, nullptr}};
 
