@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "gom/autograd.h"
+#include "gom/ops.h"
 
 namespace gom {
 namespace {
@@ -19,10 +20,13 @@ double seconds_since(Clock::time_point t) {
 
 class Loop {
  public:
-  explicit Loop(FitArgs& a) : a_(a) {
-    if (!a.model || !a.loss || !a.optimizer || !a.train)
+  // evaluating: one pass over a.valid without optimizer or training data (evaluate, predict);
+  // the loss is optional there.
+  explicit Loop(FitArgs& a, bool evaluating = false) : a_(a) {
+    if (evaluating ? !a.model || !a.valid
+                   : !a.model || !a.loss || !a.optimizer || !a.train)
       throw Error("fit: model, loss, optimizer and training data are all required");
-    if (a.loss->arity() != 2)
+    if (a.loss && a.loss->arity() != 2)
       throw Error(
           fmt::format("fit: the loss '{}' takes one input; a loss takes (prediction, "
                       "target)",
@@ -87,6 +91,18 @@ class Loop {
       r.final_metrics = by_epoch.rbegin()->second;
     for (const auto& [k, v] : test) r.final_metrics[k] = v;
     return r;
+  }
+
+  // One validation pass (evaluate): the model's mode is put back as it was.
+  std::map<std::string, double> evaluate() {
+    const bool was_training = a_.model->is_training();
+    struct Restore {  // also when a callback or the loss throws
+      Module& m;
+      bool on;
+      ~Restore() { m.train(on); }
+    } restore{*a_.model, was_training};
+    phase(MetricPhase::Valid);
+    return std::move(s_.metrics);
   }
 
  private:
@@ -160,7 +176,7 @@ class Loop {
     s_.batches = dl.num_batches();
     s_.samples = 0;
     a_.model->train(training);
-    a_.loss->train(training);
+    if (a_.loss) a_.loss->train(training);
     a_.model->reset_state();  // a stateful recurrent layer starts each pass from zeros
     fire(training                       ? Event::BeforeTrain
          : which == MetricPhase::Valid ? Event::BeforeValidate
@@ -196,7 +212,7 @@ class Loop {
     if (grads_kept_) a_.optimizer->zero_grad();
     grads_kept_ = s_.accumulate = false;
     const double secs = seconds_since(t0);
-    if (seen > 0)
+    if (seen > 0 && a_.loss)
       s_.metrics[fmt::format("{}_loss", metric_phase_name(which))] = loss_sum / double(seen);
     if (training) train_samples_ = double(s_.samples);
     a_.model->train(true);
@@ -255,6 +271,7 @@ class Loop {
     NoGrad ng;
     s_.pred = model_forward();
     fire(Event::AfterForward);
+    if (!a_.loss) return 0;  // evaluate without a loss: metrics only
     s_.loss = a_.loss->call(s_.pred, s_.target);
     fire(Event::AfterLoss);
     return checked_loss();
@@ -272,6 +289,48 @@ class Loop {
 
 FitResult fit(FitArgs& args) {
   return Loop(args).run();
+}
+
+std::map<std::string, double> evaluate(const EvalArgs& args) {
+  FitArgs a;
+  a.model = args.model;
+  a.loss = args.loss;
+  a.valid = args.data;
+  a.callbacks = args.callbacks;
+  a.interrupt = args.interrupt;
+  std::map<std::string, double> m = Loop(a, true).evaluate();
+  if (auto it = m.find("valid_loss"); it != m.end()) {
+    m["loss"] = it->second;
+    m.erase(it);
+  }
+  return m;
+}
+
+namespace {
+// Keeps each batch's prediction and target (at after_batch, when the forward ran).
+class Collect : public Callback {
+ public:
+  int order() const override { return 1000; }
+  void on(Event e, LoopState& s) override {
+    if (e != Event::AfterBatch || !s.pred.defined()) return;
+    preds.push_back(s.pred);
+    if (s.target.defined()) targets.push_back(s.target);
+  }
+  std::vector<Tensor> preds, targets;
+};
+}  // namespace
+
+Predictions predict(const EvalArgs& args) {
+  EvalArgs a = args;
+  auto collect = std::make_shared<Collect>();
+  collect->set_type("predict");
+  a.callbacks.push_back(collect);
+  evaluate(a);
+  Predictions p;
+  if (!collect->preds.empty()) p.pred = cat(collect->preds, 0);
+  if (!collect->targets.empty() && collect->targets.size() == collect->preds.size())
+    p.target = cat(collect->targets, 0);
+  return p;
 }
 
 }  // namespace gom

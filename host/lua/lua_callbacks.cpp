@@ -1,7 +1,7 @@
 // Callbacks in Lua: gom.callback(name, {params}) makes a registered one; a Lua table of event
 // functions (or one function) takes part in gom.fit like any plugin callback. A Lua callback
-// gets the loop's state: it reads epoch, batch, loss, metrics, ... and may set stop, skip_batch,
-// lr, or report a metric with state:log(key, value).
+// gets the loop's state: it reads epoch, batch, loss (a number; loss_tensor is the tensor),
+// metrics, ... and may set stop, skip_batch, lr, or report a metric with state:log(key, value).
 #include <algorithm>
 #include <string_view>
 
@@ -57,8 +57,15 @@ int st_index(lua_State* L) {
   }
   else if (k == "target") push_tensor(L, s.target);
   else if (k == "pred") push_tensor(L, s.pred);
-  else if (k == "loss") push_tensor(L, s.loss);
-  else if (k == "lr") lua_pushnumber(L, s.optimizer->lr());
+  else if (k == "loss") {  // a number (nil before after_loss); the tensor is loss_tensor
+    if (s.loss.defined()) lua_pushnumber(L, s.loss.item());
+    else lua_pushnil(L);
+  }
+  else if (k == "loss_tensor") push_tensor(L, s.loss);
+  else if (k == "lr") {  // no optimizer: model:evaluate's pass
+    if (s.optimizer) lua_pushnumber(L, s.optimizer->lr());
+    else lua_pushnil(L);
+  }
   else if (k == "model") lua_getiuservalue(L, 1, 1);
   else if (k == "optimizer") lua_getiuservalue(L, 1, 2);
   else if (k == "log") lua_pushcfunction(L, safe<st_log>);
@@ -71,7 +78,8 @@ int st_index(lua_State* L) {
   } else {
     return luaL_error(L,
                       "the loop state has no field '%s' (fields: epoch, epochs, batch, batches, "
-                      "step, samples, training, phase, input, inputs, target, pred, loss, lr, "
+                      "step, samples, training, phase, input, inputs, target, pred, loss, "
+                      "loss_tensor, lr, "
                       "metrics, "
                       "model, "
                       "optimizer, stop, skip_batch; method: log)",
@@ -85,7 +93,7 @@ int st_newindex(lua_State* L) {
   const std::string_view k = luaL_checkstring(L, 2);
   if (k == "stop") s.stop = lua_toboolean(L, 3);
   else if (k == "skip_batch") s.skip_batch = lua_toboolean(L, 3);
-  else if (k == "lr") s.optimizer->set_lr(luaL_checknumber(L, 3));
+  else if (k == "lr" && s.optimizer) s.optimizer->set_lr(luaL_checknumber(L, 3));
   // before_batch may replace the batch (fastai's callbacks can): the step uses the new one.
   else if (k == "input") s.input = check_tensor(L, 3);
   else if (k == "target") s.target = check_tensor(L, 3);

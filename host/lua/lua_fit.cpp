@@ -5,6 +5,7 @@
 // test data, when given), and the history per epoch.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <utility>
 
@@ -61,6 +62,7 @@ class FitSink : public MetricSink {
   // are tried again at the next epoch and when the run finishes.
   void flush() override { flush_or_warn(ctx_); }
   void record(const std::string& key, const std::string& value) override {
+    records[key] = value;  // also for gom.fit's result (lr_finder's suggestion)
     if (ctx_.recorder) write_or_warn(ctx_, [&] { ctx_.recorder->add_tag(ctx_.run_id, key, value); });
   }
   void artifact(const std::string& kind, const std::string& path) override {
@@ -68,6 +70,7 @@ class FitSink : public MetricSink {
       write_or_warn(ctx_, [&] { ctx_.recorder->add_artifact(ctx_.run_id, kind, path); });
   }
   std::vector<std::map<std::string, double>> history;
+  std::map<std::string, std::string> records;
   int64_t last_step = 0;
 
  private:
@@ -92,6 +95,19 @@ class PruneCallback : public Callback {
  private:
   RunContext& ctx_;
 };
+
+// The run records this fit's callbacks made (lr_finder.suggested_lr, ...): a number where the
+// whole text is one, else the text.
+void push_records(lua_State* L, const std::map<std::string, std::string>& records) {
+  lua_createtable(L, 0, int(records.size()));
+  for (const auto& [k, v] : records) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (!v.empty() && end == v.c_str() + v.size()) lua_pushnumber(L, x);
+    else lua_pushlstring(L, v.data(), v.size());
+    lua_setfield(L, -2, k.c_str());
+  }
+}
 
 // The field `key` of the table at 1 (nil when absent).
 int field(lua_State* L, const char* key) {
@@ -247,14 +263,10 @@ int l_fit(lua_State* L) {
   if (!test_object<std::shared_ptr<Module>>(L, 2, kModule))
     throw Error(fmt::format("gom.fit: 'model' must be a module, not a {}", luaL_typename(L, 2)));
   args.model = check_module(L, 2);
-  if (field(L, "loss") == LUA_TSTRING) {
-    push_module(L, create_layer(lua_tostring(L, 3)));
-    lua_replace(L, 3);
-  } else if (lua_isnil(L, 3)) {
+  if (field(L, "loss") == LUA_TNIL)
     throw Error("gom.fit: 'loss' is required (a loss layer such as gom.layer('cross_entropy'), "
-                "or its name)");
-  }
-  args.loss = check_module(L, 3);
+                "its name, or a function(pred, target))");
+  args.loss = to_loss(L, 3, "gom.fit");  // a function: loss.type = "lua_function"
 
   field(L, "optimizer");
   Params opt_params;
@@ -420,6 +432,8 @@ int l_fit(lua_State* L) {
     lua_seti(L, -2, lua_Integer(e + 1));
   }
   lua_setfield(L, -2, "history");
+  push_records(L, sink.records);
+  lua_setfield(L, -2, "records");
   return 1;
 }
 

@@ -60,6 +60,8 @@ int open_gom(lua_State* L) {
   open_sample(L);
   open_study(L);
   open_io(L);
+  open_loop(L);
+  open_schedule(L);
   open_hooks(L);
   open_module(L);  // last: see lua_util.h
   lua_pushcfunction(L, l_version);

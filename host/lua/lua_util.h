@@ -226,4 +226,12 @@ void open_module(lua_State* L);
 /// Lua forward and returns its results' count; -1 when the module is a built-in one.
 int call_lua_module(lua_State* L);
 
+// Helpers for hand-written loops (lua_loop.cpp, lua_schedule.cpp) and custom losses.
+/// @brief A loss for gom.fit or model:evaluate: a loss module, a loss layer's name, or a Lua
+/// function(pred, target) returning a scalar tensor (a module of type "lua_function").
+/// gom::Error naming `what` for anything else.
+std::shared_ptr<Module> to_loss(lua_State* L, int idx, const std::string& what);
+void open_loop(lua_State* L);      ///< after open_nn: adds model:evaluate
+void open_schedule(lua_State* L);
+
 }  // namespace gom::lua

@@ -8,12 +8,10 @@
 // (state.accumulate, gradient accumulation) is not clipped: the window's sum is, before its step.
 #include <fmt/format.h>
 
-#include <cmath>
 #include <vector>
 
 #include "callbacks.h"
-#include "gom/autograd.h"
-#include "gom/ops.h"
+#include "gom/grad_clip.h"
 #include "gom/optimizer.h"
 
 namespace gom::callbacks {
@@ -35,33 +33,18 @@ class GradientClipping : public Callback {
   void on(Event e, LoopState& s) override {
     if (e != Event::AfterBackward || !s.training || s.accumulate) return;
     if (!s.optimizer) throw Error("state.optimizer is not set at after_backward");
-    NoGrad ng;
-    std::vector<Tensor> grads;
+    std::vector<Tensor> params;
     for (const ParamGroup& g : s.optimizer->param_groups())
       for (const Tensor& p : g.params)
-        if (p.grad().defined()) grads.push_back(p.grad());
-    if (grads.empty()) return;
+        if (p.grad().defined()) params.push_back(p);
+    if (params.empty()) return;
     const bool log = log_every_ > 0 && s.step % log_every_ == 0;
+    // gom/grad_clip.h: the code torch.nn.utils' equivalents from Lua run too.
     double total = 0;
-    if (norm_ || log) {
-      Tensor sq;  // the sum of squares on the device, then one scalar read
-      for (const Tensor& g : grads) {
-        const Tensor part = sum(mul(g, g));
-        sq = sq.defined() ? add(sq, part) : part;
-      }
-      total = std::sqrt(sq.item());
-    }
+    if (norm_) total = clip_grad_norm_(params, max_norm_);
+    else if (log) total = grad_norm(params);
     if (log) s.step_metrics.emplace_back(key_, total);
-    if (norm_) {
-      const double coef = max_norm_ / (total + 1e-6);
-      // A NaN norm makes every gradient NaN, as torch's (error_if_nonfinite=False).
-      if (!(coef >= 1))
-        for (Tensor& g : grads) mul_(g, coef);
-      return;
-    }
-    const Tensor hi = scalar(clip_value_, {grads[0].dtype(), grads[0].device()});
-    const Tensor lo = scalar(-clip_value_, {grads[0].dtype(), grads[0].device()});
-    for (Tensor& g : grads) copy_(g, maximum(minimum(g, hi), lo));
+    if (!norm_) clip_grad_value_(params, clip_value_);
   }
 
  private:

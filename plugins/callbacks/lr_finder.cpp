@@ -7,11 +7,17 @@
 // sooner is restored at after_fit. The suggestion is fastai's "steep" rule: the lr at the start
 // of the steepest descent of the smoothed loss against log(lr), over the steps left when the
 // first num_steps/10 and the last 5 are dropped (all of them when fewer than 2 would be left).
+// fastai's "valley" rule, over the same steps, is recorded beside it: the longest run of
+// decreasing smoothed losses (its longest decreasing subsequence ending at some step), and the lr
+// about half-way into it (start + n/3 + n/6 of its n steps). Both are run records
+// (lr_finder.suggested_lr, lr_finder.valley_lr), which gom.fit's result and gom.lr_find return.
 // Not restored: the random streams (dropout, the loader's shuffle) and the loop's step count.
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
+#include <utility>
 #include <limits>
 #include <vector>
 
@@ -114,20 +120,28 @@ class LrFinder : public Callback {
     if (n < 2) {
       text += "lr_finder: no suggestion (fewer than 2 steps)\n";
     } else {
-      const double lr = suggestion();
+      const double lr = suggestion(), valley_lr = valley();
       s.records["lr_finder.suggested_lr"] = fmt::format("{}", lr);
+      s.records["lr_finder.valley_lr"] = fmt::format("{}", valley_lr);
       text += fmt::format(
           "lr_finder: suggested lr {:.1e} (steepest descent of the smoothed loss)\n", lr);
+      text += fmt::format("lr_finder: valley lr {:.1e} (fastai's valley rule)\n", valley_lr);
     }
     std::fputs(text.c_str(), stderr);
     std::fflush(stderr);
   }
 
-  // fastai's "steep": argmin of the slope between consecutive points, on the trimmed curve.
-  double suggestion() const {
+  // The steps the suggestions look at: [first, last), without the first num_steps/10 and the
+  // last 5 unless fewer than 2 would be left.
+  std::pair<size_t, size_t> trimmed() const {
     const size_t n = lrs_.size(), skip = size_t(steps_ / 10);
     const bool trim = n >= skip + 7;  // at least 2 points left
-    const size_t a = trim ? skip : 0, b = trim ? n - 5 : n;
+    return {trim ? skip : 0, trim ? n - 5 : n};
+  }
+
+  // fastai's "steep": argmin of the slope between consecutive points, on the trimmed curve.
+  double suggestion() const {
+    const auto [a, b] = trimmed();
     size_t best = a;
     double steepest = std::numeric_limits<double>::infinity();
     for (size_t i = a; i + 1 < b; ++i) {
@@ -135,6 +149,27 @@ class LrFinder : public Callback {
       if (g < steepest) steepest = g, best = i;
     }
     return lrs_[best];
+  }
+
+  // fastai's "valley" on the trimmed curve: lds[i] is the length of the longest strictly
+  // decreasing run of losses (a subsequence) ending at i; the first i with the longest one ends
+  // the valley, which starts lds[i] steps before it, and the lr is taken 1/3 + 1/6 of the way in.
+  double valley() const {
+    const auto [a, b] = trimmed();
+    const std::vector<double> loss(smooth_.begin() + ptrdiff_t(a), smooth_.begin() + ptrdiff_t(b));
+    const int64_t n = int64_t(loss.size());
+    std::vector<int64_t> lds(size_t(n), 1);
+    int64_t end = 0;
+    for (int64_t i = 1; i < n; ++i) {
+      for (int64_t j = 0; j < i; ++j)
+        if (loss[size_t(i)] < loss[size_t(j)]) lds[size_t(i)] = std::max(lds[size_t(i)], lds[size_t(j)] + 1);
+      if (lds[size_t(i)] > lds[size_t(end)]) end = i;
+    }
+    const int64_t start = end - lds[size_t(end)];
+    const double third = double(end - start) / 3;
+    int64_t idx = start + int64_t(third) + int64_t(third / 2);
+    if (idx < 0) idx += n;  // a valley from the first step: fastai's index -1 is the last one
+    return lrs_[a + size_t(std::clamp<int64_t>(idx, 0, n - 1))];
   }
 
   double start_, end_;

@@ -78,4 +78,26 @@ struct FitResult {
 /// failing event added, are already in the sink.
 FitResult fit(FitArgs& args);
 
+/// @brief What evaluate and predict run: the model over `data` once, in eval mode under NoGrad,
+/// as fit's validation phase (its events, before_validate to after_validate, reach `callbacks`).
+struct EvalArgs {
+  std::shared_ptr<Module> model;
+  std::shared_ptr<Module> loss;  ///< optional: without it no loss is computed
+  DataLoader* data = nullptr;
+  std::vector<std::shared_ptr<Callback>> callbacks;  ///< metrics (and any other callback)
+  const std::atomic<bool>* interrupt = nullptr;
+};
+
+/// @brief Keras' model.evaluate: one validation pass; returns what the metric callbacks reported
+/// under their names, and the mean loss per example as "loss" (when a loss is given). The model's
+/// mode (train or eval) is put back as it was.
+std::map<std::string, double> evaluate(const EvalArgs& args);
+
+/// @brief The model's outputs over the data, concatenated along dim 0, and the targets alike.
+struct Predictions {
+  Tensor pred, target;  ///< undefined when there was no batch (target: when the data has none)
+};
+/// @brief evaluate's pass, keeping each batch's prediction and target.
+Predictions predict(const EvalArgs& args);
+
 }  // namespace gom

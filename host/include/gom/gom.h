@@ -5,6 +5,7 @@
 #include "gom/callback.h"
 #include "gom/dataset.h"
 #include "gom/error.h"
+#include "gom/grad_clip.h"
 #include "gom/kernel.h"
 #include "gom/layer.h"
 #include "gom/metric.h"
