@@ -244,3 +244,38 @@ TEST_CASE("lua: csv and ratings category maps round-trip raw ids", "[lua_data]")
   CHECK_THAT(error_of("gom.tensor_dataset({{1}}):classes()"),
              Catch::Contains("has no category maps (the csv and ratings datasets have)"));
 }
+
+TEST_CASE("lua: a tensor_dataset of several inputs trains a two-input Lua module", "[lua_data]") {
+  require_ok(run(R"(
+    gom.manual_seed(3)
+    -- y = 2 a1 - a2 + 0.5 b1: a wide part over a [N, 2] and a deep part over b [N, 1]
+    local a, b = gom.randn({256, 2}), gom.randn({256, 1})
+    local y = a:select(1, 0):unsqueeze(1) * 2 - a:select(1, 1):unsqueeze(1) + b * 0.5
+    local ds = gom.tensor_dataset({a, b}, y)
+    assert(ds:size() == 256)
+    local xs, ys = ds:get({5, 7})
+    assert(#xs == 2 and xs[1]:shape()[2] == 2 and xs[2]:shape()[2] == 1 and ys:shape()[1] == 2)
+    assert(gom.allclose(xs[2], b:index(gom.tensor({5, 7}, "i64"))), "rows 5 and 7")
+    -- a subset keeps both inputs, in the subset's order
+    local sub = gom.subset(ds, {7, 5})
+    local sx = sub:get({0, 1})
+    assert(gom.allclose(sx[1], xs[1]:flip({0})) and gom.allclose(sx[2], xs[2]:flip({0})))
+    local Two = gom.module{
+      name = "two_inputs",
+      init = function(self)
+        self.wide = gom.layer("linear", {["in"] = 2, out = 1, bias = false})
+        self.deep = gom.layer("linear", {["in"] = 1, out = 1, bias = false})
+      end,
+      forward = function(self, a, b) return self.wide(a) + self.deep(b) end,
+    }
+    local model = Two{}
+    local r = gom.fit{model = model, train = ds, loss = "mse", epochs = 60, batch_size = 32,
+                      optimizer = gom.optimizer("adam", {lr = 5e-2})}
+    assert(r.metrics.train_loss < 1e-4, "learnt: " .. r.metrics.train_loss)
+    local w, d = model.wide.weight:totable()[1], model.deep.weight:totable()[1]
+    assert(math.abs(w[1] - 2) < 0.01 and math.abs(w[2] + 1) < 0.01 and math.abs(d[1] - 0.5) < 0.01,
+           "the generator's weights")
+  )"));
+  CHECK_THAT(error_of(R"(gom.tensor_dataset({gom.zeros({4, 2}), gom.zeros({3, 1})}))"),
+             Catch::Contains("input 2 is [3, 1] but input 1 is [4, 2]"));
+}

@@ -44,8 +44,12 @@ uint64_t batch_seed(uint64_t seed, int64_t epoch, int64_t batch) {
 }
 
 // ------------------------------------------------------------------------------ tensors
-TensorDataset::TensorDataset(Tensor input, Tensor target, int64_t num_classes)
-    : input_(std::move(input)), target_(std::move(target)), num_classes_(num_classes) {
+TensorDataset::TensorDataset(Tensor input, Tensor target, int64_t num_classes,
+                             std::vector<Tensor> more_inputs)
+    : input_(std::move(input)),
+      target_(std::move(target)),
+      num_classes_(num_classes),
+      more_inputs_(std::move(more_inputs)) {
   if (!input_.defined() || input_.dim() < 1)
     throw Error("tensor_dataset: the inputs must be a tensor of at least one dim [N, ...]");
   if (target_.defined() && (target_.dim() < 1 || target_.shape()[0] != input_.shape()[0]))
@@ -55,6 +59,15 @@ TensorDataset::TensorDataset(Tensor input, Tensor target, int64_t num_classes)
   if (input_.shape()[0] == 0) throw Error("tensor_dataset: no examples (the first dim is 0)");
   input_ = input_.to(kCPU).detach().contiguous();
   if (target_.defined()) target_ = target_.to(kCPU).detach().contiguous();
+  for (size_t k = 0; k < more_inputs_.size(); ++k) {
+    Tensor& t = more_inputs_[k];
+    if (!t.defined() || t.dim() < 1 || t.shape()[0] != input_.shape()[0])
+      throw Error(fmt::format(
+          "tensor_dataset: input {} is {} but input 1 is {}: every input needs the same first dim "
+          "(the examples)",
+          k + 2, t.defined() ? shape_str(t.shape()) : "undefined", shape_str(input_.shape())));
+    t = t.to(kCPU).detach().contiguous();
+  }
 }
 
 Shape TensorDataset::input_shape() const {
@@ -62,8 +75,12 @@ Shape TensorDataset::input_shape() const {
 }
 
 std::string TensorDataset::describe() const {
-  return fmt::format("tensors: {} examples, inputs {} {}, targets {}", size(),
-                     dtype_name(input_.dtype()), shape_str(input_shape()),
+  std::string more;
+  for (const Tensor& t : more_inputs_)
+    more += fmt::format(" + {} {}", dtype_name(t.dtype()),
+                        shape_str(Shape(t.shape().begin() + 1, t.shape().end())));
+  return fmt::format("tensors: {} examples, inputs {} {}{}, targets {}", size(),
+                     dtype_name(input_.dtype()), shape_str(input_shape()), more,
                      target_.defined() ? fmt::format("{} {}", dtype_name(target_.dtype()),
                                                      shape_str(Shape(target_.shape().begin() + 1,
                                                                      target_.shape().end())))
@@ -73,6 +90,7 @@ std::string TensorDataset::describe() const {
 Config TensorDataset::info() const {
   Config c{{"examples", size()}};
   if (num_classes_ > 0) c["classes"] = num_classes_;
+  if (!more_inputs_.empty()) c["inputs"] = int64_t(more_inputs_.size() + 1);
   return c;
 }
 
@@ -83,6 +101,7 @@ Batch TensorDataset::get_batch_seeded(const std::vector<int64_t>& indices, uint6
   Batch b;
   b.input = rows_of(input_, indices);
   if (target_.defined()) b.target = rows_of(target_, indices);
+  for (const Tensor& t : more_inputs_) b.more_inputs.push_back(rows_of(t, indices));
   return b;
 }
 

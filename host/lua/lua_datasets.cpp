@@ -47,12 +47,33 @@ Tensor tensor_arg(lua_State* L, int idx, bool integers) {
   return t;
 }
 
-// gom.tensor_dataset(x [, y] [, {classes = n}]): x [N, ...], y [N, ...]. An i64 target (a table
-// of integers is one) is class ids: classes defaults to max + 1.
+// Whether the table at idx is a list of tensors (several inputs), not nested numbers.
+bool is_tensor_list(lua_State* L, int idx) {
+  if (!lua_istable(L, idx) || luaL_len(L, idx) == 0) return false;
+  lua_geti(L, idx, 1);
+  const bool tensor = luaL_testudata(L, -1, kTensor) != nullptr;
+  lua_pop(L, 1);
+  return tensor;
+}
+
+// gom.tensor_dataset(x [, y] [, {classes = n}]): x [N, ...], or a list of inputs {x1, x2, ...}
+// each [N, ...] (a model with several inputs gets them as arguments of its forward); y [N, ...].
+// An i64 target (a table of integers is one) is class ids: classes defaults to max + 1.
 int l_tensor_dataset(lua_State* L) {
-  // TODO(lead, after merging luamod's several-input batches): accept a table of input tensors
-  // {x1, x2} here, each [N, ...], and fill Batch's extra inputs from them.
-  const Tensor x = tensor_arg(L, 1, false);
+  Tensor x;
+  std::vector<Tensor> more;
+  if (is_tensor_list(L, 1)) {
+    for (lua_Integer i = 1; i <= luaL_len(L, 1); ++i) {
+      lua_geti(L, 1, i);
+      if (!luaL_testudata(L, -1, kTensor))
+        throw Error(fmt::format("gom.tensor_dataset: input {} of the list is a {}, not a tensor", i,
+                                luaL_typename(L, -1)));
+      (i == 1 ? x : more.emplace_back()) = check_tensor(L, -1);
+      lua_pop(L, 1);
+    }
+  } else {
+    x = tensor_arg(L, 1, false);
+  }
   Tensor y;
   int opts = 3;
   if (lua_istable(L, 2) && luaL_len(L, 2) == 0) {
@@ -70,7 +91,7 @@ int l_tensor_dataset(lua_State* L) {
     const auto v = y.to_vector<int64_t>();
     classes = *std::max_element(v.begin(), v.end()) + 1;
   }
-  auto ds = std::make_shared<TensorDataset>(x, y, classes);
+  auto ds = std::make_shared<TensorDataset>(x, y, classes, std::move(more));
   std::map<std::string, Value> values{{"examples", ds->size()},
                                       {"input_shape", shape_str(ds->input_shape())},
                                       {"classes", classes}};

@@ -48,7 +48,10 @@ uint64_t batch_seed(uint64_t seed, int64_t epoch, int64_t batch);
 class TensorDataset : public DerivedDataset {
  public:
   /// @param num_classes  classes of an i64 target (0: regression, or undefined target).
-  TensorDataset(Tensor input, Tensor target, int64_t num_classes);
+  /// @param more_inputs  further inputs [N, ...] of each example (Batch::more_inputs): a model
+  ///                     with several inputs gets them as further arguments of its forward.
+  TensorDataset(Tensor input, Tensor target, int64_t num_classes,
+                std::vector<Tensor> more_inputs = {});
   int64_t size() const override { return input_.shape()[0]; }
   Shape input_shape() const override;
   int64_t num_classes() const override { return num_classes_; }
@@ -59,6 +62,7 @@ class TensorDataset : public DerivedDataset {
  private:
   Tensor input_, target_;
   int64_t num_classes_;
+  std::vector<Tensor> more_inputs_;
 };
 
 /// @brief The examples of `base` at `indices` (in that order), as torch.utils.data.Subset.
