@@ -12,9 +12,13 @@ Shape tidy_strides(const Shape& shape, Shape st) {
   return st;
 }
 
-// The gemm behind matmul needs a unit stride in one of the two matrix dims.
+// The gemm behind matmul needs a unit stride in one of the two matrix dims. An expanded operand
+// (stride 0 on a dim larger than 1: the ones of sum's gradient) sends oneDNN to its reference
+// kernel, 20-50x slower than copying it dense first.
 bool gemm_layout(const Tensor& t) {
   if (!dnnl_layout_ok(t)) return false;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.shape()[d] > 1 && t.strides()[d] == 0) return false;
   const int64_t r = t.dim();
   const auto& s = tidy_strides(t.shape(), t.strides());
   return s[r - 1] == 1 || s[r - 2] == 1;
