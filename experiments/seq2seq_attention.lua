@@ -10,14 +10,16 @@
 -- accuracy (every digit right) and token accuracy. With --set attention=false the decoder sees
 -- instead the encoder's final state at every step (Cho et al. 2014): one fixed vector for the
 -- whole source, which must then hold all `length` digits.
--- Expect (the defaults, 3 epochs of 8000 sequences of 12 digits, about 90 s on one core):
+-- Expect (the defaults: 6 epochs of 8000 sequences of 12 digits, Adam with 1cycle to lr 1e-2,
+-- about 45 s on one core; the no-attention model about 7 s):
 --   gom run experiments/seq2seq_attention.lua --threads 1
---   -> greedy test accuracy: sequences 0.998, tokens 1.000 (attention);
+--   -> greedy test accuracy: sequences 0.942, tokens 0.974 (teacher-forced valid tokens 0.986)
 --   gom run experiments/seq2seq_attention.lua --threads 1 --set attention=false
---   -> sequences 0.000, tokens 0.34 (no attention: the first reversed digits, the last of the
---      source, come out right; the middle is guessed).
--- The attention weights of one test example are printed: the anti-diagonal, output step t
--- looking at source position length-1-t.
+--   -> sequences 0.536, tokens 0.862 (teacher-forced 0.951): the one vector falls short.
+-- The attention weights of one test example are printed: near the anti-diagonal, output step t
+-- (from 1) writing source digit length-t (from 0) and looking at position length-t+1, one to its
+-- right, whose forward-GRU state has just read it; the first step, writing the last digit, looks
+-- at the last position.
 -- smoke: --set n=512 --set length=5 --set epochs=1 --set hidden=16
 local P = gom.params{
   n = 10000,          -- sequences, split 80/10/10 into train, valid and test
@@ -26,9 +28,9 @@ local P = gom.params{
   hidden = 64,        -- GRU units of the encoder and the decoder
   attention_dim = 64, -- features of W1 h_s + W2 d
   attention = true,   -- false: the decoder sees the encoder's final state instead
-  epochs = 3,
+  epochs = 6,
   batch_size = 64,
-  lr = 3e-3,
+  lr = 1e-2,          -- the peak of the 1cycle schedule
   data_seed = 1,
 }
 local DIGITS, BOS = 10, 10  -- source and output vocabulary: 0-9; the decoder's inputs add BOS
@@ -68,7 +70,8 @@ local Seq2Seq = gom.module{
   name = "seq2seq",
   init = function(self, o)
     self.length, self.use_attention = o.length, o.attention
-    self.src_embedding = gom.layer("embedding", {num_embeddings = DIGITS, embedding_dim = o.embedding})
+    self.src_embedding = gom.layer("embedding", {num_embeddings = DIGITS,
+                                                 embedding_dim = o.embedding})
     self.encoder = gom.layer("gru", {input_size = o.embedding, hidden_size = o.hidden,
                                      batch_first = true})
     self.tgt_embedding = gom.layer("embedding", {num_embeddings = DIGITS + 1,
@@ -127,10 +130,11 @@ local model = Seq2Seq{length = P.length, embedding = P.embedding, hidden = P.hid
 print(model)
 local result = gom.fit{
   model = model, train = train, valid = valid, loss = "cross_entropy",
-  optimizer = gom.optimizer("adam", {lr = P.lr}),
+  optimizer = gom.optimizer("adam", {lr = P.lr}),  -- Adam, 1cycle, gradients clipped at 1
   epochs = P.epochs, batch_size = P.batch_size,
   metrics = {"accuracy"},  -- per token, teacher-forced
-  callbacks = {"progress", gom.callback("gradient_clipping", {max_norm = 1.0})},
+  callbacks = {"progress", gom.callback("one_cycle", {max_lr = P.lr}),
+               gom.callback("gradient_clipping", {max_norm = 1.0})},
 }
 
 -- Greedy decoding of the test set.
