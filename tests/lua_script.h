@@ -23,4 +23,11 @@ inline void require_ok(const gom::lua::ScriptResult& r) {
   REQUIRE(r.status == gom::lua::ScriptResult::Status::Finished);
 }
 
+/// @brief Runs `code` as run_lua does, requires it to fail and returns its error message.
+inline std::string lua_error_of(const std::string& code, const std::string& chunk = "@test.lua") {
+  const gom::lua::ScriptResult r = run_lua(code, chunk);
+  REQUIRE(r.status == gom::lua::ScriptResult::Status::Failed);
+  return r.error;
+}
+
 }  // namespace gom_test

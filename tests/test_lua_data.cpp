@@ -20,9 +20,7 @@ ScriptResult run(const std::string& code) {
 }
 
 std::string error_of(const std::string& code) {
-  const ScriptResult r = run(code);
-  REQUIRE(r.status == ScriptResult::Status::Failed);
-  return r.error;
+  return gom_test::lua_error_of(code, "@data.lua");
 }
 
 }  // namespace

@@ -23,9 +23,7 @@ ScriptResult run(const std::string& code) {
 }
 
 std::string error_of(const std::string& code) {
-  const ScriptResult r = run(code);
-  REQUIRE(r.status == ScriptResult::Status::Failed);
-  return r.error;
+  return gom_test::lua_error_of(code, "@modules.lua");
 }
 
 // fastai's DotProductBias in Lua, its children named as the built-in dot_product_bias names its

@@ -272,10 +272,7 @@ const luaL_Reg kFunctions[] = {{"tensor_dataset", safe<l_tensor_dataset>},
 
 void open_datasets(lua_State* L) {
   set_functions(L, kFunctions);
-  luaL_getmetatable(L, kDataset);
-  lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, kMethods, 0);
-  lua_pop(L, 2);
+  add_methods(L, kDataset, kMethods);
 }
 
 }  // namespace gom::lua

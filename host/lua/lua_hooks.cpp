@@ -252,10 +252,7 @@ const luaL_Reg kHandleMeta[] = {{"__tostring", h_tostring}, {nullptr, nullptr}};
 void open_hooks(lua_State* L) {
   define_class<HookHandle>(L, kHookHandle, kHandleMethods, kHandleMeta);
   define_class<std::shared_ptr<int>>(L, kStateAlive, nullptr, nullptr);
-  luaL_getmetatable(L, kModule);
-  lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, kModuleMethods, 0);
-  lua_pop(L, 2);
+  add_methods(L, kModule, kModuleMethods);
   lua_getfield(L, LUA_REGISTRYINDEX, "gom.Tensor.methods");
   luaL_setfuncs(L, kTensorMethods, 0);
   lua_pop(L, 1);

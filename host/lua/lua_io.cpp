@@ -106,10 +106,7 @@ const luaL_Reg kFunctions[] = {{"save", safe<l_save>}, {"load", safe<l_load>}, {
 }  // namespace
 
 void open_io(lua_State* L) {
-  luaL_getmetatable(L, kModule);
-  lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, kMethods, 0);
-  lua_pop(L, 2);
+  add_methods(L, kModule, kMethods);
   set_functions(L, kFunctions);
 }
 

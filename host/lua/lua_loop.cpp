@@ -245,10 +245,7 @@ const luaL_Reg kFunctions[] = {{"clip_grad_norm", safe<l_clip_grad_norm>},
 }  // namespace
 
 void open_loop(lua_State* L) {
-  luaL_getmetatable(L, kModule);
-  lua_getfield(L, -1, "__index");
-  luaL_setfuncs(L, kModuleMethods, 0);
-  lua_pop(L, 2);
+  add_methods(L, kModule, kModuleMethods);
   set_functions(L, kFunctions);
 }
 

@@ -212,28 +212,18 @@ void add_child(lua_State* L, LuaModule& m, const std::string& name, int idx) {
 }
 
 // self:parameter(name, tensor) → the parameter (requires_grad; a tensor with a graph is
-// detached first).
-int lm_parameter(lua_State* L) {
-  LuaModule& m = check_lua_module(L, 1, "parameter");
-  const std::string name = check_new_name(L, m, 2, "parameter");
+// detached first); self:buffer(name, tensor) → the buffer (state saved with the weights, not
+// trained).
+template <bool kParameter>
+int lm_tensor(lua_State* L) {
+  const char* what = kParameter ? "parameter" : "buffer";
+  LuaModule& m = check_lua_module(L, 1, what);
+  const std::string name = check_new_name(L, m, 2, what);
   if (!test_object<Tensor>(L, 3, kTensor))
-    return luaL_error(L, "self:parameter('%s', ...): expected a tensor, got a %s", name.c_str(),
+    return luaL_error(L, "self:%s('%s', ...): expected a tensor, got a %s", what, name.c_str(),
                       luaL_typename(L, 3));
-  push_tensor(L, m.add_parameter(name, check_tensor(L, 3)));
-  m.push_fields(L);
-  lua_pushvalue(L, -2);
-  lua_setfield(L, -2, name.c_str());
-  lua_pop(L, 1);
-  return 1;
-}
-// self:buffer(name, tensor) → the buffer (state saved with the weights, not trained).
-int lm_buffer(lua_State* L) {
-  LuaModule& m = check_lua_module(L, 1, "buffer");
-  const std::string name = check_new_name(L, m, 2, "buffer");
-  if (!test_object<Tensor>(L, 3, kTensor))
-    return luaL_error(L, "self:buffer('%s', ...): expected a tensor, got a %s", name.c_str(),
-                      luaL_typename(L, 3));
-  push_tensor(L, m.add_buffer(name, check_tensor(L, 3)));
+  const Tensor& t = check_tensor(L, 3);
+  push_tensor(L, kParameter ? m.add_parameter(name, t) : m.add_buffer(name, t));
   m.push_fields(L);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, name.c_str());
@@ -462,8 +452,8 @@ int l_module(lua_State* L) {
   return 1;
 }
 
-const luaL_Reg kLuaModuleMethods[] = {{"parameter", safe<lm_parameter>},
-                                      {"buffer", safe<lm_buffer>},
+const luaL_Reg kLuaModuleMethods[] = {{"parameter", safe<lm_tensor<true>>},
+                                      {"buffer", safe<lm_tensor<false>>},
                                       {"add", safe<lm_add>},
                                       {nullptr, nullptr}};
 

@@ -214,6 +214,13 @@ Params validated(ComponentKind kind, const std::string& name, const Config& conf
   return validate(fmt::format("{} '{}'", kind_name(kind), name), info.schema, config);
 }
 
+void add_methods(lua_State* L, const char* metatable, const luaL_Reg* methods) {
+  luaL_getmetatable(L, metatable);
+  lua_getfield(L, -1, "__index");
+  luaL_setfuncs(L, methods, 0);
+  lua_pop(L, 2);
+}
+
 void set_functions(lua_State* L, const luaL_Reg* fns) {
   luaL_setfuncs(L, fns, 0);
 }

@@ -186,6 +186,9 @@ FitCallback to_callback(lua_State* L, int idx, int model_idx, int opt_idx);
 
 /// @brief Adds the functions of `fns` to the table on the top of the stack.
 void set_functions(lua_State* L, const luaL_Reg* fns);
+/// @brief Adds `methods` to the methods of the objects of class `metatable` (its __index table):
+/// how one part adds methods to a class another part defined (module:save, ds:transform).
+void add_methods(lua_State* L, const char* metatable, const luaL_Reg* methods);
 
 // Each part of the module adds its functions to the `gom` table on the top of the stack.
 void open_tensor(lua_State* L);
