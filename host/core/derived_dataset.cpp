@@ -79,12 +79,13 @@ std::string TensorDataset::describe() const {
   for (const Tensor& t : more_inputs_)
     more += fmt::format(" + {} {}", dtype_name(t.dtype()),
                         shape_str(Shape(t.shape().begin() + 1, t.shape().end())));
-  return fmt::format("tensors: {} examples, inputs {} {}{}, targets {}", size(),
-                     dtype_name(input_.dtype()), shape_str(input_shape()), more,
-                     target_.defined() ? fmt::format("{} {}", dtype_name(target_.dtype()),
-                                                     shape_str(Shape(target_.shape().begin() + 1,
-                                                                     target_.shape().end())))
-                                       : "none");
+  return fmt::format(
+      "tensors: {} examples, inputs {} {}{}, targets {}", size(), dtype_name(input_.dtype()),
+      shape_str(input_shape()), more,
+      target_.defined()
+          ? fmt::format("{} {}", dtype_name(target_.dtype()),
+                        shape_str(Shape(target_.shape().begin() + 1, target_.shape().end())))
+          : "none");
 }
 
 Config TensorDataset::info() const {
@@ -111,8 +112,8 @@ SubsetDataset::SubsetDataset(std::shared_ptr<Dataset> base, std::vector<int64_t>
   if (indices_.empty()) throw Error("subset: no indices");
   for (int64_t i : indices_)
     if (i < 0 || i >= base_->size())
-      throw Error(fmt::format("subset: index {} is outside the dataset's [0, {})", i,
-                              base_->size()));
+      throw Error(
+          fmt::format("subset: index {} is outside the dataset's [0, {})", i, base_->size()));
 }
 
 std::string SubsetDataset::describe() const {
@@ -169,12 +170,14 @@ std::vector<std::vector<int64_t>> random_split_indices(int64_t n, const std::vec
     for (size_t i = 0; i < sizes.size(); ++i) len[i] = int64_t(sizes[i]);
   } else if (std::abs(total - 1) < 1e-9) {
     int64_t given = 0;
-    for (size_t i = 0; i < sizes.size(); ++i) given += len[i] = int64_t(std::floor(double(n) * sizes[i]));
+    for (size_t i = 0; i < sizes.size(); ++i)
+      given += len[i] = int64_t(std::floor(double(n) * sizes[i]));
     for (size_t i = 0; given < n; i = (i + 1) % sizes.size(), ++given) ++len[i];
   } else {
-    throw Error(fmt::format("random_split: sizes must be counts that sum to the dataset's {} "
-                            "examples, or fractions that sum to 1 (they sum to {})",
-                            n, total));
+    throw Error(
+        fmt::format("random_split: sizes must be counts that sum to the dataset's {} "
+                    "examples, or fractions that sum to 1 (they sum to {})",
+                    n, total));
   }
   // Fisher-Yates with mt19937_64, whose output the standard fixes: the same parts everywhere.
   std::vector<int64_t> perm(static_cast<size_t>(n));

@@ -125,16 +125,15 @@ int l_random_split(lua_State* L) {
     listed.emplace_back(sizes.back());
     lua_pop(L, 1);
   }
-  const uint64_t seed =
-      lua_isnoneornil(L, 3) ? context(L).seed : uint64_t(luaL_checkinteger(L, 3));
+  const uint64_t seed = lua_isnoneornil(L, 3) ? context(L).seed : uint64_t(luaL_checkinteger(L, 3));
   const auto parts = random_split_indices(d.ds->size(), sizes, seed);
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].empty())
-      throw Error(fmt::format("gom.random_split: part {} of {} examples is empty", i + 1,
-                              d.ds->size()));
-    push_derived(L, d, std::make_shared<SubsetDataset>(d.ds, parts[i]),
-                 {{"split.sizes", listed}, {"split.seed", int64_t(seed)},
-                  {"split.part", int64_t(i + 1)}});
+      throw Error(
+          fmt::format("gom.random_split: part {} of {} examples is empty", i + 1, d.ds->size()));
+    push_derived(
+        L, d, std::make_shared<SubsetDataset>(d.ds, parts[i]),
+        {{"split.sizes", listed}, {"split.seed", int64_t(seed)}, {"split.part", int64_t(i + 1)}});
   }
   return int(parts.size());
 }
@@ -158,8 +157,10 @@ class LuaExampleTransform {
       lua_pushcfunction(L_, traceback);
       lua_rawgeti(L_, LUA_REGISTRYINDEX, ref_);
       push_tensor(L_, b.input.slice(0, i, i + 1).squeeze(0).contiguous());
-      if (b.target.defined()) push_tensor(L_, b.target.slice(0, i, i + 1).squeeze(0).contiguous());
-      else lua_pushnil(L_);
+      if (b.target.defined())
+        push_tensor(L_, b.target.slice(0, i, i + 1).squeeze(0).contiguous());
+      else
+        lua_pushnil(L_);
       // Each example's own seed, below 2^53 so that it is exact as a Lua number too.
       lua_pushinteger(L_, lua_Integer(batch_seed(seed, 0, i) >> 11));
       if (lua_pcall(L_, 3, 2, top + 1) != LUA_OK) {
@@ -171,12 +172,16 @@ class LuaExampleTransform {
       if (!x) {
         const std::string got = luaL_typename(L_, -2);
         lua_settop(L_, top);
-        throw Error("dataset transform: the function must return the example's input tensor "
-                    "(and optionally its target), not a " + got);
+        throw Error(
+            "dataset transform: the function must return the example's input tensor "
+            "(and optionally its target), not a " +
+            got);
       }
       xs.push_back(*x);
-      if (auto* y = test_object<Tensor>(L_, -1, kTensor)) ys.push_back(*y);
-      else if (b.target.defined()) ys.push_back(b.target.slice(0, i, i + 1).squeeze(0));
+      if (auto* y = test_object<Tensor>(L_, -1, kTensor))
+        ys.push_back(*y);
+      else if (b.target.defined())
+        ys.push_back(b.target.slice(0, i, i + 1).squeeze(0));
       lua_settop(L_, top);
     }
     b.input = stack(xs, 0);
@@ -221,9 +226,10 @@ const CategoricalDataset& check_categorical(lua_State* L, const char* what) {
   const LuaDataset& d = check_dataset(L, 1);
   auto* c = dynamic_cast<const CategoricalDataset*>(&root_dataset(*d.ds));
   if (!c)
-    throw Error(fmt::format("ds:{}: dataset '{}' has no category maps (the csv and ratings "
-                            "datasets have)",
-                            what, d.name));
+    throw Error(
+        fmt::format("ds:{}: dataset '{}' has no category maps (the csv and ratings "
+                    "datasets have)",
+                    what, d.name));
   return *c;
 }
 
@@ -247,13 +253,15 @@ int d_class_index(lua_State* L) {
   const CategoricalDataset& c = check_categorical(L, "class_index");
   const std::string column = luaL_checkstring(L, 2);
   std::string raw;
-  if (lua_isinteger(L, 3)) raw = std::to_string(lua_tointeger(L, 3));
-  else raw = luaL_checkstring(L, 3);
+  if (lua_isinteger(L, 3))
+    raw = std::to_string(lua_tointeger(L, 3));
+  else
+    raw = luaL_checkstring(L, 3);
   const auto& names = c.categories(column);
   const auto it = std::find(names.begin(), names.end(), raw);
   if (it == names.end())
-    throw Error(fmt::format("ds:class_index: '{}' is not a value of '{}' ({} values)", raw,
-                            column, names.size()));
+    throw Error(fmt::format("ds:class_index: '{}' is not a value of '{}' ({} values)", raw, column,
+                            names.size()));
   lua_pushinteger(L, lua_Integer(it - names.begin()));
   return 1;
 }

@@ -2,14 +2,14 @@
 // the per-kernel primitive cache, and a strided loop for what oneDNN has no primitive for.
 #pragma once
 
-#include <array>
-#include <cstring>
-#include <algorithm>
-#include <mutex>
-#include <shared_mutex>
 #include <omp.h>
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>

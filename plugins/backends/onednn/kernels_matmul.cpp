@@ -63,7 +63,8 @@ void matmul(const KernelCall& c) {
                      {DNNL_ARG_BIAS, p.bias, dense(bias)},
                      {DNNL_ARG_DST, p.out, out}});
   else
-    execute(p.prim, {{DNNL_ARG_SRC, p.a, a}, {DNNL_ARG_WEIGHTS, p.b, b}, {DNNL_ARG_DST, p.out, out}});
+    execute(p.prim,
+            {{DNNL_ARG_SRC, p.a, a}, {DNNL_ARG_WEIGHTS, p.b, b}, {DNNL_ARG_DST, p.out, out}});
 }
 
 }  // namespace
