@@ -20,7 +20,7 @@
 -- legs, the shaft of an ankle boot), not the garment's inside.
 -- The first `show` images are printed as text maps (0-9) and, when the run has a folder (gom run
 -- records into one) or out = DIR is set, written as PPM images: the picture, then Grad-CAM over it
--- in red (cam_<i>.ppm).
+-- in red (cam_<i>.ppm), each recorded as an artifact of the run (gom.artifact, kind "image").
 --   gom run experiments/cam.lua
 --   gom run experiments/cam.lua --set epochs=4 --set images=500 --set out=/tmp/cam
 -- smoke: --set epochs=1 --set limit=1000 --set images=20
@@ -183,7 +183,10 @@ for i = 0, n - 1 do
     local gc_hi = gradcam:max():item()
     if out_dir ~= "" and gc_hi > 0 then
       local path = out_dir .. "/cam_" .. i .. ".ppm"
-      if write_ppm(path, img, up_gc, gc_hi) then print("  written to " .. path) end
+      if write_ppm(path, img, up_gc, gc_hi) then
+        gom.artifact("image", path)  -- recorded with the run: gom show lists it
+        print("  written to " .. path)
+      end
     end
   end
 end

@@ -422,6 +422,29 @@ TEST_CASE("lua: gom.log options and gom.metric declare a metric's direction and 
   fails_with(R"(gom.metric("x", {}))", "gom.metric: give direction and/or phase");
 }
 
+TEST_CASE("lua: gom.artifact records a written file with the run, a missing one is an error",
+          "[lua]") {
+  gom_test::TempDir dir;
+  gom::RunRecorder rec(dir / "runs.db");
+  RunContext ctx;
+  ctx.recorder = &rec;
+  ctx.run_id = rec.start_run({.experiment = "e", .detect_git = false});
+  const std::string file = dir / "map.ppm";
+  require_ok(run(ctx, "local f = io.open('" + file + "', 'wb'); f:write('abc'); f:close()\n"
+                      "local p = gom.artifact('image', '" + file + "')\n"
+                      "assert(p == '" + file + "', p)"));
+  rec.finish_run(ctx.run_id, gom::RunStatus::kFinished);
+  using gom_test::one;
+  // sha256("abc")
+  CHECK(one(rec, "SELECT kind || ' ' || path || ' ' || bytes || ' ' || sha256 FROM artifacts") ==
+        "image " + file + " 3 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  RunContext none;
+  const ScriptResult r = run(none, "gom.artifact('image', '" + (dir / "nope.ppm") + "')");
+  REQUIRE(r.status == ScriptResult::Status::Failed);
+  CHECK_THAT(r.error, Catch::Contains("gom.artifact: no file '" + (dir / "nope.ppm") +
+                                      "' (record a file after writing it)"));
+}
+
 TEST_CASE("lua: gom.fit tests on test = data after early stopping put back the best epoch",
           "[lua]") {
   gom_test::TempDir dir;

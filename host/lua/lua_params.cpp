@@ -3,6 +3,7 @@
 // from a hand-written loop, and with gom.metric declares what they mean (direction, phase);
 // gom.no_grad runs a function without recording a graph.
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 
 #include "gom/autograd.h"
@@ -200,6 +201,24 @@ int l_metric(lua_State* L) {
   return 0;
 }
 
+// gom.artifact(kind, path) → the absolute path: records a file the script wrote (a plot, an
+// image, a table) with the run, as fit's checkpoints are: kind, path, size and SHA-256. The file
+// must exist (record it after writing it).
+int l_artifact(lua_State* L) {
+  const std::string kind = luaL_checkstring(L, 1), path = luaL_checkstring(L, 2);
+  if (kind.empty()) throw Error("gom.artifact: the kind (argument 1) is empty; say what it is, "
+                                "e.g. \"image\" or \"plot\"");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw Error(fmt::format("gom.artifact: no file '{}' (record a file after writing it)", path));
+  const std::string absolute = std::filesystem::absolute(path, ec).lexically_normal().string();
+  RunContext& ctx = context(L);
+  if (ctx.recorder)
+    write_or_warn(ctx, [&] { ctx.recorder->add_artifact(ctx.run_id, kind, absolute); });
+  lua_pushstring(L, absolute.c_str());
+  return 1;
+}
+
 // gom.no_grad(fn, ...) → fn(...) with graph recording off (restored on error too).
 int l_no_grad(lua_State* L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -211,6 +230,7 @@ int l_no_grad(lua_State* L) {
 const luaL_Reg kFunctions[] = {{"params", safe<l_params>},
                                {"log", safe<l_log>},
                                {"metric", safe<l_metric>},
+                               {"artifact", safe<l_artifact>},
                                {"no_grad", safe<l_no_grad>},
                                {nullptr, nullptr}};
 
