@@ -68,7 +68,10 @@ int l_tensor_dataset(lua_State* L) {
       if (!luaL_testudata(L, -1, kTensor))
         throw Error(fmt::format("gom.tensor_dataset: input {} of the list is a {}, not a tensor", i,
                                 luaL_typename(L, -1)));
-      (i == 1 ? x : more.emplace_back()) = check_tensor(L, -1);
+      if (i == 1)
+        x = check_tensor(L, -1);
+      else
+        more.push_back(check_tensor(L, -1));
       lua_pop(L, 1);
     }
   } else {
