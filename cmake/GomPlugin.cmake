@@ -17,7 +17,8 @@ function(gom_add_plugin name)
     VISIBILITY_INLINES_HIDDEN ON
     LIBRARY_OUTPUT_DIRECTORY "${GOM_PLUGIN_OUTPUT_DIR}")
   if(GOM_WARNINGS)
-    target_compile_options(${target} PRIVATE ${GOM_WARNINGS})
+    # C++ sources only: nvcc takes other flags for a plugin's .cu files.
+    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:${GOM_WARNINGS}>")
   endif()
   if(GOM_INSTALL_PLUGIN_DIR)
     # A folder inside the configured prefix is installed relative to it, so that

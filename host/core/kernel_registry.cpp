@@ -104,10 +104,6 @@ Registry& registry() {
   return *r;
 }
 
-const char* device_type_name(DeviceType d) {
-  return d == DeviceType::CPU ? "cpu" : "cuda";
-}
-
 // The kernel of (op, device) in the published snapshot, or null.
 const KernelFn* lookup(const Snapshot* snap, int32_t id, DeviceType device) {
   if (!snap || id < 0 || static_cast<size_t>(id) >= snap->kernels.size()) return nullptr;
@@ -206,18 +202,48 @@ std::vector<std::string> kernel_ops() {
   return names;
 }
 
+namespace {
+// The stream a kernel on `device` queues to; the CPU has none, and asks for nothing.
+Stream stream_for(Device device) {
+  return device.type == DeviceType::CPU ? Stream{} : current_stream(device);
+}
+}  // namespace
+
 void run_kernel(std::string_view op, std::initializer_list<Tensor> in,
                 std::initializer_list<Tensor> out, const Attrs& attrs) {
-  const DeviceType dev = out.begin()->device().type;
-  find_kernel(op, dev)(KernelCall{std::span<const Tensor>(in.begin(), in.size()),
-                                  std::span<const Tensor>(out.begin(), out.size()), attrs});
+  const Device dev = out.begin()->device();
+  find_kernel(op, dev.type)(KernelCall{std::span<const Tensor>(in.begin(), in.size()),
+                                       std::span<const Tensor>(out.begin(), out.size()), attrs,
+                                       stream_for(dev)});
 }
 
 void run_kernel(OpId op, std::initializer_list<Tensor> in, std::initializer_list<Tensor> out,
                 const Attrs& attrs) {
-  const DeviceType dev = out.begin()->device().type;
-  find_kernel(op, dev)(KernelCall{std::span<const Tensor>(in.begin(), in.size()),
-                                  std::span<const Tensor>(out.begin(), out.size()), attrs});
+  const Device dev = out.begin()->device();
+  find_kernel(op, dev.type)(KernelCall{std::span<const Tensor>(in.begin(), in.size()),
+                                       std::span<const Tensor>(out.begin(), out.size()), attrs,
+                                       stream_for(dev)});
+}
+
+std::string device_unavailable(Device device) {
+  const BackendInfo* b = find_backend(device.type);
+  if (!b)
+    return fmt::format("no backend for device {} is loaded (is the {} plugin built and on the "
+                       "plugin path? `gom plugins` lists what was found)",
+                       device.str(), device_type_name(device.type));
+  if (b->unavailable)
+    if (std::string why = b->unavailable(); !why.empty())
+      return fmt::format("backend '{}' cannot run here: {}", b->name, why);
+  const int count = b->device_count ? b->device_count() : 1;
+  if (device.index >= count)
+    return fmt::format("device {} does not exist: backend '{}' sees {} {} device{}", device.str(),
+                       b->name, count, device_type_name(device.type), count == 1 ? "" : "s");
+  return "";
+}
+
+void synchronize(Device device) {
+  const BackendInfo* b = find_backend(device.type);
+  if (b && b->synchronize) b->synchronize(current_stream(device));
 }
 
 void register_backend(BackendInfo info) {

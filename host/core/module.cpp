@@ -8,6 +8,7 @@
 #include "gom/autograd.h"
 #include "gom/ops.h"
 #include "gom/callback.h"
+#include "gom/kernel.h"
 #include "gom/layer.h"
 #include "gom/optimizer.h"
 
@@ -124,6 +125,40 @@ void Module::reset_state() {
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);
+}
+
+namespace {
+// Points `t`'s own TensorImpl at a copy of its data on `device`, so every handle sees the move.
+void move_in_place(const Tensor& t, Device device) {
+  if (!t.defined() || t.device() == device) return;
+  NoGrad ng;
+  const Tensor moved = t.detach().contiguous().to(device);
+  TensorImpl& im = t.impl();
+  im.storage = moved.storage();
+  im.strides = moved.strides();
+  im.offset = moved.offset();
+}
+}  // namespace
+
+void Module::to(Device device) {
+  if (device.type != DeviceType::CPU)
+    if (std::string why = device_unavailable(device); !why.empty())
+      throw Error(fmt::format("cannot move {} to {}: {}", type_.empty() ? "the model" : type_,
+                              device.str(), why));
+  for (auto& [name, p] : params_list_) {
+    move_in_place(p, device);
+    if (p.grad().defined()) move_in_place(p.grad(), device);
+  }
+  for (auto& [name, b] : buffers_) move_in_place(b, device);
+  for (auto& [name, c] : children_) c->to(device);
+}
+
+Device Module::device() const {
+  if (!params_list_.empty()) return params_list_.front().second.device();
+  if (!buffers_.empty()) return buffers_.front().second.device();
+  for (const auto& [name, c] : children_)
+    if (!c->named_parameters().empty() || !c->named_buffers().empty()) return c->device();
+  return kCPU;
 }
 
 std::string Module::repr() const {

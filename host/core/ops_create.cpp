@@ -141,10 +141,12 @@ Tensor& copy_(Tensor& dst, const Tensor& src) {
                             shape_str(src.shape()), shape_str(dst.shape())));
   const Tensor s = raw_expand(src, dst.shape());
   // The kernel of the non-CPU side does host<->device transfers.
-  const DeviceType dev =
-      src.device().type != DeviceType::CPU ? src.device().type : dst.device().type;
-  find_kernel("copy", dev)(
-      KernelCall{std::span<const Tensor>(&s, 1), std::span<const Tensor>(&dst, 1), Attrs{}});
+  const Device dev = src.device().type != DeviceType::CPU ? src.device() : dst.device();
+  static const OpId copy = op_id("copy");
+  find_kernel(copy, dev.type)(KernelCall{std::span<const Tensor>(&s, 1),
+                                         std::span<const Tensor>(&dst, 1), Attrs{},
+                                         dev.type == DeviceType::CPU ? Stream{}
+                                                                     : current_stream(dev)});
   return dst;
 }
 

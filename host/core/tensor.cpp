@@ -34,19 +34,50 @@ void check_dtype(const Tensor& t, DType want, const char* what) {
                             dtype_name(t.dtype())));
 }
 
+const char* device_type_name(DeviceType t) {
+  return t == DeviceType::CPU ? "cpu" : "cuda";
+}
+
 std::string Device::str() const {
-  return type == DeviceType::CPU ? "cpu" : fmt::format("cuda:{}", index);
+  return type == DeviceType::CPU ? "cpu" : fmt::format("{}:{}", device_type_name(type), index);
 }
 
 Device Device::parse(const std::string& text) {
-  if (text == "cpu") return kCPU;
-  if (text == "cuda") return {DeviceType::CUDA, 0};
-  if (text.rfind("cuda:", 0) == 0) {
-    const std::string n = text.substr(5);
-    if (!n.empty() && n.find_first_not_of("0123456789") == std::string::npos)
+  const std::string cuda = device_type_name(DeviceType::CUDA);
+  if (text == device_type_name(DeviceType::CPU)) return kCPU;
+  if (text == cuda) return {DeviceType::CUDA, 0};
+  if (text.rfind(cuda + ":", 0) == 0) {
+    const std::string n = text.substr(cuda.size() + 1);
+    if (!n.empty() && n.size() <= 2 && n.find_first_not_of("0123456789") == std::string::npos &&
+        std::stoi(n) < kMaxDevices)
       return {DeviceType::CUDA, std::stoi(n)};
   }
-  throw Error(fmt::format("unknown device '{}': expected cpu, cuda or cuda:N", text));
+  throw Error(fmt::format("unknown device '{}': expected cpu, cuda or cuda:N (N below {})", text,
+                          kMaxDevices));
+}
+
+namespace {
+// The calling thread's current stream handle of each device (null: the default stream).
+thread_local void* current_streams[kNumDeviceTypes][kMaxDevices] = {};
+}  // namespace
+
+Stream current_stream(Device device) {
+  return {device, current_streams[static_cast<int>(device.type)][device.index]};
+}
+
+StreamGuard::StreamGuard(Stream s) : prev_(current_stream(s.device)) {
+  current_streams[static_cast<int>(s.device.type)][s.device.index] = s.handle;
+}
+
+StreamGuard::~StreamGuard() {
+  current_streams[static_cast<int>(prev_.device.type)][prev_.device.index] = prev_.handle;
+}
+
+void Storage::record_stream(Stream s) {
+  if (s.handle == stream_ || s.device.type == DeviceType::CPU) return;
+  for (void* u : used_streams_)
+    if (u == s.handle) return;
+  used_streams_.push_back(s.handle);
 }
 
 std::string shape_str(const Shape& s) {

@@ -45,6 +45,9 @@ struct KernelCall {
   std::span<const Tensor> in;
   std::span<const Tensor> out;
   const Attrs& attrs;
+  /// The stream to queue the work on: the calling thread's current stream of the device the
+  /// kernel runs on (see current_stream). CPU kernels ignore it.
+  Stream stream{};
 };
 
 using KernelFn = std::function<void(const KernelCall&)>;
@@ -83,23 +86,27 @@ void run_kernel(std::string_view op, std::initializer_list<Tensor> in,
 void run_kernel(OpId op, std::initializer_list<Tensor> in, std::initializer_list<Tensor> out,
                 const Attrs& attrs = {});
 
-/// @brief A device's raw memory. The core wraps it in a caching allocator, so a training step
-/// does not reach the device allocator once the cache is warm.
+/// @brief A device's raw memory. The core wraps it in a caching allocator per device and stream,
+/// so a training step does not reach the device allocator once the cache is warm.
 struct BOOST_SYMBOL_VISIBLE DeviceAllocator {
   virtual ~DeviceAllocator() = default;
-  virtual void* allocate(size_t nbytes) = 0;
-  virtual void deallocate(void* p, size_t nbytes) = 0;
+  /// @brief `nbytes` on `device` (cuda:1 is device index 1 of its type); throws gom::Error.
+  virtual void* allocate(size_t nbytes, Device device) = 0;
+  virtual void deallocate(void* p, size_t nbytes, Device device) = 0;
 };
 
-/// @brief Counters of the caching allocator of one device type.
+/// @brief Counters of the caching allocator of one device (the DeviceType overloads: its
+/// device 0).
 struct AllocatorStats {
   uint64_t device_allocs = 0;  ///< calls that reached the device allocator
   uint64_t cache_hits = 0;     ///< allocations served from the cache
   uint64_t bytes_in_use = 0;
   uint64_t bytes_cached = 0;  ///< freed blocks kept for reuse
 };
+AllocatorStats allocator_stats(Device device);
 AllocatorStats allocator_stats(DeviceType device);
-/// @brief Returns every cached block to the device allocator.
+/// @brief Returns every cached block of the device to the device allocator.
+void empty_cache(Device device);
 void empty_cache(DeviceType device);
 
 /// @brief What a backend tells the host about itself.
@@ -109,8 +116,18 @@ struct BackendInfo {
   std::string description;                      ///< one line: library and version
   std::function<void(int)> set_num_threads;     ///< may be empty
   std::function<std::string(int)> device_name;  ///< e.g. the CPU model; may be empty
-  std::function<void()> synchronize;            ///< waits for queued work; may be empty
   std::shared_ptr<DeviceAllocator> allocator;   ///< null: the host's CPU allocator
+  /// Why the backend cannot run on this machine ("no CUDA device: ..."), or "" when it can.
+  /// Empty: it always can. A plugin loads wherever it was built and says so here.
+  std::function<std::string()> unavailable;
+  std::function<int()> device_count;  ///< devices of its type here; empty: one
+  // Streams, for devices that queue work (all may be empty: the work is done when a kernel
+  // returns, as on the CPU).
+  std::function<void(Stream)> synchronize;   ///< waits on the host for the stream's work
+  std::function<void*(int index)> new_stream;  ///< a new stream on device `index`
+  /// Work queued on `waiter` from now on starts after the work queued on `producer` so far;
+  /// the host does not wait.
+  std::function<void(Stream waiter, Stream producer)> wait_stream;
 };
 
 /// @brief Registers a backend; a second backend for the same device type is an error.
@@ -119,6 +136,11 @@ void register_backend(BackendInfo info);
 const BackendInfo* find_backend(DeviceType device);
 /// @brief Sets the number of compute threads of every backend that has threads.
 void set_num_threads(int n);
+/// @brief "" when `device` can run here (its backend is loaded, available and has that
+/// ordinal), else why not, in words a user can act on.
+std::string device_unavailable(Device device);
+/// @brief Waits on the host until the work queued on `device`'s current stream is done.
+void synchronize(Device device);
 
 // Built-in kernel contracts (all tensors may be strided views unless noted; outputs are
 // contiguous and allocated by the core):

@@ -101,6 +101,13 @@ class BOOST_SYMBOL_VISIBLE Module : public std::enable_shared_from_this<Module> 
   /// @brief One line: "linear(in=784, out=256, bias=true)"; containers list their children.
   virtual std::string repr() const;
 
+  /// @brief Moves every parameter and buffer (and a parameter's gradient), here and in every
+  /// child, to `device`, in place: each Tensor handle a layer holds sees the new memory, as
+  /// PyTorch's Module.to. Throws gom::Error naming the device when it cannot run here.
+  void to(Device device);
+  /// @brief The device of its first parameter or buffer (the CPU when it has none).
+  Device device() const;
+
  protected:
   /// @brief Registers a trainable tensor (marked requires_grad) and returns it.
   Tensor register_parameter(std::string name, Tensor t);

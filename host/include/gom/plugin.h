@@ -24,7 +24,9 @@ namespace gom {
 /// 5: LoopState gained phase, metric_info and weights_epoch; Event gained BeforeTest/AfterTest.
 /// 6: Module and Node gained their hooks (gom/hooks.h); Module gained forward_inputs, Batch and
 ///    LoopState more_inputs.
-inline constexpr int kAbiVersion = 6;
+/// 7: Devices: KernelCall carries its Stream, Storage its stream, BackendInfo says whether it can
+///    run here and drives streams, DeviceAllocator takes the Device, Module::to.
+inline constexpr int kAbiVersion = 7;
 
 /// @brief Handed to a plugin's registration entry.
 struct PluginContext {

@@ -39,6 +39,33 @@ struct Device {
   static Device parse(const std::string& text);
 };
 inline const Device kCPU{DeviceType::CPU, 0};
+/// @brief "cpu" or "cuda": the one place device types are named.
+const char* device_type_name(DeviceType t);
+/// @brief The most devices of one type the host tracks (cuda:0 .. cuda:15).
+inline constexpr int kMaxDevices = 16;
+
+/// @brief A device's queue of work. On CUDA `handle` is a cudaStream_t, and null means the
+/// backend's default stream of that device; the CPU runs everything in order and has none.
+struct Stream {
+  Device device{};
+  void* handle = nullptr;
+  bool operator==(const Stream&) const = default;
+};
+/// @brief The stream that ops on `device` are queued to from the calling thread (the default
+/// stream unless a StreamGuard says otherwise).
+Stream current_stream(Device device);
+/// @brief Makes `s` the calling thread's current stream of its device while it lives (the
+/// loader's prefetch thread copies batches on a stream of its own).
+class StreamGuard {
+ public:
+  explicit StreamGuard(Stream s);
+  ~StreamGuard();
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+ private:
+  Stream prev_;
+};
 
 using Shape = std::vector<int64_t>;
 /// @brief "[2, 3, 4]".
@@ -53,22 +80,32 @@ class Storage {
  public:
   /// @brief `block`: the size of the caching allocator's block that holds `data` (what
   /// allocate() passes; freeing hands the block back). 0: memory the allocator does not own.
-  Storage(void* data, size_t nbytes, Device device, size_t block = 0)
-      : data_(data), nbytes_(nbytes), block_(block), device_(device) {}
+  /// `stream`: the stream it was allocated for; once freed, only that stream's later work
+  /// reuses it.
+  Storage(void* data, size_t nbytes, Device device, size_t block = 0, void* stream = nullptr)
+      : data_(data), nbytes_(nbytes), block_(block), stream_(stream), device_(device) {}
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
-  /// @brief Allocates `nbytes` on `device` through the caching allocator.
+  void* stream() const { return stream_; }
+  /// @brief Allocates `nbytes` on `device` through the caching allocator, for the calling
+  /// thread's current stream of that device.
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
+  /// @brief Notes that work queued on `s` (a stream other than its own) uses this memory: when
+  /// it is freed, its own stream waits for that work before reusing it (PyTorch's record_stream).
+  void record_stream(Stream s);
+  const std::vector<void*>& used_streams() const { return used_streams_; }
 
  private:
   void* data_;
   size_t nbytes_;
   size_t block_;
+  void* stream_;
   Device device_;
+  std::vector<void*> used_streams_;
 };
 
 struct AutogradMeta;
