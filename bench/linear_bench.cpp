@@ -180,8 +180,7 @@ int main(int argc, char** argv) {
     omp_set_num_threads(opt.threads);  // dnnl_sgemm runs on OpenMP in this process
 
     const gom::BackendInfo* backend = gom::find_backend(gom::DeviceType::CPU);
-    std::function<void()> sync = [] {};
-    if (backend && backend->synchronize) sync = backend->synchronize;
+    const std::function<void()> sync = [] { gom::synchronize(gom::kCPU); };
     const dnnl_version_t* v = dnnl_version();
     fmt::print("gom_linear_bench: batch {}, threads {} (OpenMP max {}), {} reps x ~{} s, median\n",
                kBatch, opt.threads, omp_get_max_threads(), opt.reps, opt.seconds);

@@ -34,9 +34,10 @@ void print_schema(const Schema& schema) {
 }
 
 void print_backend(const BackendInfo& b, const std::string& library) {
-  fmt::print("  device   {}\n", device_type_str(b.device));
+  fmt::print("  device   {}\n", device_type_name(b.device));
+  fmt::print("  status   {}\n", backend_status(b));
   const auto ops = kernels_on(b.device, library);
-  fmt::print("\nkernels on {} ({}):\n{}", device_type_str(b.device), ops.size(),
+  fmt::print("\nkernels on {} ({}):\n{}", device_type_name(b.device), ops.size(),
              wrap_list(ops, "  "));
 }
 

@@ -31,10 +31,11 @@ int run_plugins() {
     rows.clear();
     for (const ComponentInfo& c : comps) {
       if (kind == ComponentKind::Backend) {
-        // A backend's doc is its description; its device says where its kernels run.
+        // A backend's doc is its description; its device says where its kernels run, and its
+        // status whether it can run here (a CUDA plugin loads on a machine without a GPU).
         const BackendInfo* b = find_backend_named(c.name);
-        rows.push_back(
-            {c.name, b ? device_type_str(b->device) : "?", library_name(c.library), c.doc});
+        rows.push_back({c.name, b ? device_type_name(b->device) : "?",
+                        b ? backend_status(*b) : "?", library_name(c.library), c.doc});
       } else {
         rows.push_back({c.name, library_name(c.library), c.doc});
       }

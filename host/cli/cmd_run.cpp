@@ -143,6 +143,8 @@ const BackendInfo& check_backend(const std::string& name) {
     throw UsageError(fmt::format("--backend {}: no such backend (loaded: {})", name,
                                  fmt::join(names, ", ")));
   }
+  if (std::string why = device_unavailable(Device{backend->device, 0}); !why.empty())
+    throw UsageError(fmt::format("--backend {}: {}", name, why));
   return *backend;
 }
 

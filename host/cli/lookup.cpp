@@ -22,8 +22,9 @@ const BackendInfo* find_backend_named(const std::string& name) {
   return nullptr;
 }
 
-const char* device_type_str(DeviceType t) {
-  return t == DeviceType::CPU ? "cpu" : "cuda";
+std::string backend_status(const BackendInfo& b) {
+  const std::string why = b.unavailable ? b.unavailable() : "";
+  return why.empty() ? "available" : why;
 }
 
 std::vector<std::string> kernels_on(DeviceType device, const std::string& provider) {

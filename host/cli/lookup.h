@@ -13,9 +13,9 @@ std::string library_name(const std::string& path);
 
 /// @brief The backend registered under `name`, or nullptr.
 const BackendInfo* find_backend_named(const std::string& name);
+/// @brief "available", or why the backend cannot run here ("no CUDA device (...)").
+std::string backend_status(const BackendInfo& b);
 
-/// @brief "cpu" or "cuda".
-const char* device_type_str(DeviceType t);
 
 /// @brief Every op with a kernel on `device`, sorted; one from another provider than
 /// `provider` reads "op (from other)".

@@ -114,7 +114,8 @@ CachingAllocator& cache(Device dev) {
 }  // namespace
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  void* stream = device.type == DeviceType::CPU ? nullptr : current_stream(device).handle;
+  // The CPU has no streams and nothing sets one for it, outside the allocator's tests.
+  void* stream = current_stream(device).handle;
   const auto block = cache(device).allocate(nbytes, device, stream);
   return std::make_shared<Storage>(block.data, nbytes, device, block.size, stream);
 }

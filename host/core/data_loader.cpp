@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <mutex>
+#include <optional>
 #include <random>
 
 #include "gom/autograd.h"
@@ -64,6 +66,36 @@ Batch DataLoader::make_batch(int64_t b) const {
   return batch;
 }
 
+namespace {
+// The stream batches are copied to `device` on from the prefetch thread, one per device, made
+// on first use; null where the backend has no streams (the CPU).
+void* copy_stream(Device device) {
+  static std::mutex mu;
+  static void* streams[kNumDeviceTypes][kMaxDevices] = {};
+  const BackendInfo* b = find_backend(device.type);
+  if (device.type == DeviceType::CPU || !b || !b->new_stream || !b->wait_stream) return nullptr;
+  std::lock_guard lock(mu);
+  void*& s = streams[static_cast<int>(device.type)][device.index];
+  if (!s) s = b->new_stream(device.index);
+  return s;
+}
+}  // namespace
+
+void DataLoader::hand_over(Batch& b) const {
+  void* copy = copy_stream(opts_.device);
+  if (!copy) return;
+  const Stream compute = current_stream(opts_.device), from{opts_.device, copy};
+  find_backend(opts_.device.type)->wait_stream(compute, from);
+  // Freed on the compute side, the memory goes back to the copy stream's cache: that stream
+  // must wait for the compute stream's use of it first.
+  auto adopt = [&](const Tensor& t) {
+    if (t.defined()) t.storage()->record_stream(compute);
+  };
+  adopt(b.input);
+  adopt(b.target);
+  for (const Tensor& x : b.more_inputs) adopt(x);
+}
+
 void DataLoader::stop() {
   {
     std::lock_guard lock(mu_);
@@ -86,6 +118,9 @@ void DataLoader::begin_epoch(int64_t epoch) {
     // This thread's parallel regions get one thread (OpenMP's thread count is per calling
     // thread): the compute threads keep the cores, batch assembly is only copies.
     set_num_threads(1);
+    // Batches go to the device on a stream of their own, overlapping the model's work.
+    std::optional<StreamGuard> on_copy_stream;
+    if (void* s = copy_stream(opts_.device)) on_copy_stream.emplace(Stream{opts_.device, s});
     const int64_t n = num_batches();
     for (int64_t b = 0; b < n; ++b) {
       {
@@ -125,6 +160,8 @@ bool DataLoader::next(Batch& out) {
   ready_.pop_front();
   ++consumed_;
   cv_.notify_all();
+  lock.unlock();
+  hand_over(out);
   return true;
 }
 

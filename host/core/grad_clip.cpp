@@ -47,6 +47,21 @@ double norm_of(const std::vector<Tensor>& grads, double p) {
   return p == 2 ? std::sqrt(total) : p == 1 ? total : std::pow(total, 1.0 / p);
 }
 
+// The norm as a 0-d tensor on the gradients' device (p > 0 checked by the caller).
+Tensor norm_tensor(const std::vector<Tensor>& grads, double p) {
+  NoGrad ng;
+  Tensor acc;
+  for (const Tensor& g : grads) {
+    if (g.numel() == 0) continue;
+    const Tensor part = std::isinf(p) ? max(reshape(abs(g), {-1}), 0)
+                        : p == 2      ? sum(mul(g, g))
+                                      : sum(pow(abs(g), p));
+    acc = !acc.defined() ? part : std::isinf(p) ? maximum(acc, part) : add(acc, part);
+  }
+  if (!acc.defined()) return zeros({}, grads.front().options());
+  return std::isinf(p) ? acc : p == 2 ? sqrt(acc) : p == 1 ? acc : pow(acc, 1.0 / p);
+}
+
 }  // namespace
 
 double grad_norm(const std::vector<Tensor>& params, double norm_type) {
@@ -63,6 +78,24 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     NoGrad ng;
     for (Tensor& g : grads) mul_(g, coef);
   }
+  return total;
+}
+
+Tensor clip_grad_norm_device_(const std::vector<Tensor>& params, double max_norm,
+                              double norm_type) {
+  if (!(max_norm >= 0))
+    throw Error(fmt::format("clip_grad_norm: max_norm must be >= 0, got {}", max_norm));
+  if (!(norm_type > 0))
+    throw Error(fmt::format("grad_norm: norm_type must be > 0, got {}", norm_type));
+  std::vector<Tensor> grads = grads_of(params);
+  if (grads.empty()) return {};
+  const Tensor total = norm_tensor(grads, norm_type);
+  NoGrad ng;
+  const TensorOptions o = total.options();
+  // min(1, max_norm / (total + eps)): gradients below the limit are multiplied by exactly 1.
+  const Tensor coef =
+      minimum(div(scalar(max_norm, o), add(total, scalar(1e-6, o))), scalar(1.0, o));
+  for (Tensor& g : grads) mul_(g, coef);
   return total;
 }
 

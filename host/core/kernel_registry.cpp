@@ -241,6 +241,18 @@ std::string device_unavailable(Device device) {
   return "";
 }
 
+namespace {
+std::atomic<bool> defer_on_cpu{false};
+}  // namespace
+
+bool defer_host_reads(Device device) {
+  return device.type != DeviceType::CPU || defer_on_cpu.load(std::memory_order_relaxed);
+}
+
+void set_defer_host_reads(bool on_cpu_too) {
+  defer_on_cpu = on_cpu_too;
+}
+
 void synchronize(Device device) {
   const BackendInfo* b = find_backend(device.type);
   if (b && b->synchronize) b->synchronize(current_stream(device));

@@ -45,9 +45,14 @@ LayerResult run_layer(RnnMode mode, const Tensor& x, const Tensor& h0, const Ten
   const bool train = needs_grad({&x, &h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh});
   Tensor ws;
   if (train) {
-    Tensor n = Tensor::empty({}, {DType::I64, x.device()});
-    run_kernel("rnn_workspace", {x.detach()}, {n}, attrs);
-    ws = Tensor::empty({n.item<int64_t>()}, x.options());
+    // The size is a host value on every backend: x's device kernel writes it to a CPU tensor.
+    static const OpId workspace = op_id("rnn_workspace");
+    const Tensor xd = x.detach(), n = Tensor::empty({}, {DType::I64, kCPU});
+    const Device dev = x.device();
+    find_kernel(workspace, dev.type)(KernelCall{
+        std::span<const Tensor>(&xd, 1), std::span<const Tensor>(&n, 1), attrs,
+        dev.type == DeviceType::CPU ? Stream{} : current_stream(dev)});
+    ws = Tensor::empty({*n.data<int64_t>()}, x.options());
   }
   run_kernel("rnn_forward",
              {x.detach(), h0.detach(), is_lstm ? c0.detach() : Tensor(), w_ih.detach(),

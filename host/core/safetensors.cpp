@@ -107,7 +107,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   }
 }
 
-Safetensors load_safetensors(const std::string& path) {
+Safetensors load_safetensors(const std::string& path, Device device) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot open {}: {}", path, sys_error()));
   const auto size = uint64_t(std::filesystem::file_size(path));
@@ -137,7 +137,7 @@ Safetensors load_safetensors(const std::string& path) {
       in.read(static_cast<char*>(t.raw_data()), std::streamsize(bytes));
     }
     if (!in) throw Error(fmt::format("{}: tensor '{}': cannot read its data", path, e.name));
-    out.tensors.emplace_back(e.name, t);
+    out.tensors.emplace_back(e.name, device == kCPU ? t : t.to(device));
   }
   return out;
 }

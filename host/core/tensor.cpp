@@ -74,7 +74,7 @@ StreamGuard::~StreamGuard() {
 }
 
 void Storage::record_stream(Stream s) {
-  if (s.handle == stream_ || s.device.type == DeviceType::CPU) return;
+  if (s.handle == stream_) return;
   for (void* u : used_streams_)
     if (u == s.handle) return;
   used_streams_.push_back(s.handle);

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "gom/autograd.h"
+#include "gom/kernel.h"
 #include "gom/ops.h"
 
 namespace gom {
@@ -183,8 +184,7 @@ class Loop {
                                         : Event::BeforeTest);
     const auto t0 = Clock::now();
     dl.begin_epoch(s_.epoch);
-    double loss_sum = 0;
-    int64_t seen = 0;
+    LossTally tally(*this);
     Batch b;
     while (!interrupted() && dl.next(b)) {
       const int64_t n = b.input.shape().empty() ? 1 : b.input.shape()[0];
@@ -194,11 +194,8 @@ class Loop {
       s_.skip_batch = s_.accumulate = false;
       fire(Event::BeforeBatch);
       if (!s_.skip_batch) {
-        const double l = training ? train_batch() : eval_batch();
-        if (!s_.skip_batch) {
-          loss_sum += l * double(n);
-          seen += n;
-        }
+        const Tensor l = training ? train_batch() : eval_batch();
+        if (!s_.skip_batch && l.defined()) tally.add(l, n);
       }
       s_.samples += n;
       fire(Event::AfterBatch);
@@ -207,13 +204,15 @@ class Loop {
       ++s_.batch;
       if (s_.stop && training) break;
     }
+    tally.read();
     // A window of accumulated gradients that no step closed (the phase ended or was stopped
     // inside it) is dropped: it must not leak into the next epoch's first step.
     if (grads_kept_) a_.optimizer->zero_grad();
     grads_kept_ = s_.accumulate = false;
     const double secs = seconds_since(t0);
-    if (seen > 0 && a_.loss)
-      s_.metrics[fmt::format("{}_loss", metric_phase_name(which))] = loss_sum / double(seen);
+    if (tally.seen > 0 && a_.loss)
+      s_.metrics[fmt::format("{}_loss", metric_phase_name(which))] =
+          tally.total / double(tally.seen);
     if (training) train_samples_ = double(s_.samples);
     a_.model->train(true);
     fire(training                       ? Event::AfterTrain
@@ -231,27 +230,71 @@ class Loop {
     return a_.model->call(inputs);
   }
 
-  double checked_loss() {
-    const double l = s_.loss.item();
-    if (!std::isfinite(l))
-      throw DivergedError(
-          fmt::format("the loss is {} at epoch {}, {} batch {}: training diverged (a "
-                      "smaller lr, gradient clipping or normalised inputs usually help)",
-                      l, s_.epoch + 1,
-                      s_.phase == MetricPhase::Train   ? "training"
-                      : s_.phase == MetricPhase::Valid ? "validation"
-                                                       : "test",
-                      s_.batch + 1));
+  [[noreturn]] void diverged(double l, const std::string& batches) {
+    throw DivergedError(fmt::format(
+        "the loss is {} at epoch {}, {} {}: training diverged (a smaller lr, gradient "
+        "clipping or normalised inputs usually help)",
+        l, s_.epoch + 1,
+        s_.phase == MetricPhase::Train   ? "training"
+        : s_.phase == MetricPhase::Valid ? "validation"
+                                         : "test",
+        batches));
+  }
+
+  // The losses of one pass, weighted by batch size. On the CPU each is read and checked at
+  // once; on a device that queues work they are summed there and read every sync_every
+  // batches, so a non-finite loss is caught within that many batches, not at the one it hit.
+  struct LossTally {
+    Loop& loop;
+    double total = 0;
+    int64_t seen = 0;
+    Tensor pending;  // the unread sum, on the loss's device
+    int64_t pending_from = 0, pending_batches = 0;
+    explicit LossTally(Loop& l) : loop(l) {}
+    void add(const Tensor& loss, int64_t n) {
+      seen += n;
+      if (!defer_host_reads(loss.device())) {
+        total += loop.cpu_loss_ * double(n);  // read and checked by checked_loss
+        return;
+      }
+      NoGrad ng;
+      const Tensor weighted = mul(loss.detach(), double(n));
+      if (!pending.defined()) pending_from = loop.s_.batch;
+      pending = pending.defined() ? gom::add(pending, weighted) : weighted;
+      if (++pending_batches >= std::max<int64_t>(1, loop.a_.sync_every)) read();
+    }
+    void read() {
+      if (!pending.defined()) return;
+      const double sum = pending.item();
+      if (!std::isfinite(sum))
+        loop.diverged(sum, pending_batches == 1
+                               ? fmt::format("batch {}", pending_from + 1)
+                               : fmt::format("batches {}-{}", pending_from + 1,
+                                             pending_from + pending_batches));
+      total += sum;
+      pending = Tensor();
+      pending_batches = 0;
+    }
+  };
+
+  // On the CPU, reading the loss costs nothing: it is checked before the backward, so a
+  // non-finite loss never reaches the weights. A device's loss is checked by LossTally.
+  Tensor checked_loss() {
+    Tensor l = s_.loss.detach();
+    if (defer_host_reads(l.device())) return l;
+    cpu_loss_ = l.item();
+    if (!std::isfinite(cpu_loss_)) diverged(cpu_loss_, fmt::format("batch {}", s_.batch + 1));
     return l;
   }
 
-  double train_batch() {
+  // The batch's loss, detached; undefined when there is none (skipped, or no loss function).
+  Tensor train_batch() {
     s_.pred = model_forward();
     fire(Event::AfterForward);
-    if (s_.skip_batch) return 0;
+    if (s_.skip_batch) return {};
     s_.loss = a_.loss->call(s_.pred, s_.target);
     fire(Event::AfterLoss);
-    const double l = checked_loss();
+    const Tensor l = checked_loss();
     if (s_.skip_batch) return l;
     s_.loss.backward();
     fire(Event::AfterBackward);
@@ -267,11 +310,11 @@ class Loop {
   }
 
   // A validation or test batch: forward and loss without a graph.
-  double eval_batch() {
+  Tensor eval_batch() {
     NoGrad ng;
     s_.pred = model_forward();
     fire(Event::AfterForward);
-    if (!a_.loss) return 0;  // evaluate without a loss: metrics only
+    if (!a_.loss) return {};  // evaluate without a loss: metrics only
     s_.loss = a_.loss->call(s_.pred, s_.target);
     fire(Event::AfterLoss);
     return checked_loss();
@@ -282,6 +325,7 @@ class Loop {
   std::vector<std::shared_ptr<Callback>> callbacks_;
   double train_samples_ = 0;
   bool grads_kept_ = false;  ///< the last batch set accumulate: its gradients wait for a step
+  double cpu_loss_ = 0;      ///< the last CPU loss checked_loss read
   std::map<std::string, MetricInfo> described_;  ///< what the sink was told of each key
 };
 

@@ -29,6 +29,11 @@ const Schema& fit_schema() {
     s.boolean("drop_last", "drop a last training batch smaller than batch_size").def(false);
     s.integer("prefetch", "batches prepared ahead on a background thread").def(2).min(0);
     s.string("backend", "backend to train on (default: the run's --backend)");
+    s.integer("sync_every",
+              "on a device that queues work (cuda), read the loss back (and check it is finite) "
+              "every this many batches, not every batch; the CPU reads every batch")
+        .def(50)
+        .min(1);
     s.boolean("checkpoint",
               "keep the last checkpoint in the run's folder after every epoch, for gom run "
               "--resume (false: none; the callback \"checkpoint\" adds best-by-metric)")
@@ -263,10 +268,14 @@ int l_fit(lua_State* L) {
   if (!test_object<std::shared_ptr<Module>>(L, 2, kModule))
     throw Error(fmt::format("gom.fit: 'model' must be a module, not a {}", luaL_typename(L, 2)));
   args.model = check_module(L, 2);
+  // The model trains on the run's device (gom run --backend); its parameters move in place, so
+  // an optimizer made on them earlier still holds them.
+  args.model->to(ctx.device);
   if (field(L, "loss") == LUA_TNIL)
     throw Error("gom.fit: 'loss' is required (a loss layer such as gom.layer('cross_entropy'), "
                 "its name, or a function(pred, target))");
   args.loss = to_loss(L, 3, "gom.fit");  // a function: loss.type = "lua_function"
+  args.loss->to(ctx.device);             // a loss may hold tensors (class weights)
 
   field(L, "optimizer");
   Params opt_params;
@@ -350,6 +359,7 @@ int l_fit(lua_State* L) {
     ctx.recorder->log_params(ctx.run_id, {ctx.params.begin(), ctx.params.end()});
 
   args.epochs = fit.i("epochs");
+  args.sync_every = fit.i("sync_every");
   add_default_checkpoint(ctx, fit, n, args);
   if (ctx.should_prune) {
     args.callbacks.push_back(std::make_shared<PruneCallback>(ctx));

@@ -43,9 +43,10 @@ int l_save(lua_State* L) {
   return 0;
 }
 
-// gom.load(path) → {name = tensor, ...}, {metadata}
+// gom.load(path [, device]) → {name = tensor, ...}, {metadata}; device "cuda", "cuda:1", "cpu"
 int l_load(lua_State* L) {
-  const Safetensors f = load_safetensors(luaL_checkstring(L, 1));
+  const Safetensors f = load_safetensors(
+      luaL_checkstring(L, 1), lua_isnoneornil(L, 2) ? kCPU : Device::parse(luaL_checkstring(L, 2)));
   push_named(L, f.tensors);
   lua_createtable(L, 0, int(f.metadata.size()));
   for (const auto& [k, v] : f.metadata) {

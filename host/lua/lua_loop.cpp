@@ -90,6 +90,7 @@ std::shared_ptr<DataLoader> data_loader(lua_State* L, int idx, int64_t batch_siz
 int m_evaluate(lua_State* L) {
   const std::string what = "model:evaluate";
   const std::shared_ptr<Module> model = check_module(L, 1);
+  model->to(context(L).device);  // where the loader puts the batches (gom run --backend)
   check_keys(L, 3, {"metrics", "loss", "batch_size"}, what);
   lua_settop(L, 3);
   lua_pushnil(L);  // 4: the optimizer Lua callbacks see (none)
@@ -126,6 +127,7 @@ int m_evaluate(lua_State* L) {
 int l_predict(lua_State* L) {
   const std::string what = "gom.predict";
   const std::shared_ptr<Module> model = check_module(L, 1);
+  model->to(context(L).device);  // where the loader puts the batches (gom run --backend)
   check_keys(L, 3, {"batch_size"}, what);
   const int64_t bs = batch_size_option(L, 3, what);
   if (auto* x = test_object<Tensor>(L, 2, kTensor)) {

@@ -194,6 +194,26 @@ int m_eval(lua_State* L) {
   lua_settop(L, 1);
   return 1;
 }
+// m:to("cuda") / m:to("cuda:1") / m:to("cpu"), m:cuda(), m:cpu(): the parameters and buffers
+// move in place (PyTorch's Module.to); returns the module, for chaining.
+int move_to(lua_State* L, const Device& device) {
+  check_module(L, 1)->to(device);
+  lua_settop(L, 1);
+  return 1;
+}
+int m_to(lua_State* L) {
+  return move_to(L, Device::parse(luaL_checkstring(L, 2)));
+}
+int m_cuda(lua_State* L) {
+  return move_to(L, Device{DeviceType::CUDA, int(luaL_optinteger(L, 2, 0))});
+}
+int m_cpu(lua_State* L) {
+  return move_to(L, kCPU);
+}
+int m_device(lua_State* L) {
+  lua_pushstring(L, check_module(L, 1)->device().str().c_str());
+  return 1;
+}
 int m_training(lua_State* L) {
   lua_pushboolean(L, check_module(L, 1)->is_training());
   return 1;
@@ -232,6 +252,10 @@ const luaL_Reg kMethods[] = {{"forward", safe<m_forward>},
                              {"train", safe<m_train>},
                              {"eval", safe<m_eval>},
                              {"training", safe<m_training>},
+                             {"to", safe<m_to>},
+                             {"cuda", safe<m_cuda>},
+                             {"cpu", safe<m_cpu>},
+                             {"device", safe<m_device>},
                              {"type", safe<m_type>},
                              {"params", safe<m_params>},
                              {nullptr, nullptr}};

@@ -19,10 +19,13 @@ class Accuracy : public PhaseMetric {
   MetricDirection direction() const override { return MetricDirection::Maximize; }
 
  private:
-  void reset() override { correct_ = total_ = 0; }
+  void reset() override {
+    correct_.reset();
+    total_ = 0;
+  }
 
   void report(LoopState& s, const std::string& key) override {
-    if (total_ > 0) s.metrics[key] = double(correct_) / double(total_);
+    if (total_ > 0) s.metrics[key] = correct_.value() / double(total_);
   }
 
   void accumulate(const LoopState& s) override {
@@ -51,12 +54,13 @@ class Accuracy : public PhaseMetric {
                       "prediction of shape {}, got {} {}",
                       shape_str(guess.shape()), shape_str(pred.shape()), dtype_name(truth.dtype()),
                       shape_str(truth.shape())));
-    // One reduction on the device and one scalar read, not a copy of the batch to the host.
-    correct_ += static_cast<int64_t>(sum(eq(guess, truth)).item());
+    // One reduction on the device, read once a phase, not a copy of the batch to the host.
+    correct_.add(sum(eq(guess, truth)));
     total_ += guess.numel();
   }
 
-  int64_t correct_ = 0, total_ = 0;
+  DeviceSum correct_;
+  int64_t total_ = 0;
 };
 
 }  // namespace

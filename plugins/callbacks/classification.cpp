@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "callbacks.h"
+#include "gom/kernel.h"
+#include "gom/ops.h"
 #include "metric.h"
 
 namespace gom::callbacks {
@@ -29,6 +31,7 @@ class Confusion : public PhaseMetric {
   void reset() override {
     m_.clear();
     c_ = 0;
+    counts_ = bad_ = Tensor();
   }
   void accumulate(const LoopState& s) override {
     const ClassBatch b = class_batch(s);
@@ -38,6 +41,7 @@ class Confusion : public PhaseMetric {
     }
     if (b.classes != c_)
       throw Error(fmt::format("the prediction had {} classes, now {}", c_, b.classes));
+    if (defer_host_reads(b.truth.device())) return count_on_device(b);
     // One copy of the batch's class indices to the host, N integers each.
     const auto guess = b.guess.to_vector<int64_t>(), truth = b.truth.to_vector<int64_t>();
     for (size_t i = 0; i < truth.size(); ++i) {
@@ -47,9 +51,35 @@ class Confusion : public PhaseMetric {
       ++m_[size_t(truth[i] * c_ + guess[i])];
     }
   }
+  // On a device the matrix is counted there (index_add of ones at t * C + p), and read once, at
+  // the end of the phase (fold), so the host does not wait for the device per batch.
+  void count_on_device(const ClassBatch& b) {
+    // In f32, exact for class indices below 2^24.
+    const Tensor truth = b.truth.reshape({-1}).to(DType::F32);
+    const Tensor guess = b.guess.reshape({-1}).to(DType::F32);
+    const TensorOptions o = truth.options();
+    const Tensor in_range = mul(ge(truth, scalar(0, o)), lt(truth, scalar(double(c_), o)));
+    const Tensor bad = sub(scalar(double(truth.numel()), o), sum(in_range));
+    bad_ = bad_.defined() ? add(bad_, bad) : bad;
+    // Out-of-range targets count nowhere: their cell is clamped, their weight is 0.
+    const Tensor t = maximum(minimum(truth, scalar(double(c_ - 1), o)), scalar(0, o));
+    const Tensor cell = add(mul(t, scalar(double(c_), o)), guess).to(DType::I64);
+    if (!counts_.defined()) counts_ = zeros({c_ * c_}, o);
+    counts_ = index_add(counts_, 0, cell, in_range);
+  }
+  // Adds what the device counted to m_ (call before reading it).
+  void fold() {
+    if (!counts_.defined()) return;
+    if (const double bad = bad_.item(); bad > 0)
+      throw Error(fmt::format("{} targets were out of range [0, {})", bad, c_));
+    const std::vector<float> v = counts_.to_vector<float>();
+    for (size_t i = 0; i < v.size(); ++i) m_[i] += int64_t(v[i]);
+    counts_ = bad_ = Tensor();
+  }
   int64_t at(int64_t t, int64_t p) const { return m_[size_t(t * c_ + p)]; }
   std::vector<int64_t> m_;
   int64_t c_ = 0;
+  Tensor counts_, bad_;  // the device's counts and out-of-range targets, not yet folded
 };
 
 enum class Score { Precision, Recall, F1 };
@@ -66,6 +96,7 @@ class ClassScore : public Confusion {
  private:
   void report(LoopState& s, const std::string& key) override {
     if (c_ == 0) return;
+    fold();
     int64_t n = 0, tp_all = 0;
     std::vector<int64_t> pred(size_t(c_), 0), support(size_t(c_), 0);
     for (int64_t t = 0; t < c_; ++t)
@@ -125,6 +156,7 @@ class ConfusionMatrix : public Confusion {
  private:
   void report(LoopState& s, const std::string& key) override {
     if (c_ == 0) return;
+    fold();
     std::string rows;
     for (int64_t t = 0; t < c_; ++t) {
       std::vector<int64_t> row(m_.begin() + t * c_, m_.begin() + (t + 1) * c_);

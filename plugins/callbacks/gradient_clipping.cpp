@@ -12,6 +12,7 @@
 
 #include "callbacks.h"
 #include "gom/grad_clip.h"
+#include "gom/kernel.h"
 #include "gom/optimizer.h"
 
 namespace gom::callbacks {
@@ -41,8 +42,15 @@ class GradientClipping : public Callback {
     const bool log = log_every_ > 0 && s.step % log_every_ == 0;
     // gom/grad_clip.h: the code torch.nn.utils' equivalents from Lua run too.
     double total = 0;
-    if (norm_) total = clip_grad_norm_(params, max_norm_);
-    else if (log) total = grad_norm(params);
+    if (norm_ && defer_host_reads(params.front().device())) {
+      // On a device the norm is read back only when it is logged.
+      const Tensor t = clip_grad_norm_device_(params, max_norm_);
+      if (log) total = t.item();
+    } else if (norm_) {
+      total = clip_grad_norm_(params, max_norm_);
+    } else if (log) {
+      total = grad_norm(params);
+    }
     if (log) s.step_metrics.emplace_back(key_, total);
     if (!norm_) clip_grad_value_(params, clip_value_);
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "gom/autograd.h"
+#include "gom/kernel.h"
 #include "gom/ops.h"
 
 namespace gom::callbacks {
@@ -53,6 +54,24 @@ void PhaseMetric::report_as(LoopState& s, const std::string& key, MetricPhase ph
   phase_ = phase;
   report(s, key);
   if (s.metrics.count(key)) s.metric_info[key] = {direction(), phase};
+}
+
+void DeviceSum::add(const Tensor& term) {
+  if (!defer_host_reads(term.device())) {
+    host_ += term.item();
+    return;
+  }
+  NoGrad ng;
+  const Tensor t = term.to(DType::F32).reshape({});
+  pending_ = pending_.defined() ? gom::add(pending_, t) : t;
+}
+
+double DeviceSum::value() {
+  if (pending_.defined()) {
+    host_ += pending_.item();
+    pending_ = Tensor();
+  }
+  return host_;
 }
 
 void add_metric_params(Schema& s, const std::string& default_name) {

@@ -44,6 +44,26 @@ class PhaseMetric : public Callback {
   MetricPhase phase_ = MetricPhase::None;
 };
 
+/// @brief A sum over a phase that stays where its terms are computed. CPU terms are read at
+/// once into a double (no cost there); a device's terms (defer_host_reads) are summed on the
+/// device and read once, at the end of the phase, so a metric does not make the host wait for
+/// the device per batch.
+class DeviceSum {
+ public:
+  void reset() {
+    host_ = 0;
+    pending_ = Tensor();
+  }
+  /// @brief Adds a one-element tensor.
+  void add(const Tensor& term);
+  /// @brief The sum so far (reads the device's part back, once).
+  double value();
+
+ private:
+  double host_ = 0;
+  Tensor pending_;
+};
+
 /// @brief Adds the params every metric has: `name` (doc says what the default is) and `train`.
 void add_metric_params(Schema& s, const std::string& default_name);
 

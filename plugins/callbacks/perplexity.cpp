@@ -24,8 +24,8 @@ class Perplexity : public PhaseMetric {
 
  private:
   void reset() override {
-    nll_ = 0;
-    tokens_ = 0;
+    nll_.reset();
+    tokens_.reset();
   }
 
   void accumulate(const LoopState& s) override {
@@ -42,18 +42,18 @@ class Perplexity : public PhaseMetric {
     const int64_t c = logits.size(logits.dim() - 1);
     logits = logits.reshape({logits.numel() / c, c});
     target = target.reshape({target.numel()});
-    nll_ += cross_entropy(logits, target, Reduction::Sum, ignore_index_).item();
+    nll_.add(cross_entropy(logits, target, Reduction::Sum, ignore_index_));
     const Tensor ignored = full({}, double(ignore_index_), {DType::I64, target.device()});
-    tokens_ += static_cast<int64_t>(sum(ne(target, ignored)).item());
+    tokens_.add(sum(ne(target, ignored)));
   }
 
   void report(LoopState& s, const std::string& key) override {
-    if (tokens_ > 0) s.metrics[key] = std::exp(nll_ / double(tokens_));
+    if (const double tokens = tokens_.value(); tokens > 0)
+      s.metrics[key] = std::exp(nll_.value() / tokens);
   }
 
   int64_t ignore_index_;
-  double nll_ = 0;
-  int64_t tokens_ = 0;
+  DeviceSum nll_, tokens_;
 };
 
 }  // namespace

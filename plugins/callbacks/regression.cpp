@@ -19,27 +19,27 @@ class ErrorMetric : public PhaseMetric {
 
  private:
   void reset() override {
-    sum_ = 0;
+    sum_.reset();
     n_ = 0;
   }
 
-  // Summed on the device, one scalar read per batch; the phase's total is kept in double.
+  // Summed per batch where the prediction is (DeviceSum), read once a phase.
   void accumulate(const LoopState& s) override {
     const Tensor pred = s.pred.detach(), target = s.target.detach();
     check_same_shape(pred, target);
     const Tensor d = sub(pred, target);
-    sum_ += sum(squared_ ? mul(d, d) : abs(d)).item();
+    sum_.add(sum(squared_ ? mul(d, d) : abs(d)));
     n_ += pred.numel();
   }
 
   void report(LoopState& s, const std::string& key) override {
     if (n_ == 0) return;
-    const double mean = sum_ / double(n_);
+    const double mean = sum_.value() / double(n_);
     s.metrics[key] = squared_ ? std::sqrt(mean) : mean;
   }
 
   bool squared_;
-  double sum_ = 0;
+  DeviceSum sum_;
   int64_t n_ = 0;
 };
 

@@ -19,7 +19,10 @@ class TopKAccuracy : public PhaseMetric {
   MetricDirection direction() const override { return MetricDirection::Maximize; }
 
  private:
-  void reset() override { hits_ = total_ = 0; }
+  void reset() override {
+    hits_.reset();
+    total_ = 0;
+  }
 
   // On the device: the target's score, how many classes beat it, and one scalar read.
   void accumulate(const LoopState& s) override {
@@ -43,16 +46,17 @@ class TopKAccuracy : public PhaseMetric {
     const Tensor own = gather(pred, 1, truth.unsqueeze(1));  // [N, 1, ...]
     const Tensor above = sum(gt(pred, own), {1});            // classes scoring higher
     const Tensor k = scalar(double(k_), {DType::F32, pred.device()});
-    hits_ += static_cast<int64_t>(sum(lt(above, k)).item());
+    hits_.add(sum(lt(above, k)));
     total_ += truth.numel();
   }
 
   void report(LoopState& s, const std::string& key) override {
-    if (total_ > 0) s.metrics[key] = double(hits_) / double(total_);
+    if (total_ > 0) s.metrics[key] = hits_.value() / double(total_);
   }
 
   int64_t k_;
-  int64_t hits_ = 0, total_ = 0;
+  DeviceSum hits_;
+  int64_t total_ = 0;
 };
 
 }  // namespace

@@ -51,7 +51,7 @@ class BatchNorm : public Module {
     const bool batch_stats = is_training() || !track_;
     if (is_training() && track_) {
       NoGrad ng;
-      fill_(batches_, batches_.item() + 1);
+      add_(batches_, scalar(1, batches_.options()));  // on the device: no read back
     }
     return batch_norm(x, weight_, bias_, running_mean_, running_var_, batch_stats, momentum_, eps_);
   }

@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <utility>
 
 #include "gom/autograd.h"
+#include "gom/kernel.h"
 #include "gom/layer.h"
 #include "gom/ops.h"
 #include "init.h"
@@ -79,7 +81,8 @@ class Embedding : public Module {
 
  private:
   // The indices as i64, checked against the table's size.
-  Tensor indices(const Tensor& x) const {
+  Tensor indices(const Tensor& x) {
+    if (defer_host_reads(x.device())) return device_indices(x);
     Tensor idx;
     if (x.dtype() == DType::I64) {
       idx = x;
@@ -104,6 +107,39 @@ class Embedding : public Module {
     return idx;
   }
 
+  // On a device, reading the indices back would make the host wait every batch: bad indices
+  // (out of range, or f32 ones that are not whole) are counted there instead and clamped into
+  // range, and the count is read when the pass ends (fit calls train() then), which raises the
+  // error naming the layer.
+  Tensor device_indices(const Tensor& x) {
+    if (x.dtype() != DType::I64 && x.dtype() != DType::F32)
+      throw Error(fmt::format("embedding: indices must be i64 (or f32 whole numbers), got {}",
+                              dtype_name(x.dtype())));
+    NoGrad ng;
+    const Tensor idx = x.to(DType::I64);
+    const TensorOptions o = idx.options();
+    const Tensor low = lt(idx, scalar(0, o)), high = ge(idx, scalar(double(num_), o));
+    Tensor bad = add(sum(low.to(DType::F32)), sum(high.to(DType::F32)));
+    if (x.dtype() == DType::F32) bad = add(bad, sum(ne(x, idx.to(DType::F32))));
+    bad_ = bad_.defined() ? add(bad_, bad) : bad;
+    return maximum(minimum(idx, scalar(double(num_ - 1), o)), scalar(0, o));
+  }
+
+ public:
+  void train(bool on) override {
+    if (bad_.defined()) {
+      const double bad = std::exchange(bad_, Tensor()).item();
+      if (bad > 0)
+        throw Error(fmt::format(
+            "embedding: {} indices since the last check were out of range for {} embeddings "
+            "(expected whole numbers 0 <= index < {}); they were clamped into range meanwhile",
+            bad, num_, num_));
+    }
+    Module::train(on);
+  }
+
+ private:
+  Tensor bad_;  // the device's count of bad indices not yet read
   int64_t num_, dim_, padding_idx_ = -1;
   Tensor weight_;
 };

@@ -25,7 +25,27 @@ case $case_name in
     for kind in layers optimizers datasets callbacks; do
       expect_out "^$kind \([1-9][0-9]*\):"
     done
-    expect_out "^ +onednn +cpu +gom_onednn +oneDNN"
+    expect_out "^ +onednn +cpu +available +gom_onednn +oneDNN"
+    ;;
+  cuda_backend_status)  # the CUDA plugin loads without a GPU, says so, and refuses to run
+    run plugins
+    expect_rc 0
+    grep -Eq -- "^ +gom_cuda " <<<"$out" || { echo "SKIP: the CUDA backend is not built"; exit 77; }
+    if grep -Eq -- "^ +cuda +cuda +available " <<<"$out"; then
+      echo "SKIP: this machine has a CUDA device (tests/gpu covers it)"
+      exit 77
+    fi
+    expect_out "^ +cuda +cuda +no CUDA device.* +gom_cuda +CUDA runtime"
+    run describe backend cuda
+    expect_rc 0
+    expect_out "^  status   no CUDA device"
+    expect_out "^kernels on cuda \([1-9][0-9]*\):"
+    script=$(mktemp --suffix=.lua)
+    echo 'gom.log("x", 1)' >"$script"
+    run run "$script" --backend cuda --db "${script%.lua}.db"
+    rm -f "$script" "${script%.lua}.db"*
+    expect_rc 2
+    expect_err "--backend cuda: backend 'cuda' cannot run here: no CUDA device"
     ;;
   describe_every_component)  # whatever `gom plugins` lists, `gom describe` can show
     run plugins

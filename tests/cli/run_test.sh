@@ -141,7 +141,7 @@ valid_loss|minimize|valid" "SELECT key, direction, phase FROM metric_info ORDER 
     # The script's own params, and the defaults gom.fit resolved, each with its value.
     expect_params 1 lr=0.1 hidden=4 n=64 \
       fit.epochs=3 fit.batch_size=16 fit.valid_batch_size=16 fit.shuffle=true \
-      fit.drop_last=false fit.prefetch=2 fit.seed=0 fit.backend=onednn \
+      fit.drop_last=false fit.prefetch=2 fit.seed=0 fit.backend=onednn fit.sync_every=50 \
       optimizer.type=sgd optimizer.lr=0.1 optimizer.momentum=0 optimizer.dampening=0 \
       optimizer.weight_decay=0 \
       model.type=sequential model.0.type=linear model.0.in=2 model.0.out=4 model.0.bias=true \

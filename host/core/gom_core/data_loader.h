@@ -45,6 +45,8 @@ class DataLoader {
 
  private:
   Batch make_batch(int64_t b) const;
+  // A prefetched batch was copied on the loader's stream: the consumer's stream waits for it.
+  void hand_over(Batch& b) const;
   void stop();
 
   std::shared_ptr<Dataset> dataset_;

@@ -58,6 +58,10 @@ struct FitArgs {
   std::map<std::string, MetricInfo> metric_info;
   /// @brief Set (by a SIGINT handler) to stop after the current batch.
   const std::atomic<bool>* interrupt = nullptr;
+  /// @brief On a device that queues work (CUDA), the loop reads the summed loss back, and
+  /// checks that it is finite, every this many batches and at the end of each pass, so that the
+  /// host does not wait for the device every batch. The CPU reads every batch.
+  int64_t sync_every = 50;
 };
 
 struct FitResult {

@@ -22,6 +22,13 @@ double grad_norm(const std::vector<Tensor>& params, double norm_type = 2);
 /// (error_if_nonfinite=False) does. gom::Error for max_norm < 0.
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2);
 
+/// @brief clip_grad_norm_ without a read back: the norm is a 0-d f32 tensor on the gradients'
+/// device, and the scaling by min(1, max_norm / (norm + 1e-6)) is computed there too, so the host
+/// does not wait for the device (fit's gradient_clipping on CUDA). Undefined when no parameter
+/// has a gradient.
+Tensor clip_grad_norm_device_(const std::vector<Tensor>& params, double max_norm,
+                              double norm_type = 2);
+
 /// @brief torch.nn.utils.clip_grad_value_: clamps each element of every gradient of `params`
 /// to [-clip_value, clip_value] in place. gom::Error for clip_value < 0.
 void clip_grad_value_(const std::vector<Tensor>& params, double clip_value);

@@ -141,6 +141,13 @@ void set_num_threads(int n);
 std::string device_unavailable(Device device);
 /// @brief Waits on the host until the work queued on `device`'s current stream is done.
 void synchronize(Device device);
+/// @brief Whether code on the training path should keep values (losses, metric sums, counts of
+/// bad indices) on `device` and read them back rarely, instead of once a batch: true for a
+/// device that queues work (CUDA), where each read makes the host wait for the device; false
+/// for the CPU, where a read is free, unless set_defer_host_reads(true) (tests use it to run the
+/// deferred paths on the CPU).
+bool defer_host_reads(Device device);
+void set_defer_host_reads(bool on_cpu_too);
 
 // Built-in kernel contracts (all tensors may be strided views unless noted; outputs are
 // contiguous and allocated by the core):

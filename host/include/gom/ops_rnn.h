@@ -60,8 +60,9 @@ enum class RnnMode : int64_t { Tanh, Relu, Lstm, Gru };
 // has none), all in PyTorch's layout and gate order. Inputs may be strided (x and dy are often
 // transposed views of batch-major tensors); outputs are contiguous. c0/c_n/dc0 and the other
 // cell-state entries are absent (undefined tensors) for rnn and gru.
-//   rnn_workspace  in {x} -> out[0] i64 0-d: the f32 elements the training forward's workspace
-//                  needs for this x and H                              attrs mode, hidden(i)
+//   rnn_workspace  in {x} -> out[0] i64 0-d, on the CPU whatever x's device (a host value: the
+//                  core never reads a device back for it): the f32 elements the training
+//                  forward's workspace needs for this x and H          attrs mode, hidden(i)
 //   rnn_forward    in {x, h0, c0, w_ih, w_hh, b_ih, b_hh}
 //                  -> out {y [T,B,H], h_n, c_n, workspace}; workspace undefined: inference,
 //                  else training, and it keeps what rnn_backward needs

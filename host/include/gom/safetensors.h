@@ -31,6 +31,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 /// a known dtype, a shape whose byte count fits 64 bits and equals end - begin of data_offsets,
 /// and the tensors, in the order of their offsets, covering the data with no gap, overlap or
 /// trailing byte. Anything else is a gom::Error naming the file, the tensor and the rule broken.
-Safetensors load_safetensors(const std::string& path);
+/// `device`: where the tensors end up (read on the host, then copied there one by one).
+Safetensors load_safetensors(const std::string& path, Device device = kCPU);
 
 }  // namespace gom
