@@ -148,3 +148,21 @@ TEST_CASE("Lua: m:to, m:cpu, m:cuda and m:device", "[devices][lua]") {
     assert(not ok and tostring(err):find("expected cpu, cuda or cuda:N", 1, true), tostring(err))
   )"));
 }
+
+TEST_CASE("the CUDA backend, when built, has a kernel for every op the CPU backends have",
+          "[devices]") {
+  if (!find_backend(DeviceType::CUDA)) {
+    WARN("the CUDA backend is not built here (GOM_CUDA=OFF or no nvcc)");
+    return;
+  }
+  // The built-in plugins' CPU kernels (test plugins register ops of their own).
+  std::vector<std::string> missing;
+  for (const std::string& op : kernel_ops()) {
+    const std::string cpu = kernel_provider(op, DeviceType::CPU);
+    if ((cpu == "gom_onednn" || cpu == "gom_optimizers") && !has_kernel(op, DeviceType::CUDA))
+      missing.push_back(op);
+  }
+  INFO("ops with a CPU kernel and no CUDA one: " << Catch::Detail::stringify(missing));
+  CHECK(missing.empty());
+  CHECK(has_kernel("matmul", DeviceType::CUDA));  // the list above was not empty by mistake
+}
