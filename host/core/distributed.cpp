@@ -1,0 +1,257 @@
+// The MPI layer (gom_core/distributed.h) and the SDK's gom/distributed.h on top of it. MPI's C
+// API (the C++ bindings are gone since MPI-3); collectives are the non-blocking ones, waited on
+// with a poll that also watches for a failed rank's message on rank 0.
+#include "gom_core/distributed.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "gom/distributed.h"
+
+#if GOM_WITH_MPI
+#define OMPI_SKIP_MPICXX 1  // the C API only: the C++ bindings are gone since MPI-3
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace gom::dist {
+namespace {
+
+constexpr int kErrorTag = 32000;  // a failed rank's message to rank 0
+World the_world;
+bool initialised = false;
+
+}  // namespace
+
+RemoteRankError::RemoteRankError(int rank, const std::string& what)
+    : Error(fmt::format("rank {} of the job failed: {}", rank, what)), rank_(rank) {}
+
+bool built_with_mpi() {
+  return GOM_WITH_MPI != 0;
+}
+
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"})
+    if (const char* v = std::getenv(var); v && std::atoi(v) > 1) return true;
+  return false;
+}
+
+const World& world() {
+  return the_world;
+}
+
+#if GOM_WITH_MPI
+
+namespace {
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw Error(fmt::format("MPI: {} failed: {}", what, std::string(text, size_t(len))));
+}
+
+// Waits for `req`; on rank 0 a failed rank's message ends the wait with RemoteRankError.
+void wait(MPI_Request& req) {
+  for (int spins = 0;; ++spins) {
+    int done = 0;
+    check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) return;
+    if (the_world.rank == 0) {
+      int pending = 0;
+      MPI_Status st;
+      check(MPI_Iprobe(MPI_ANY_SOURCE, kErrorTag, MPI_COMM_WORLD, &pending, &st), "MPI_Iprobe");
+      if (pending) {
+        int len = 0;
+        MPI_Get_count(&st, MPI_CHAR, &len);
+        std::string text(size_t(len), '\0');
+        MPI_Recv(text.data(), len, MPI_CHAR, st.MPI_SOURCE, kErrorTag, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+        throw RemoteRankError(st.MPI_SOURCE, text);
+      }
+    }
+    // Short waits spin; long ones (a slower rank, a rank still loading data) sleep a little.
+    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+}  // namespace
+
+const World& init() {
+  if (initialised || !launched_by_mpi()) return the_world;
+  int already = 0;
+  MPI_Initialized(&already);
+  if (!already) {
+    int provided = 0;
+    // Only the main thread calls MPI (the loader's prefetch thread never does).
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  }
+  MPI_Comm_rank(MPI_COMM_WORLD, &the_world.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &the_world.size);
+  initialised = true;
+  return the_world;
+}
+
+void finalize() {
+  if (!initialised) return;
+  initialised = false;
+  MPI_Finalize();
+}
+
+void all_reduce_sum(float* data, size_t n) {
+  if (the_world.size == 1 || n == 0) return;
+  for (size_t at = 0; at < n;) {  // MPI counts are int
+    const int count = int(std::min<size_t>(n - at, size_t(1) << 30));
+    MPI_Request req;
+    check(MPI_Iallreduce(MPI_IN_PLACE, data + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req),
+          "MPI_Iallreduce");
+    wait(req);
+    at += size_t(count);
+  }
+}
+
+void all_reduce_sum(double* data, size_t n) {
+  if (the_world.size == 1 || n == 0) return;
+  MPI_Request req;
+  check(MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req),
+        "MPI_Iallreduce");
+  wait(req);
+}
+
+void broadcast(void* data, size_t bytes, int root) {
+  if (the_world.size == 1 || bytes == 0) return;
+  for (size_t at = 0; at < bytes;) {
+    const int count = int(std::min<size_t>(bytes - at, size_t(1) << 30));
+    MPI_Request req;
+    check(MPI_Ibcast(static_cast<char*>(data) + at, count, MPI_BYTE, root, MPI_COMM_WORLD, &req),
+          "MPI_Ibcast");
+    wait(req);
+    at += size_t(count);
+  }
+}
+
+void broadcast(std::string& text, int root) {
+  if (the_world.size == 1) return;
+  uint64_t n = text.size();
+  broadcast(&n, sizeof n, root);
+  text.resize(size_t(n));
+  broadcast(text.data(), size_t(n), root);
+}
+
+void barrier() {
+  if (the_world.size == 1) return;
+  MPI_Request req;
+  check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier");
+  wait(req);
+}
+
+void send(int dest, int tag, const std::string& text) {
+  if (!initialised) throw Error("MPI: send outside an MPI job");
+  check(MPI_Send(text.data(), int(text.size()), MPI_CHAR, dest, tag, MPI_COMM_WORLD), "MPI_Send");
+}
+
+std::optional<Message> try_receive(int tag) {
+  if (!initialised) throw Error("MPI: receive outside an MPI job");
+  int pending = 0;
+  MPI_Status st;
+  check(MPI_Iprobe(MPI_ANY_SOURCE, tag == 0 ? MPI_ANY_TAG : tag, MPI_COMM_WORLD, &pending, &st),
+        "MPI_Iprobe");
+  if (!pending) return std::nullopt;
+  int len = 0;
+  MPI_Get_count(&st, MPI_CHAR, &len);
+  Message m{st.MPI_SOURCE, st.MPI_TAG, std::string(size_t(len), '\0')};
+  check(MPI_Recv(m.text.data(), len, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE),
+        "MPI_Recv");
+  return m;
+}
+
+std::optional<Message> receive(std::chrono::milliseconds timeout, int tag, int source) {
+  if (!initialised) throw Error("MPI: receive outside an MPI job");
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int pending = 0;
+    MPI_Status st;
+    check(MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag == 0 ? MPI_ANY_TAG : tag,
+                     MPI_COMM_WORLD, &pending, &st),
+          "MPI_Iprobe");
+    if (pending) {
+      int len = 0;
+      MPI_Get_count(&st, MPI_CHAR, &len);
+      Message m{st.MPI_SOURCE, st.MPI_TAG, std::string(size_t(len), '\0')};
+      check(MPI_Recv(m.text.data(), len, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE),
+            "MPI_Recv");
+      return m;
+    }
+    if (std::chrono::steady_clock::now() >= end) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void fail_job(const std::string& message) {
+  if (initialised && the_world.rank != 0) {
+    // Small enough to be sent eagerly: this returns before rank 0 receives it.
+    MPI_Send(message.data(), int(message.size()), MPI_CHAR, 0, kErrorTag, MPI_COMM_WORLD);
+    std::this_thread::sleep_for(std::chrono::seconds(10));  // rank 0 records, then aborts
+  }
+  abort_job(1);
+}
+
+void abort_job(int code) {
+  if (initialised && the_world.size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+#else  // a build without MPI: a world of one
+
+const World& init() {
+  if (launched_by_mpi())
+    throw Error(
+        "gom was started by mpirun as one of several processes, but was built without MPI: "
+        "install libopenmpi-dev (scripts/setup does) and rebuild, or run it without mpirun");
+  return the_world;
+}
+void finalize() {}
+void all_reduce_sum(float*, size_t) {}
+void all_reduce_sum(double*, size_t) {}
+void broadcast(void*, size_t, int) {}
+void broadcast(std::string&, int) {}
+void barrier() {}
+void send(int, int, const std::string&) {
+  throw Error("MPI: this gom was built without MPI");
+}
+std::optional<Message> try_receive(int) {
+  throw Error("MPI: this gom was built without MPI");
+}
+std::optional<Message> receive(std::chrono::milliseconds, int, int) {
+  throw Error("MPI: this gom was built without MPI");
+}
+void fail_job(const std::string&) {
+  abort_job(1);
+}
+void abort_job(int code) {
+  std::exit(code);
+}
+
+#endif
+
+}  // namespace gom::dist
+
+namespace gom {
+
+int world_rank() {
+  return dist::world().rank;
+}
+int world_size() {
+  return dist::world().size;
+}
+void all_reduce_sum(std::span<double> values) {
+  dist::all_reduce_sum(values.data(), values.size());
+}
+
+}  // namespace gom
