@@ -1,6 +1,7 @@
 // bench_common.h — what all of gom's benchmark programs share: command-line flags, timing, the
-// machine and backend lines, the error exit. Header-only: each benchmark is one translation unit
-// and uses only part of it. The gom::fit pieces are in bench_fit.h (they need the host headers).
+// machine and backend lines, the device that --backend names, the error exit. Header-only: each
+// benchmark is one translation unit and uses only part of it. The gom::fit pieces are in
+// bench_fit.h (they need the host headers).
 #pragma once
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -115,6 +117,61 @@ inline void print_machine() {
   const unsigned cpus = std::thread::hardware_concurrency();
   fmt::print("machine: {} CPUs, 1-min load average {:.2f}{}\n", cpus, load,
              load > cpus ? " (busy: other work competes for the CPUs; timings are noisy)" : "");
+}
+
+// ---------------------------------------------------------------- the device (--backend)
+
+// The device `--backend NAME` names: a loaded backend ("onednn", "cuda") or a device ("cpu",
+// "cuda", "cuda:1"); empty: the CPU. Call after start_gom (it loads the plugins). A device that
+// cannot run here ends the program with exit code 77 ("skipped", as ctest and scripts/bench
+// read it) and device_unavailable()'s reason on stderr; a name that matches nothing, with 2.
+inline gom::Device device_for_backend(const char* program, const std::string& name) {
+  if (name.empty()) return gom::kCPU;
+  std::optional<gom::Device> device;
+  std::string loaded;
+  for (int t = 0; t < gom::kNumDeviceTypes; ++t) {
+    const auto type = static_cast<gom::DeviceType>(t);
+    if (const gom::BackendInfo* b = gom::find_backend(type)) {
+      loaded += (loaded.empty() ? "" : ", ") + b->name;
+      if (b->name == name) device = gom::Device{type, 0};
+    }
+  }
+  if (!device) {
+    try {
+      device = gom::Device::parse(name);
+    } catch (const gom::Error&) {
+      std::fprintf(stderr, "%s: --backend %s: no such backend or device (loaded backends: %s)\n",
+                   program, name.c_str(), loaded.c_str());
+      std::exit(2);
+    }
+  }
+  if (const std::string why = gom::device_unavailable(*device); !why.empty()) {
+    std::fprintf(stderr, "%s: skipped: --backend %s: %s\n", program, name.c_str(), why.c_str());
+    std::exit(77);
+  }
+  return *device;
+}
+
+// What summary lines add for a device: "" on the CPU (the lines scripts/bench has always
+// parsed), " (cuda)" elsewhere, so that "mlp train (cuda): gom ..." and the CPU's figure of the
+// same run keep apart.
+inline std::string device_tag(gom::Device device) {
+  return device.type == gom::DeviceType::CPU
+             ? std::string()
+             : fmt::format(" ({})", gom::device_type_name(device.type));
+}
+
+// What a header line adds for a device: "" on the CPU, ", on cuda:0" elsewhere.
+inline std::string on_device(gom::Device device) {
+  return device.type == gom::DeviceType::CPU ? std::string() : ", on " + device.str();
+}
+
+// The "backend: ..." line's text for `device`: the CPU's as backend_line always gave it, and
+// for another device also which one ("cuda — ... on cuda:0, NVIDIA H200 (sm_90, 139 GiB)").
+inline std::string device_line(gom::Device device) {
+  const gom::BackendInfo* b = gom::find_backend(device.type);
+  if (device.type == gom::DeviceType::CPU || !b || !b->device_name) return backend_line(b);
+  return fmt::format("{} on {}, {}", backend_line(b), device.str(), b->device_name(device.index));
 }
 
 // gom::init() (loads the plugins), `threads` compute threads (0: gom's default, which the gom

@@ -30,10 +30,13 @@ inline std::shared_ptr<gom::Module> sequential(
   return seq;
 }
 
-// gom::fit's arguments for classification: `model`, the cross_entropy loss layer and the adam
-// optimizer plugin at learning rate `lr`; the caller sets the loader and callbacks.
-inline gom::FitArgs adam_cross_entropy(std::shared_ptr<gom::Module> model, double lr) {
+// gom::fit's arguments for classification: `model` moved to `device`, the cross_entropy loss
+// layer and the adam optimizer plugin at learning rate `lr`; the caller sets the loader (on the
+// same device) and callbacks.
+inline gom::FitArgs adam_cross_entropy(std::shared_ptr<gom::Module> model, double lr,
+                                       gom::Device device = gom::kCPU) {
   gom::FitArgs args;
+  model->to(device);  // before the optimizer exists (nothing on the CPU: it is there already)
   args.model = std::move(model);
   args.loss = gom::create_layer("cross_entropy");
   args.optimizer = gom::create_optimizer("adam", args.model->parameters(), {{"lr", lr}});
@@ -41,12 +44,17 @@ inline gom::FitArgs adam_cross_entropy(std::shared_ptr<gom::Module> model, doubl
 }
 
 // One gom::fit call for epoch `e` alone (its own shuffle: first_epoch = e, epochs = e + 1):
-// its seconds and final train_loss (0 when fit reports none).
+// its seconds and final train_loss (0 when fit reports none). On a device that queues work
+// (CUDA) the clock is read only once the device has done the epoch's work, and started once it
+// has done the work queued before.
 inline std::pair<double, double> fit_epoch(gom::FitArgs& args, int64_t e) {
   args.first_epoch = e;
   args.epochs = e + 1;
+  const gom::Device device = args.model->device();
+  gom::synchronize(device);
   const auto t0 = Clock::now();
   const gom::FitResult r = gom::fit(args);
+  gom::synchronize(device);
   const double secs = since(t0);
   const auto loss = r.final_metrics.find("train_loss");
   return {secs, loss == r.final_metrics.end() ? 0.0 : loss->second};
@@ -54,7 +62,8 @@ inline std::pair<double, double> fit_epoch(gom::FitArgs& args, int64_t e) {
 
 // The median-epoch protocol of the Fashion-MNIST benchmarks: one untimed warm-up epoch, then
 // whole epochs until `epochs` are timed or `seconds` of them have passed (at least one), each
-// printed; then "<label> train: gom X samples/s (median of ...)", which scripts/bench parses.
+// printed; then "<label> train: gom X samples/s (median of ...)", which scripts/bench parses
+// ("<label> train (cuda): gom ..." on a CUDA device).
 inline void train_median_epochs(gom::FitArgs& args, int64_t samples, std::string_view label,
                                 int epochs,
                                 double seconds = std::numeric_limits<double>::infinity()) {
@@ -72,8 +81,9 @@ inline void train_median_epochs(gom::FitArgs& args, int64_t samples, std::string
   }
   const auto [lo, hi] = std::minmax_element(times.begin(), times.end());
   fmt::print(
-      "{} train: gom {:.0f} samples/s (median of {} epochs of {} samples, {:.0f}..{:.0f})\n",
-      label, n / median(times), times.size(), samples, n / *hi, n / *lo);
+      "{} train{}: gom {:.0f} samples/s (median of {} epochs of {} samples, {:.0f}..{:.0f})\n",
+      label, device_tag(args.model->device()), n / median(times), times.size(), samples, n / *hi,
+      n / *lo);
 }
 
 }  // namespace bench

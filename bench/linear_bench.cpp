@@ -12,6 +12,10 @@
 //
 // Each measurement: a warm-up, a calibration of the iterations per repetition (~--seconds each),
 // then --reps repetitions; the median time per iteration is reported.
+//
+// --backend cuda runs gom's side on the GPU (its time taken once the device has finished) against
+// the same CPU sgemm, as a rough figure; bench/cuda_linear_bench.cpp sets it beside cuBLAS.
+// Exit code 77 where no CUDA device can be used.
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -40,13 +44,16 @@ struct Options {
   int threads = 2;
   int reps = 7;
   double seconds = 0.3;
+  std::string backend;  // empty: the CPU
 };
 
 constexpr const char* kUsage =
-    "usage: gom_linear_bench [--threads N] [--reps N] [--seconds S]\n"
+    "usage: gom_linear_bench [--threads N] [--reps N] [--seconds S] [--backend B]\n"
     "  --threads N   compute threads for gom and for oneDNN's sgemm (default 2)\n"
     "  --reps N      timed repetitions per measurement; the median is reported (default 7)\n"
-    "  --seconds S   approximate length of one repetition (default 0.3)\n";
+    "  --seconds S   approximate length of one repetition (default 0.3)\n"
+    "  --backend B   onednn (the CPU, default) or cuda for gom's side (exit code 77 without a "
+    "CUDA device)\n";
 
 using bench::Clock;
 using bench::since;
@@ -138,7 +145,8 @@ double max_rel_err(const std::vector<float>& got, const std::vector<float>& want
   return err / scale;
 }
 
-// gom's Y (bias zero), dX and dW of one layer against sgemm's on the same inputs.
+// gom's Y (bias zero), dX and dW of one layer against sgemm's on the same inputs (to_vector
+// copies them from gom's device).
 void check_layer(size_t i, const gom::Tensor& x, const gom::Tensor& w, const gom::Tensor& b,
                  const gom::Tensor& gy, SgemmStack& ref) {
   x.zero_grad();
@@ -174,18 +182,22 @@ int main(int argc, char** argv) {
   bench::parse_flags(argc, argv, "gom_linear_bench", kUsage,
                      {{"--threads", &opt.threads, 1},
                       {"--reps", &opt.reps, 1},
-                      {"--seconds", &opt.seconds, 0, true}});
+                      {"--seconds", &opt.seconds, 0, true},
+                      {"--backend", &opt.backend}});
   return bench::guarded_main("gom_linear_bench", [&] {
     bench::start_gom(opt.threads);
+    const gom::Device device = bench::device_for_backend("gom_linear_bench", opt.backend);
     omp_set_num_threads(opt.threads);  // dnnl_sgemm runs on OpenMP in this process
 
-    const gom::BackendInfo* backend = gom::find_backend(gom::DeviceType::CPU);
-    const std::function<void()> sync = [] { gom::synchronize(gom::kCPU); };
+    const gom::BackendInfo* backend = gom::find_backend(device.type);
+    const std::function<void()> sync = [device] { gom::synchronize(device); };
     const dnnl_version_t* v = dnnl_version();
-    fmt::print("gom_linear_bench: batch {}, threads {} (OpenMP max {}), {} reps x ~{} s, median\n",
-               kBatch, opt.threads, omp_get_max_threads(), opt.reps, opt.seconds);
+    fmt::print(
+        "gom_linear_bench: batch {}, threads {} (OpenMP max {}), {} reps x ~{} s, median{}\n",
+        kBatch, opt.threads, omp_get_max_threads(), opt.reps, opt.seconds,
+        bench::on_device(device));
     fmt::print("backend: {}{}\n", bench::backend_line(backend),
-               backend && backend->device_name ? " on " + backend->device_name(0) : "");
+               backend && backend->device_name ? " on " + backend->device_name(device.index) : "");
     bench::print_machine();
     fmt::print("baseline: oneDNN {}.{}.{} dnnl_sgemm (cpu runtime {})\n", v->major, v->minor,
                v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
@@ -194,10 +206,11 @@ int main(int argc, char** argv) {
     const size_t L = kLayers.size();
     std::vector<gom::Tensor> xs, ws, bs, gys;  // per layer, all leaves requiring grad
     for (const auto& [in, out] : kLayers) {
-      gom::Tensor x = gom::randn({kBatch, in}, &gen);
-      gom::Tensor w = gom::mul(gom::randn({out, in}, &gen), 1.0 / std::sqrt(double(in)));
-      gom::Tensor b = gom::mul(gom::randn({out}, &gen), 0.1);
-      gom::Tensor gy = gom::mul(gom::randn({kBatch, out}, &gen), 0.01);
+      // Drawn on the CPU (the same numbers on every device), then moved (no copy on the CPU).
+      gom::Tensor x = gom::randn({kBatch, in}, &gen).to(device);
+      gom::Tensor w = gom::mul(gom::randn({out, in}, &gen), 1.0 / std::sqrt(double(in))).to(device);
+      gom::Tensor b = gom::mul(gom::randn({out}, &gen), 0.1).to(device);
+      gom::Tensor gy = gom::mul(gom::randn({kBatch, out}, &gen), 0.01).to(device);
       x.requires_grad_();
       w.requires_grad_();
       b.requires_grad_();
@@ -214,7 +227,7 @@ int main(int argc, char** argv) {
     {
       SgemmStack check = ref;
       for (size_t i = 0; i < L; ++i) {
-        gom::Tensor zero_b = gom::zeros({kLayers[i].out});
+        gom::Tensor zero_b = gom::zeros({kLayers[i].out}, {gom::DType::F32, device});
         zero_b.requires_grad_();
         check_layer(i, xs[i], ws[i], zero_b, gys[i], check);
       }
@@ -286,9 +299,11 @@ int main(int argc, char** argv) {
           "(OpenMP threads that lose their core stall every parallel region); rerun on "
           "an idle machine\n",
           worst_spread * 100);
-    fmt::print("linear fwd+bwd: gom {:.2f} GFLOP/s, oneDNN sgemm {:.2f} GFLOP/s, ratio {:.3f}\n",
-               gflops(stack.flop, stack.gom), gflops(stack.flop, stack.ref),
-               stack.ref.median / stack.gom.median);
+    fmt::print(
+        "linear fwd+bwd{}: gom {:.2f} GFLOP/s, oneDNN sgemm{} {:.2f} GFLOP/s, ratio {:.3f}\n",
+        bench::device_tag(device), gflops(stack.flop, stack.gom),
+        device.type == gom::DeviceType::CPU ? "" : " on the CPU", gflops(stack.flop, stack.ref),
+        stack.ref.median / stack.gom.median);
     return 0;
   });
 }
