@@ -155,13 +155,8 @@ void send(int dest, int tag, const std::string& text) {
   check(MPI_Send(text.data(), int(text.size()), MPI_CHAR, dest, tag, MPI_COMM_WORLD), "MPI_Send");
 }
 
-std::optional<Message> try_receive(int tag) {
-  if (!initialised) throw Error("MPI: receive outside an MPI job");
-  int pending = 0;
-  MPI_Status st;
-  check(MPI_Iprobe(MPI_ANY_SOURCE, tag == 0 ? MPI_ANY_TAG : tag, MPI_COMM_WORLD, &pending, &st),
-        "MPI_Iprobe");
-  if (!pending) return std::nullopt;
+// Receives the message `st` describes (found by MPI_Iprobe).
+static Message take(const MPI_Status& st) {
   int len = 0;
   MPI_Get_count(&st, MPI_CHAR, &len);
   Message m{st.MPI_SOURCE, st.MPI_TAG, std::string(size_t(len), '\0')};
@@ -169,6 +164,10 @@ std::optional<Message> try_receive(int tag) {
                  MPI_STATUS_IGNORE),
         "MPI_Recv");
   return m;
+}
+
+std::optional<Message> try_receive(int tag) {
+  return receive(std::chrono::milliseconds(0), tag, -1);
 }
 
 std::optional<Message> receive(std::chrono::milliseconds timeout, int tag, int source) {
@@ -180,15 +179,7 @@ std::optional<Message> receive(std::chrono::milliseconds timeout, int tag, int s
     check(MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag == 0 ? MPI_ANY_TAG : tag,
                      MPI_COMM_WORLD, &pending, &st),
           "MPI_Iprobe");
-    if (pending) {
-      int len = 0;
-      MPI_Get_count(&st, MPI_CHAR, &len);
-      Message m{st.MPI_SOURCE, st.MPI_TAG, std::string(size_t(len), '\0')};
-      check(MPI_Recv(m.text.data(), len, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD,
-                     MPI_STATUS_IGNORE),
-            "MPI_Recv");
-      return m;
-    }
+    if (pending) return take(st);
     if (std::chrono::steady_clock::now() >= end) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }

@@ -2,20 +2,11 @@
 // code) with the reason when cuda:0 cannot run here.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <iostream>
 
-#include "gom/gom.h"
+#include "start_gom.h"
 
 int main(int argc, char** argv) {
-  try {
-    gom::init();
-    const char* threads = std::getenv("GOM_TEST_THREADS");
-    gom::set_num_threads(threads ? std::atoi(threads) : 1);
-  } catch (const std::exception& e) {
-    std::cerr << "gom_gpu_tests: cannot start: " << e.what() << "\n";
-    return 1;
-  }
+  if (!gom_test::start_gom("gom_gpu_tests")) return 1;
   if (const std::string why = gom::device_unavailable({gom::DeviceType::CUDA, 0}); !why.empty()) {
     std::cerr << "gom_gpu_tests: skipped: " << why << "\n";
     return 77;

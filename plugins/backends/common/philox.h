@@ -40,4 +40,12 @@ GOM_HD inline float unit(uint32_t v) {
   return float(v >> 8) * (1.0f / 16777216.0f);
 }
 
+/// @brief An integer on [low, low + range) from the first two words of `counter`'s block
+/// (range > 0; the modulo bias is below range / 2^64).
+GOM_HD inline int64_t integer(uint64_t counter, uint64_t seed, int64_t low, uint64_t range) {
+  const U4 r = philox(counter, seed);
+  const uint64_t v = (uint64_t(r.x[0]) << 32) | r.x[1];
+  return low + static_cast<int64_t>(v % range);
+}
+
 }  // namespace gom::philox

@@ -9,31 +9,16 @@
 #include <limits>
 #include <utility>
 
+#include "common/pool_window.h"
 #include "cuda_util.h"
 
 namespace gom::cuda {
 namespace {
 
-// Planes (N*C), input and output plane sizes.
-struct Planes {
-  int64_t n, h, w, oh, ow;
-};
-Planes planes(const Tensor& in, const Tensor& out) {
-  return {in.size(0) * in.size(1), in.size(2), in.size(3), out.size(2), out.size(3)};
-}
-
-struct Window {
-  int64_t kh, kw, sh, sw, ph, pw, dh = 1, dw = 1;
-};
-Window window(const Attrs& a) {
-  const auto &k = a.ints("kernel"), &s = a.ints("stride"), &p = a.ints("padding");
-  Window r{k[0], k[1], s[0], s[1], p[0], p[1]};
-  if (a.has("dilation")) {
-    r.dh = a.ints("dilation")[0];
-    r.dw = a.ints("dilation")[1];
-  }
-  return r;
-}
+using pool::Planes;
+using pool::planes;
+using pool::Window;
+using pool::window;
 
 #define GRID_STRIDE(i, n)                                                   \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \

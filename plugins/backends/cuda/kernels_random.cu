@@ -58,9 +58,7 @@ struct IntegerFn {
   int64_t low;
   uint64_t range;
   __device__ void operator()(int64_t i) const {
-    const philox::U4 r = philox::philox(offset + uint64_t(i), seed);
-    const uint64_t v = (uint64_t(r.x[0]) << 32) | r.x[1];
-    out[i] = low + static_cast<int64_t>(v % range);
+    out[i] = philox::integer(offset + uint64_t(i), seed, low, range);
   }
 };
 

@@ -21,9 +21,7 @@ void random(const KernelCall& c) {
     int64_t* o = out.data<int64_t>();
     const auto range = static_cast<uint64_t>(b - a);
     parallel_for(n, n >= kParallelGrain, [&](int64_t i) {
-      const philox::U4 r = philox::philox(offset + i, seed);
-      const uint64_t v = (uint64_t(r.x[0]) << 32) | r.x[1];
-      o[i] = static_cast<int64_t>(a) + static_cast<int64_t>(v % range);
+      o[i] = philox::integer(offset + uint64_t(i), seed, static_cast<int64_t>(a), range);
     });
     return;
   }
