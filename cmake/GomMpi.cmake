@@ -10,10 +10,11 @@ if(NOT GOM_MPI MATCHES "^(AUTO|ON|OFF)$")
 endif()
 set(GOM_WITH_MPI OFF)
 if(NOT GOM_MPI STREQUAL "OFF")
+  enable_language(C)  # FindMPI's C component needs a C compiler to inspect mpicc
   find_package(MPI COMPONENTS C)
   if(MPI_C_FOUND)
     set(GOM_WITH_MPI ON)
-    message(STATUS "MPI: on (${MPI_C_LIBRARY_VERSION_STRING})")
+    message(STATUS "MPI: on (MPI ${MPI_C_VERSION}, ${MPI_C_LIB_NAMES})")
   elseif(GOM_MPI STREQUAL "ON")
     message(FATAL_ERROR "GOM_MPI=ON, but MPI's C library was not found: install "
                         "libopenmpi-dev, or configure with -DGOM_MPI=OFF")

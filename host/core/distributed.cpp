@@ -20,9 +20,7 @@
 namespace gom::dist {
 namespace {
 
-constexpr int kErrorTag = 32000;  // a failed rank's message to rank 0
 World the_world;
-bool initialised = false;
 
 }  // namespace
 
@@ -46,6 +44,9 @@ const World& world() {
 #if GOM_WITH_MPI
 
 namespace {
+
+constexpr int kErrorTag = 32000;  // a failed rank's message to rank 0
+bool initialised = false;
 
 void check(int rc, const char* what) {
   if (rc == MPI_SUCCESS) return;
