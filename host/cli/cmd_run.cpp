@@ -111,23 +111,6 @@ bool in_job() {
 }
 bool g_plan_shared = false;  // rank 0 of a job has sent the other ranks the run's plan
 
-// Rank 0 of a job, at the script's end: the other ranks say whether they finished (a barrier
-// that a failed rank's message ends), and a failure of theirs becomes the run's.
-void agree_on_outcome(lua::ScriptResult& result) {
-  if (result.status != lua::ScriptResult::Status::Failed &&
-      result.status != lua::ScriptResult::Status::Diverged) {
-    try {
-      dist::barrier();
-    } catch (const dist::RemoteRankError&) {  // kept in remote_failure()
-    }
-  }
-  // Also when the failure surfaced inside the script (a Lua error naming the line of a fit).
-  if (const auto failure = dist::remote_failure()) {
-    result.status = lua::ScriptResult::Status::Failed;
-    result.error = *failure;
-  }
-}
-
 // A rank other than 0 of a job: no database and no files; it runs rank 0's plan, and fails the
 // whole job with its error when its script fails.
 int run_other_rank(const RunOptions& o) {

@@ -1,4 +1,5 @@
-// The plan rank 0 sends the other ranks of a data-parallel `gom run` (run_distributed.h).
+// The plan rank 0 sends the other ranks of a data-parallel `gom run`, and how the ranks agree on
+// its outcome (run_distributed.h).
 #include "run_distributed.h"
 
 #include <algorithm>
@@ -36,6 +37,23 @@ void share_plan(RunPlan& plan) {
   plan.resume_checkpoint = j.at("resume_checkpoint").get<std::string>();
   plan.db_uid = j.at("db_uid").get<std::string>();
   plan.script_sha256 = j.at("script_sha256").get<std::string>();
+}
+
+// Rank 0 of a job, at the script's end: the other ranks say whether they finished (a barrier
+// that a failed rank's message ends), and a failure of theirs becomes the run's.
+void agree_on_outcome(lua::ScriptResult& result) {
+  if (result.status != lua::ScriptResult::Status::Failed &&
+      result.status != lua::ScriptResult::Status::Diverged) {
+    try {
+      dist::barrier();
+    } catch (const dist::RemoteRankError&) {  // kept in remote_failure()
+    }
+  }
+  // Also when the failure surfaced inside the script (a Lua error naming the line of a fit).
+  if (const auto failure = dist::remote_failure()) {
+    result.status = lua::ScriptResult::Status::Failed;
+    result.error = *failure;
+  }
 }
 
 int rank_default_threads() {

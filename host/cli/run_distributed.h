@@ -9,6 +9,8 @@
 #include <map>
 #include <string>
 
+#include "gom_lua/runtime.h"
+
 namespace gom::cli {
 
 /// @brief What every rank of a job runs: rank 0's decisions about the run.
@@ -29,6 +31,11 @@ struct RunPlan {
 
 /// @brief Sends rank 0's plan to every rank (every rank calls it; a no-op in a world of one).
 void share_plan(RunPlan& plan);
+
+/// @brief Rank 0 of a job, at the script's end: unless the script failed here, waits until every
+/// rank has finished its script; a rank's failure (reported then, or in a collective during the
+/// script) becomes the result: failed, with "rank R of the job failed: ERROR".
+void agree_on_outcome(lua::ScriptResult& result);
 
 /// @brief The default compute threads of a rank: default_num_threads() divided among the ranks
 /// on this machine (at least 1).

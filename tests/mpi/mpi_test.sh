@@ -16,18 +16,19 @@ unset GOM_PLUGIN_PATH GOM_DB
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 scripts=$here/scripts
 
-# shellcheck source=../cli/lib.sh
+# shellcheck source=../cli/lib.sh source-path=SCRIPTDIR
 source "$here/../cli/lib.sh"
 
 use_temp_db
-# mpi NP ARGS...: `mpirun -np NP gom --db $db ARGS...` (sets out, err, rc). As root, mpirun needs
-# its consent; --oversubscribe lets 4 ranks share 2 cores.
+# mpirun's options: as root it needs consent; --oversubscribe lets 4 ranks share 2 cores, which
+# binding each rank to a core would not.
+mpirun_args=(--oversubscribe --allow-run-as-root --bind-to none)
+# mpi NP ARGS...: `mpirun -np NP gom --db $db ARGS...` (sets out, err, rc).
 mpi() {
   local np=$1 ef
   shift
   ef=$(mktemp)
-  out=$(OMPI_MCA_rmaps_base_oversubscribe=1 "$mpiexec" --oversubscribe --allow-run-as-root \
-    --bind-to none -np "$np" "$gom" --db "$db" "$@" 2>"$ef")
+  out=$("$mpiexec" "${mpirun_args[@]}" -np "$np" "$gom" --db "$db" "$@" 2>"$ef")
   rc=$?
   err=$(<"$ef")
   rm -f "$ef"
@@ -55,7 +56,7 @@ expect_same_rows() {
 }
 # expect_same_weights FILE_A FILE_B TOLERANCE: compare.lua's check, run by gom itself.
 expect_same_weights() {
-  local o e r
+  local o r
   o=$("$gom" --db "$tmp/compare.db" run "$scripts/compare.lua" -- "$1" "$2" "$3" 2>&1)
   r=$?
   [ "$r" -eq 0 ] || fail "$1 and $2 differ: $o"
@@ -68,11 +69,11 @@ case $case_name in
   sgd | adam)  # N ranks at global batch B reach one process's weights and metrics at batch B
     opt=$case_name lr=0.05
     [ "$opt" = adam ] && lr=0.01
-    run --db "$db" run --threads 1 "$scripts/dp_mlp.lua" --set optimizer=$opt --set lr=$lr
+    run --db "$db" run --threads 1 "$scripts/dp_mlp.lua" --set optimizer="$opt" --set lr="$lr"
     expect_rc 0
     single=$(last_run)
     for np in 2 4; do
-      mpi "$np" run --threads 1 "$scripts/dp_mlp.lua" --set optimizer=$opt --set lr=$lr
+      mpi "$np" run --threads 1 "$scripts/dp_mlp.lua" --set optimizer="$opt" --set lr="$lr"
       expect_rc 0
       expect_out "^world $np: accuracy "
       [ "$(grep -c "accuracy" <<<"$out")" -eq 1 ] || fail "more than one rank printed"
@@ -80,7 +81,8 @@ case $case_name in
       run_id=$(last_run)
       expect_sql "finished|$np" "SELECT r.status, p.value FROM runs r JOIN params p
                                  ON p.run_id = r.id AND p.key = 'dist.world_size' WHERE r.id = $run_id"
-      # 32*3 + 3 parameters' flags + 1 ... : the gradient buffer, as a ring all-reduce sends it.
+      # The gradient buffer (every parameter as f32, a flag per parameter, the interrupt flag),
+      # as a ring all-reduce sends it per rank.
       bytes=$(sql "SELECT value FROM params WHERE run_id = $run_id AND key = 'dist.grad_bytes_per_step'")
       floats=$((2 * 32 + 32 + 32 * 32 + 32 + 32 * 3 + 3 + 6 + 1))
       [ "$bytes" = $((2 * (np - 1) * floats * 4 / np)) ] || fail "dist.grad_bytes_per_step is '$bytes'"
@@ -99,7 +101,7 @@ case $case_name in
     where=${case_name#failure_}
     for np in 2 4; do
       start=$(date +%s)
-      mpi "$np" run --threads 1 "$scripts/fail_rank1.lua" --set where=$where
+      mpi "$np" run --threads 1 "$scripts/fail_rank1.lua" --set where="$where"
       expect_failure
       [ $(($(date +%s) - start)) -lt 9 ] || fail "rank 0 did not end the job at once"
       run_id=$(last_run)
@@ -123,14 +125,13 @@ case $case_name in
     ;;
   resume)  # killed (rank 0's process) and resumed with -np 2: the uninterrupted run's result
     args=(--threads 1 "$scripts/dp_mlp.lua" --set optimizer=adam --set lr=0.01 --set n=4096
-      --set batch=16 --set dropout=0.2 --set epochs=10)
+      --set batch=16 --set dropout=0.2 --set epochs=30)
     mpi 2 run "${args[@]}"
     expect_rc 0
     whole=$(last_run)
-    target=$((RANDOM % 6 + 2))
+    target=$((RANDOM % 14 + 2))  # of 30 epochs of about 0.05 s
     ef=$(mktemp)
-    OMPI_MCA_rmaps_base_oversubscribe=1 "$mpiexec" --oversubscribe --allow-run-as-root \
-      --bind-to none -np 2 "$gom" --db "$db" run "${args[@]}" >/dev/null 2>"$ef" &
+    "$mpiexec" "${mpirun_args[@]}" -np 2 "$gom" --db "$db" run "${args[@]}" >/dev/null 2>"$ef" &
     pids+=($!)
     run_id=$((whole + 1))
     for ((i = 0; i < 600; i++)); do
@@ -138,7 +139,7 @@ case $case_name in
       [ "${n:-0}" -ge "$target" ] && break
       sleep 0.1
     done
-    sleep "0.$((RANDOM % 10))"
+    sleep "0.0$((RANDOM % 10))"
     kill -KILL "$(sql "SELECT pid FROM runs WHERE id = $run_id")"
     wait "${pids[-1]}"
     [ "$(sql "SELECT status FROM runs WHERE id = $run_id")" != finished ] ||
