@@ -1,7 +1,8 @@
 // `gom run EXPERIMENT.lua`: starts a run in the database, runs the script with the `gom` Lua
 // module, and finishes the run as finished, failed, diverged or interrupted. Ctrl-C (or SIGTERM)
 // once: the fit finishes its batch, the run is recorded as interrupted, gom exits 130; twice:
-// gom dies at once.
+// gom dies at once. Under mpirun every rank runs the script and rank 0 alone records the run
+// (run_distributed.h).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <unistd.h>
@@ -20,11 +21,13 @@
 #include "gom/checkpoint.h"
 #include "gom/ops.h"
 #include "gom/plugin.h"
+#include "gom_core/distributed.h"
 #include "gom_core/recorder.h"
 #include "gom_core/study.h"
 #include "gom_core/threads.h"
 #include "gom_lua/runtime.h"
 #include "lookup.h"
+#include "run_distributed.h"
 #include "run_record.h"
 #include "run_resume.h"
 
@@ -49,6 +52,7 @@ lua::Runtime* g_runtime = nullptr;
 extern "C" void on_signal(int) {
   g_interrupt.store(true);
   if (g_runtime) g_runtime->request_interrupt();
+  if (gom::dist::world().rank != 0) return;  // one message for a job (mpirun signals every rank)
   const char msg[] = "\ngom: interrupted; finishing the batch and recording the run (again to "
                      "kill)\n";
   [[maybe_unused]] const auto n = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -64,56 +68,6 @@ void install_signal_handlers() {
   // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which the writer reports
   // (and cleans up after), instead of the signal killing gom without a word.
   signal(SIGXFSZ, SIG_IGN);
-}
-
-// A script is a regular file of at most this size: /dev/zero or a FIFO would be read forever,
-// and the whole text is recorded with the run.
-constexpr std::uintmax_t kMaxScriptBytes = 16u << 20;
-
-std::string read_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (!ec && fs::exists(st) && !fs::is_regular_file(st)) {
-    const char* kind = fs::is_directory(st)        ? "a directory"
-                       : fs::is_character_file(st) ? "a character device"
-                       : fs::is_block_file(st)     ? "a block device"
-                       : fs::is_fifo(st)           ? "a FIFO"
-                       : fs::is_socket(st)         ? "a socket"
-                                                   : "not a regular file";
-    throw UsageError(fmt::format("the script {} is {}; give a Lua script file", path, kind));
-  }
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (!ec && size > kMaxScriptBytes)
-    throw UsageError(
-        fmt::format("the script {} has {} bytes; a script may have at most 16 MiB "
-                    "({} bytes)",
-                    path, size, kMaxScriptBytes));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("cannot read the script {}", path));
-  std::string text;
-  char chunk[1 << 16];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-    text.append(chunk, size_t(in.gcount()));
-    if (text.size() > kMaxScriptBytes)  // it grew since it was measured
-      throw UsageError(
-          fmt::format("the script {} has more than 16 MiB ({} bytes)", path, kMaxScriptBytes));
-  }
-  return text;
-}
-
-std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
-  std::map<std::string, std::string> out;
-  for (const std::string& s : sets) {
-    const auto eq = s.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw UsageError(fmt::format("--set {}: expected KEY=VALUE (such as --set optimizer.lr=3e-3)",
-                                   s));
-    const std::string key = s.substr(0, eq);
-    if (out.count(key)) throw UsageError(fmt::format("--set {}: '{}' is set twice", s, key));
-    out[key] = s.substr(eq + 1);
-  }
-  return out;
 }
 
 RunStatus status_of(lua::ScriptResult::Status s) {
@@ -148,7 +102,60 @@ const BackendInfo& check_backend(const std::string& name) {
   return *backend;
 }
 
+bool failed(RunStatus s) {
+  return s != RunStatus::kFinished && s != RunStatus::kInterrupted && s != RunStatus::kPruned;
+}
+
+bool in_job() {
+  return dist::world().size > 1;
+}
+bool g_plan_shared = false;  // rank 0 of a job has sent the other ranks the run's plan
+
+// A rank other than 0 of a job: no database and no files; it runs rank 0's plan, and fails the
+// whole job with its error when its script fails.
+int run_other_rank(const RunOptions& o) {
+  RunPlan plan;
+  share_plan(plan);
+  if (plan.refused) return plan.refused;  // rank 0 said why
+  install_signal_handlers();
+  lua::RunContext ctx;
+  ctx.interrupt = &g_interrupt;
+  ctx.run_id = plan.run_id;
+  ctx.run_dir = plan.run_dir;
+  ctx.overrides = plan.overrides;
+  ctx.seed = plan.seed;
+  ctx.backend = plan.backend;
+  ctx.resume_checkpoint = plan.resume_checkpoint;
+  ctx.db_uid = plan.db_uid;
+  ctx.script_sha256 = plan.script_sha256;
+  ctx.gom_executable = gom_executable();
+  ctx.plugin_files = plugin_files();
+  lua::ScriptResult result;
+  try {
+    ctx.device = Device{check_backend(plan.backend).device, 0};
+    set_num_threads(plan.threads > 0 ? plan.threads : rank_default_threads());
+    manual_seed(plan.seed);
+    lua::Runtime rt(ctx);
+    g_runtime = &rt;
+    if (g_interrupt.load()) rt.request_interrupt();
+    result = rt.run_file(plan.script_path, o.script_args, plan.source);
+    g_runtime = nullptr;
+  } catch (const std::exception& e) {
+    g_runtime = nullptr;
+    result.status = lua::ScriptResult::Status::Failed;
+    result.error = e.what();
+  }
+  const RunStatus status = status_of(result.status);
+  if (failed(status)) dist::fail_job(result.error);  // rank 0 records it and ends the job
+  dist::barrier();
+  return exit_code(status);
+}
+
 int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
+  if (in_job() && o.trial != 0)
+    throw UsageError(
+        "--trial runs one process: a league's or sweep's trial is not started by "
+        "mpirun");
   if (o.threads > max_num_threads())
     throw UsageError(fmt::format("--threads {}: at most {} (4 per core this process may use, {} "
                                  "cores, and never more than {})",
@@ -201,7 +208,9 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     db.resume_run(ctx.run_id);
   }
   const BackendInfo& backend = check_backend(backend_name);
-  if (threads <= 0) threads = default_num_threads();  // sampled only when it is needed
+  const int given_threads = threads;  // a job's ranks all take a count that was asked for
+  if (threads <= 0)                   // sampled only when it is needed
+    threads = in_job() ? rank_default_threads() : default_num_threads();
   set_num_threads(threads);
   manual_seed(seed);
   ctx.seed = seed;
@@ -260,6 +269,24 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
       db.add_tag(ctx.run_id, study_kind_name(study->def.kind), study->def.name);
     }
   }
+  if (in_job()) {
+    ctx.params["dist.world_size"] = std::to_string(dist::world().size);
+    db.log_params(ctx.run_id, {{"dist.world_size", ctx.params["dist.world_size"]}});
+    RunPlan plan;
+    plan.run_id = ctx.run_id;
+    plan.run_dir = ctx.run_dir;
+    plan.script_path = script_path;
+    plan.source = source;
+    plan.backend = backend_name;
+    plan.seed = seed;
+    plan.threads = given_threads;
+    plan.overrides = ctx.overrides;
+    plan.resume_checkpoint = ctx.resume_checkpoint;
+    plan.db_uid = ctx.db_uid;
+    plan.script_sha256 = ctx.script_sha256;
+    share_plan(plan);
+    g_plan_shared = true;
+  }
   fmt::print(stderr, "gom: run {} ({}) {} {}\n", ctx.run_id, experiment,
              o.resume ? "resumed, recording into" : "recording into", db.path());
 
@@ -276,6 +303,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
     result.status = lua::ScriptResult::Status::Failed;
     result.error = e.what();
   }
+  if (in_job()) agree_on_outcome(result);
   // The script's own outcome first: a database that refuses the record must not hide it.
   if (!result.error.empty() && !ctx.pruned) fmt::print(stderr, "gom: {}\n", result.error);
   bool recorded = false;
@@ -292,7 +320,33 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   for (const auto& [k, v] : ctx.final_metrics) metrics += fmt::format(" {}={:.6g}", k, v);
   fmt::print(stderr, "gom: run {} {} in {:.1f} s{}{}\n", ctx.run_id, run_status_name(status), secs,
              metrics.empty() ? "" : ":", metrics);
+  // A failed job ends every rank now: some may wait in a collective for one that failed.
+  if (in_job() && (failed(status) || !recorded)) dist::abort_job(kExitFailure);
   return recorded ? exit_code(status) : kExitFailure;
+}
+
+// Rank 0 of a job: a run refused before it started is refused on every rank (they wait for
+// its plan); an error after that ends the job (they may wait in any collective).
+int run_rank0(const RunOptions& o, const CLI::Option* db_opt, const std::string& command_line) {
+  const auto refuse = [](const std::exception& e, int code) {
+    if (!g_plan_shared) {
+      RunPlan plan;
+      plan.refused = code;
+      share_plan(plan);
+      return;
+    }
+    fmt::print(stderr, "gom: {}\n", e.what());
+    dist::abort_job(code);
+  };
+  try {
+    return run_script(o, db_opt, command_line);
+  } catch (const UsageError& e) {
+    refuse(e, kExitUsage);
+    throw;
+  } catch (const std::exception& e) {
+    refuse(e, kExitFailure);
+    throw;
+  }
 }
 
 }  // namespace
@@ -335,7 +389,12 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
       ->group("");  // not for users: hidden from --help
   run->add_option("ARGS", o->script_args, "after --: the script's own arguments (its `arg` table)");
   run->callback([&action, o, db, command_line] {
-    action = [o, db, command_line] { return guarded([&] { return run_script(*o, db, command_line); }); };
+    action = [o, db, command_line] {
+      return guarded([&] {
+        if (!in_job()) return run_script(*o, db, command_line);
+        return dist::world().rank == 0 ? run_rank0(*o, db, command_line) : run_other_rank(*o);
+      });
+    };
   });
 }
 

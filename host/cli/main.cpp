@@ -1,5 +1,6 @@
-// gom — the command-line host. It parses the command line, loads the plugins (the default
-// folders, then each --plugin FILE), and runs the chosen subcommand.
+// gom — the command-line host. It joins the MPI job it was started in (mpirun, srun: a world of
+// one otherwise), parses the command line, loads the plugins (the default folders, then each
+// --plugin FILE), and runs the chosen subcommand.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 
 #include "commands.h"
 #include "gom/plugin.h"
+#include "gom_core/distributed.h"
 
 namespace {
 
@@ -31,9 +33,7 @@ bool load_plugins(const std::vector<std::string>& files) {
   return ok;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_command(int argc, char** argv) {
   CLI::App app{
       "gom: a deep-learning sandbox. Plugins provide backends, layers, optimizers, "
       "datasets and callbacks.",
@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
+    // Every rank of a job parses the same line: rank 0 alone says what is wrong (or --help).
+    const int code = gom::dist::world().rank == 0 ? app.exit(e) : e.get_exit_code();
     return code == 0 ? 0 : gom::cli::kExitUsage;
   }
   if (!load_plugins(plugin_files)) return gom::cli::kExitFailure;
@@ -71,4 +72,20 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "gom: {}\n", e.what());
     return gom::cli::kExitFailure;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // First, for every command: a process started by mpirun or srun joins its job (the
+  // subcommands ask gom::dist::world() for their rank), every other one is a world of one.
+  try {
+    gom::dist::init();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "gom: {}\n", e.what());
+    return gom::cli::kExitFailure;
+  }
+  const int code = run_command(argc, argv);
+  gom::dist::finalize();
+  return code;
 }

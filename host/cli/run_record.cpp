@@ -5,6 +5,8 @@
 #include <fmt/ranges.h>
 
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <utility>
 
@@ -55,6 +57,56 @@ void check_resumable(const RunDetails& d) {
         "--resume {}: the stored script text does not match its script_sha256 (recorded {}, the "
         "text has {}): the run database was changed; refusing to run it",
         r.id, r.script_sha256.empty() ? "none" : r.script_sha256, actual));
+}
+
+// A script is a regular file of at most this size: /dev/zero or a FIFO would be read forever,
+// and the whole text is recorded with the run.
+constexpr std::uintmax_t kMaxScriptBytes = 16u << 20;
+
+std::string read_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st)) {
+    const char* kind = fs::is_directory(st)        ? "a directory"
+                       : fs::is_character_file(st) ? "a character device"
+                       : fs::is_block_file(st)     ? "a block device"
+                       : fs::is_fifo(st)           ? "a FIFO"
+                       : fs::is_socket(st)         ? "a socket"
+                                                   : "not a regular file";
+    throw UsageError(fmt::format("the script {} is {}; give a Lua script file", path, kind));
+  }
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (!ec && size > kMaxScriptBytes)
+    throw UsageError(
+        fmt::format("the script {} has {} bytes; a script may have at most 16 MiB "
+                    "({} bytes)",
+                    path, size, kMaxScriptBytes));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError(fmt::format("cannot read the script {}", path));
+  std::string text;
+  char chunk[1 << 16];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    text.append(chunk, size_t(in.gcount()));
+    if (text.size() > kMaxScriptBytes)  // it grew since it was measured
+      throw UsageError(
+          fmt::format("the script {} has more than 16 MiB ({} bytes)", path, kMaxScriptBytes));
+  }
+  return text;
+}
+
+std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> out;
+  for (const std::string& s : sets) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError(
+          fmt::format("--set {}: expected KEY=VALUE (such as --set optimizer.lr=3e-3)", s));
+    const std::string key = s.substr(0, eq);
+    if (out.count(key)) throw UsageError(fmt::format("--set {}: '{}' is set twice", s, key));
+    out[key] = s.substr(eq + 1);
+  }
+  return out;
 }
 
 CLI::Validator integer_range(int64_t lo, int64_t hi) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -19,6 +20,14 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
     throw Error(fmt::format("data loader: batch_size must be >= 1, got {}", opts_.batch_size));
   if (dataset_->size() == 0)
     throw Error("data loader: the dataset is empty: " + dataset_->describe());
+  if (opts_.world < 1 || opts_.rank < 0 || opts_.rank >= opts_.world)
+    throw Error(fmt::format("data loader: rank {} of a world of {}", opts_.rank, opts_.world));
+  // Each step needs an example on every rank: a smaller global batch leaves a rank nothing.
+  if (opts_.even_batches && opts_.batch_size < opts_.world)
+    throw Error(
+        fmt::format("data loader: batch_size {} is smaller than the {} processes of the "
+                    "data-parallel job: each needs at least one example of every batch",
+                    opts_.batch_size, opts_.world));
   // A Lua transform runs on the script's thread only.
   if (auto* d = dynamic_cast<const DerivedDataset*>(dataset_.get()); d && d->needs_caller_thread())
     opts_.prefetch = 0;
@@ -33,8 +42,30 @@ int64_t DataLoader::num_samples() const {
   return opts_.drop_last ? n / opts_.batch_size * opts_.batch_size : n;
 }
 
-int64_t DataLoader::num_batches() const {
+int64_t DataLoader::global_batches() const {
   return (num_samples() + opts_.batch_size - 1) / opts_.batch_size;
+}
+
+int64_t DataLoader::global_batch_size(int64_t b) const {
+  return std::min(opts_.batch_size, num_samples() - b * opts_.batch_size);
+}
+
+// Every global batch but the last holds batch_size examples, so the batches whose share is
+// empty (fewer examples than the share's rank) are at most the last one, or all of them.
+int64_t DataLoader::num_batches() const {
+  const int64_t all = global_batches();
+  if (opts_.world == 1) return all;
+  // The smallest share is the last rank's: with even batches every rank counts as that one.
+  const int64_t needs = (opts_.even_batches ? opts_.world - 1 : opts_.rank) + 1;
+  if (opts_.batch_size < needs) return 0;
+  return global_batch_size(all - 1) >= needs ? all : all - 1;
+}
+
+std::pair<int64_t, int64_t> DataLoader::share(int64_t b) const {
+  const int64_t start = b * opts_.batch_size, n = global_batch_size(b);
+  const int64_t w = opts_.world, r = opts_.rank, base = n / w, extra = n % w;
+  const int64_t begin = start + r * base + std::min(r, extra);
+  return {begin, begin + base + (r < extra ? 1 : 0)};
 }
 
 // Fisher-Yates with mt19937_64, whose output the C++ standard fixes (std::shuffle's is not), so
@@ -52,12 +83,13 @@ std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
 }
 
 Batch DataLoader::make_batch(int64_t b) const {
-  const int64_t start = b * opts_.batch_size;
-  const int64_t end = std::min(start + opts_.batch_size, num_samples());
+  const auto [start, end] = share(b);
   std::vector<int64_t> idx(order_.begin() + start, order_.begin() + end);
   NoGrad ng;
-  // A derived dataset's random transforms draw from (seed, epoch, batch): resumable.
-  Batch batch = batch_of(*dataset_, idx, batch_seed(opts_.seed, epoch_, b));
+  // A derived dataset's random transforms draw from (seed, epoch, batch): resumable. Each rank's
+  // share draws from a stream of its own (as if the batches were numbered rank by rank).
+  const int64_t stream = opts_.world == 1 ? b : b * opts_.world + opts_.rank;
+  Batch batch = batch_of(*dataset_, idx, batch_seed(opts_.seed, epoch_, stream));
   if (opts_.device != kCPU) {
     batch.input = batch.input.to(opts_.device);
     for (auto& x : batch.more_inputs) x = x.to(opts_.device);

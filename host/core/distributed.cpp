@@ -21,8 +21,14 @@ namespace gom::dist {
 namespace {
 
 World the_world;
+std::optional<RemoteRankError> the_failure;  // on rank 0: the first failure another rank reported
 
 }  // namespace
+
+std::optional<std::string> remote_failure() {
+  if (!the_failure) return std::nullopt;
+  return std::string(the_failure->what());
+}
 
 RemoteRankError::RemoteRankError(int rank, const std::string& what)
     : Error(fmt::format("rank {} of the job failed: {}", rank, what)), rank_(rank) {}
@@ -72,12 +78,18 @@ void wait(MPI_Request& req) {
         std::string text(size_t(len), '\0');
         MPI_Recv(text.data(), len, MPI_CHAR, st.MPI_SOURCE, kErrorTag, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
-        throw RemoteRankError(st.MPI_SOURCE, text);
+        the_failure.emplace(st.MPI_SOURCE, text);
+        throw *the_failure;
       }
     }
     // Short waits spin; long ones (a slower rank, a rank still loading data) sleep a little.
     if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
+}
+
+// A collective after a rank failed would wait for it forever: rank 0 reports the failure again.
+void check_no_failure() {
+  if (the_failure) throw *the_failure;
 }
 
 }  // namespace
@@ -93,6 +105,14 @@ const World& init() {
   }
   MPI_Comm_rank(MPI_COMM_WORLD, &the_world.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &the_world.size);
+  // The ranks that share this machine's memory (and cores): the default thread count divides
+  // the cores among them.
+  MPI_Comm local;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, the_world.rank, MPI_INFO_NULL,
+                          &local) == MPI_SUCCESS) {
+    MPI_Comm_size(local, &the_world.local_size);
+    MPI_Comm_free(&local);
+  }
   initialised = true;
   return the_world;
 }
@@ -105,6 +125,7 @@ void finalize() {
 
 void all_reduce_sum(float* data, size_t n) {
   if (the_world.size == 1 || n == 0) return;
+  check_no_failure();
   for (size_t at = 0; at < n;) {  // MPI counts are int
     const int count = int(std::min<size_t>(n - at, size_t(1) << 30));
     MPI_Request req;
@@ -117,6 +138,7 @@ void all_reduce_sum(float* data, size_t n) {
 
 void all_reduce_sum(double* data, size_t n) {
   if (the_world.size == 1 || n == 0) return;
+  check_no_failure();
   MPI_Request req;
   check(MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req),
         "MPI_Iallreduce");
@@ -125,6 +147,7 @@ void all_reduce_sum(double* data, size_t n) {
 
 void broadcast(void* data, size_t bytes, int root) {
   if (the_world.size == 1 || bytes == 0) return;
+  check_no_failure();
   for (size_t at = 0; at < bytes;) {
     const int count = int(std::min<size_t>(bytes - at, size_t(1) << 30));
     MPI_Request req;
@@ -145,6 +168,7 @@ void broadcast(std::string& text, int root) {
 
 void barrier() {
   if (the_world.size == 1) return;
+  check_no_failure();
   MPI_Request req;
   check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier");
   wait(req);

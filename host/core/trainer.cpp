@@ -9,6 +9,7 @@
 #include "gom/autograd.h"
 #include "gom/kernel.h"
 #include "gom/ops.h"
+#include "gom_core/data_parallel.h"
 
 namespace gom {
 namespace {
@@ -33,8 +34,20 @@ class Loop {
                       "target)",
                       a.loss->type()));
     callbacks_ = a.callbacks;
-    std::stable_sort(callbacks_.begin(), callbacks_.end(),
-                     [](auto& x, auto& y) { return x->order() < y->order(); });
+    const auto by_order = [](auto& x, auto& y) { return x->order() < y->order(); };
+    std::stable_sort(callbacks_.begin(), callbacks_.end(), by_order);
+    // Data-parallel when the training data is shared out over the ranks of a job. The loop's own
+    // step is fired with the callbacks but is none of theirs: checkpoints hold the same list
+    // with or without it, so a run may resume on another number of ranks.
+    parallel_ = !evaluating && a.train->options().world > 1;
+    fired_ = callbacks_;
+    if (parallel_) {
+      dp::check_shared_out(*a.train, a.valid, a.test);
+      all_reduce_ = std::make_shared<dp::GradientAllReduce>(a.interrupt);
+      fired_.insert(fired_.begin(), all_reduce_);  // first of order 15: before terminate_on_nan
+      std::stable_sort(fired_.begin(), fired_.end(), by_order);
+    }
+    s_.data_parallel = parallel_;
     s_.model = a.model.get();
     s_.optimizer = a.optimizer.get();
     s_.epochs = a.epochs;
@@ -54,6 +67,10 @@ class Loop {
 
   FitResult run() {
     FitResult r;
+    if (parallel_) {  // every rank starts from rank 0's weights (and a resumed optimizer)
+      dp::broadcast_module(*a_.model);
+      dp::broadcast_optimizer_state(*a_.optimizer);
+    }
     fire(Event::BeforeFit);
     // The metrics of each epoch this fit ran, by epoch (0-based): the result is the epoch whose
     // weights the model ends with.
@@ -84,6 +101,10 @@ class Loop {
     std::map<std::string, double> test;
     if (a_.test && !r.interrupted && last > 0) test = test_phase(last);
     r.interrupted = interrupted();
+    if (parallel_) {  // how long the gradients' all-reduce took, as run records
+      dp::record_communication(all_reduce_->sync(), s_.records);
+      hand_over();
+    }
     fire(Event::AfterFit);
     r.weights_epoch = s_.weights_epoch >= 0 ? s_.weights_epoch + 1 : last;
     if (auto it = by_epoch.find(r.weights_epoch - 1); it != by_epoch.end())
@@ -107,7 +128,11 @@ class Loop {
   }
 
  private:
-  bool interrupted() const { return a_.interrupt && a_.interrupt->load(); }
+  // In a data-parallel fit, the ranks stop together: on the flag as the last all-reduce summed it.
+  bool interrupted() const {
+    if (parallel_) return stop_all_ || all_reduce_->interrupted();
+    return a_.interrupt && a_.interrupt->load();
+  }
 
   // One value to the sink, described first when its declaration is new (or changed).
   void log(const std::string& key, int64_t epoch, double value) {
@@ -139,7 +164,7 @@ class Loop {
   }
 
   void fire(Event e) {
-    for (auto& cb : callbacks_) {
+    for (auto& cb : fired_) {
       try {
         cb->on(e, s_);
       } catch (const std::exception& ex) {
@@ -188,6 +213,9 @@ class Loop {
     Batch b;
     while (!interrupted() && dl.next(b)) {
       const int64_t n = b.input.shape().empty() ? 1 : b.input.shape()[0];
+      // A mean loss over this rank's share, scaled by its part of the global batch: the sum
+      // over the ranks is the gradient of the global batch's mean.
+      loss_share_ = parallel_ ? double(n) / double(dl.global_batch_size(s_.batch)) : 1.0;
       s_.input = b.input;
       s_.target = b.target;
       s_.more_inputs = std::move(b.more_inputs);
@@ -205,6 +233,10 @@ class Loop {
       if (s_.stop && training) break;
     }
     tally.read();
+    double samples = double(s_.samples);
+    // The phase's loss and samples over every rank, and whether one was interrupted.
+    if (parallel_ && dp::sum_phase(tally.total, tally.seen, samples, a_.interrupt))
+      stop_all_ = true;
     // A window of accumulated gradients that no step closed (the phase ended or was stopped
     // inside it) is dropped: it must not leak into the next epoch's first step.
     if (grads_kept_) a_.optimizer->zero_grad();
@@ -213,7 +245,7 @@ class Loop {
     if (tally.seen > 0 && a_.loss)
       s_.metrics[fmt::format("{}_loss", metric_phase_name(which))] =
           tally.total / double(tally.seen);
-    if (training) train_samples_ = double(s_.samples);
+    if (training) train_samples_ = samples;
     a_.model->train(true);
     fire(training                       ? Event::AfterTrain
          : which == MetricPhase::Valid ? Event::AfterValidate
@@ -296,7 +328,10 @@ class Loop {
     fire(Event::AfterLoss);
     const Tensor l = checked_loss();
     if (s_.skip_batch) return l;
-    s_.loss.backward();
+    if (loss_share_ == 1.0)
+      s_.loss.backward();
+    else
+      mul(s_.loss, loss_share_).backward();
     fire(Event::AfterBackward);
     grads_kept_ = s_.accumulate;
     if (s_.accumulate) return l;  // the gradients wait for the next batch's: no step, no zero
@@ -323,6 +358,11 @@ class Loop {
   FitArgs& a_;
   LoopState s_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<std::shared_ptr<Callback>> fired_;  ///< callbacks_ and the loop's own steps
+  bool parallel_ = false;                         ///< data-parallel (see the constructor)
+  std::shared_ptr<dp::GradientAllReduce> all_reduce_;
+  bool stop_all_ = false;    ///< a rank was interrupted, as the last phase's all-reduce said
+  double loss_share_ = 1.0;  ///< this rank's share of the global batch
   double train_samples_ = 0;
   bool grads_kept_ = false;  ///< the last batch set accumulate: its gradients wait for a step
   double cpu_loss_ = 0;      ///< the last CPU loss checked_loss read

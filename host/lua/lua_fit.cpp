@@ -10,9 +10,12 @@
 #include <utility>
 
 #include "gom/checkpoint.h"
+#include "gom/distributed.h"
 #include "gom_core/data_loader.h"
+#include "gom_core/data_parallel.h"
 #include "gom_core/recorder.h"
 #include "gom_core/trainer.h"
+#include "lua_fit_resume.h"
 #include "lua_util.h"
 
 namespace gom::lua {
@@ -169,47 +172,17 @@ std::shared_ptr<DataLoader> make_loader(lua_State* L, int idx, const Params& fit
   o.seed = fit.has("seed") ? uint64_t(fit.i("seed")) : ctx.seed;
   o.prefetch = int(fit.i("prefetch"));
   o.device = ctx.device;
+  // In a data-parallel job (mpirun) each rank takes its share of every batch; each training
+  // batch is a step on every rank.
+  o.rank = world_rank();
+  o.world = world_size();
+  o.even_batches = training;
   const Config info = d.ds->info();
   keep_streams(o, info);
   ctx.params[prefix + ".type"] = d.name;
   record(ctx, d.params.flatten(prefix));
   for (const auto& [k, v] : info) ctx.params[prefix + ".info." + k] = v.str();
   return std::make_shared<DataLoader>(d.ds, o);
-}
-
-// Continues the fit from ctx.resume_checkpoint (gom run --resume): weights, optimizer, callback
-// states and the random stream come back, the epochs it holds are skipped, and metric rows of
-// later epochs (an epoch cut short by the kill) are dropped, to be logged again.
-CheckpointInfo resume(RunContext& ctx, FitArgs& args, int fit_index) {
-  const std::string path = std::exchange(ctx.resume_checkpoint, "");
-  if (fit_index != 1)
-    throw Error("gom run --resume continues a script's first gom.fit only");
-  // The trainer runs callbacks in this order; the checkpoint saved them in it.
-  auto cbs = args.callbacks;
-  std::stable_sort(cbs.begin(), cbs.end(),
-                   [](auto& x, auto& y) { return x->order() < y->order(); });
-  const CheckpointInfo info = load_checkpoint(path, *args.model, *args.optimizer, cbs);
-  if (info.epoch > args.epochs)
-    throw Error(fmt::format("{}: holds {} epochs, but this fit has {}", path, info.epoch,
-                            args.epochs));
-  args.first_epoch = info.epoch;
-  args.first_step = info.step;
-  if (ctx.recorder) ctx.recorder->delete_metrics_after(ctx.run_id, ctx.epoch_offset + info.epoch);
-  fmt::print(stderr, "gom: resuming from {} after epoch {} (step {})\n", path, info.epoch,
-             info.step);
-  return info;
-}
-
-// The history of the epochs a resumed fit skips, from the run's recorded metrics, so that
-// gom.fit returns the whole fit's result (also when the checkpoint holds every epoch).
-void restore_history(RunContext& ctx, const CheckpointInfo& info, FitSink& sink) {
-  if (!ctx.recorder || info.epoch <= 0) return;
-  sink.history.resize(size_t(info.epoch));
-  for (const MetricRecord& m : ctx.recorder->run_metrics(ctx.run_id)) {  // by key, then step
-    const int64_t e = m.epoch - ctx.epoch_offset;
-    if (e >= 1 && e <= info.epoch) sink.history[size_t(e - 1)][m.key] = m.value;
-  }
-  sink.last_step = info.step;
 }
 
 // Every fit keeps its last checkpoint unless told not to (`checkpoint = false`), so every run
@@ -355,6 +328,9 @@ int l_fit(lua_State* L) {
   record_module(ctx, pre("loss"), *args.loss);
   ctx.params[pre("optimizer") + ".type"] = opt.opt->type();
   record(ctx, opt.params.flatten(pre("optimizer")));
+  if (world_size() > 1)  // what each rank sends per step, as a ring all-reduce would
+    ctx.params[pre("dist") + ".grad_bytes_per_step"] = std::to_string(dp::ring_bytes_per_rank(
+        dp::gradient_buffer_bytes(dp::optimizer_params(*opt.opt)), world_size()));
   if (ctx.recorder)
     ctx.recorder->log_params(ctx.run_id, {ctx.params.begin(), ctx.params.end()});
 
@@ -373,8 +349,11 @@ int l_fit(lua_State* L) {
   FitSink sink(ctx);
   std::optional<CheckpointInfo> resumed;
   if (!ctx.resume_checkpoint.empty()) {
-    resumed = resume(ctx, args, n);
-    restore_history(ctx, *resumed, sink);
+    resumed = resume_fit(ctx, args, n);
+    if (auto history = resumed_history(ctx, *resumed); !history.empty()) {
+      sink.history = std::move(history);
+      sink.last_step = resumed->step;
+    }
   }
 
   args.sink = &sink;

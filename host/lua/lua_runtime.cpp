@@ -2,7 +2,9 @@
 // scripts loaded in text mode only, and every error turned into "file.lua:LINE: message" plus a
 // traceback.
 #include <filesystem>
+#include <vector>
 
+#include "gom/distributed.h"
 #include "gom_lua/runtime.h"
 #include "lua_interrupt.h"
 #include "lua_util.h"
@@ -23,6 +25,45 @@ namespace {
 
 int l_version(lua_State* L) {
   lua_pushstring(L, GOM_VERSION);
+  return 1;
+}
+
+// gom.rank(), gom.world_size(): this process's place in a data-parallel job (mpirun -np N gom
+// run): 0 and 1 outside one.
+int l_rank(lua_State* L) {
+  lua_pushinteger(L, world_rank());
+  return 1;
+}
+int l_world_size(lua_State* L) {
+  lua_pushinteger(L, world_size());
+  return 1;
+}
+
+// gom.all_reduce_sum(x) → x summed over the ranks: a number, or a list of numbers (a new list).
+// Every rank calls it at the same point of the script, with as many numbers.
+int l_all_reduce_sum(lua_State* L) {
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, 1);
+    all_reduce_sum(std::span<double>(&v, 1));
+    lua_pushnumber(L, v);
+    return 1;
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  std::vector<double> values(size_t(luaL_len(L, 1)));
+  for (size_t i = 0; i < values.size(); ++i) {
+    lua_geti(L, 1, lua_Integer(i + 1));
+    if (!lua_isnumber(L, -1))
+      return luaL_error(L, "gom.all_reduce_sum: element %d is a %s, not a number", int(i + 1),
+                        luaL_typename(L, -1));
+    values[i] = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  all_reduce_sum(values);
+  lua_createtable(L, int(values.size()), 0);
+  for (size_t i = 0; i < values.size(); ++i) {
+    lua_pushnumber(L, values[i]);
+    lua_seti(L, -2, lua_Integer(i + 1));
+  }
   return 1;
 }
 
@@ -66,6 +107,11 @@ int open_gom(lua_State* L) {
   open_module(L);  // last: see lua_util.h
   lua_pushcfunction(L, l_version);
   lua_setfield(L, -2, "version");
+  const luaL_Reg job[] = {{"rank", safe<l_rank>},
+                          {"world_size", safe<l_world_size>},
+                          {"all_reduce_sum", safe<l_all_reduce_sum>},
+                          {nullptr, nullptr}};
+  set_functions(L, job);
   push_run_info(L, context(L));
   lua_setfield(L, -2, "run");
   return 1;

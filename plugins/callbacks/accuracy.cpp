@@ -25,7 +25,9 @@ class Accuracy : public PhaseMetric {
   }
 
   void report(LoopState& s, const std::string& key) override {
-    if (total_ > 0) s.metrics[key] = correct_.value() / double(total_);
+    double counts[2] = {correct_.value(), double(total_)};
+    sum_over_ranks(s, counts);
+    if (counts[1] > 0) s.metrics[key] = counts[0] / counts[1];
   }
 
   void accumulate(const LoopState& s) override {

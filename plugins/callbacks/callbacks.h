@@ -5,6 +5,7 @@
 #include <string>
 
 #include "gom/callback.h"
+#include "gom/distributed.h"  // in a data-parallel job only rank 0 prints and writes files
 
 namespace gom::callbacks {
 

@@ -37,7 +37,7 @@ class Checkpoint : public Callback {
         if (dir_.empty()) dir_ = s.run_dir;
         if (dir_.empty())
           throw Error("no folder for checkpoints: give dir = '...' (gom run gives each run one)");
-        std::filesystem::create_directories(dir_);
+        if (world_rank() == 0) std::filesystem::create_directories(dir_);
         break;
       case Event::BeforeEpoch:
         if (save_last_ && s.epoch > saved_) save(s, "last", s.epoch);
@@ -78,7 +78,10 @@ class Checkpoint : public Callback {
   }
 
  private:
+  // Rank 0 writes a data-parallel job's checkpoints (every rank holds the same weights); the
+  // others keep the same state, so that any of them could.
   void save(LoopState& s, const char* which, int64_t completed) {
+    if (world_rank() != 0) return;
     const std::string path = (std::filesystem::path(dir_) / (std::string(which) + ".safetensors")).string();
     save_checkpoint(path, s, completed,
                     {{"checkpoint", which}, {"monitor", monitor_},

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "callbacks.h"
+#include "gom/distributed.h"
 #include "gom/kernel.h"
 #include "gom/ops.h"
 #include "metric.h"
@@ -76,6 +77,30 @@ class Confusion : public PhaseMetric {
     for (size_t i = 0; i < v.size(); ++i) m_[i] += int64_t(v[i]);
     counts_ = bad_ = Tensor();
   }
+  // The phase's matrix: what the device counted folded in, then, in a data-parallel fit, summed
+  // over the ranks (a rank that saw no batch learns the class count from the others). False when
+  // no rank counted anything.
+  bool gather(const LoopState& s) {
+    fold();
+    if (!s.data_parallel) return c_ > 0;
+    double head[2] = {c_ > 0 ? 1.0 : 0.0, double(c_)};
+    sum_over_ranks(s, head);
+    if (head[0] == 0) return false;
+    const int64_t c = int64_t(head[1] / head[0]);
+    if (c_ == 0) {
+      c_ = c;
+      m_.assign(size_t(c_ * c_), 0);
+    }
+    if (c != c_ || head[1] != head[0] * double(c_))
+      throw Error(
+          fmt::format("the ranks' predictions have different numbers of classes ({} "
+                      "here)",
+                      c_));
+    std::vector<double> counts(m_.begin(), m_.end());
+    sum_over_ranks(s, counts);
+    for (size_t i = 0; i < m_.size(); ++i) m_[i] = int64_t(counts[i]);
+    return true;
+  }
   int64_t at(int64_t t, int64_t p) const { return m_[size_t(t * c_ + p)]; }
   std::vector<int64_t> m_;
   int64_t c_ = 0;
@@ -95,8 +120,7 @@ class ClassScore : public Confusion {
 
  private:
   void report(LoopState& s, const std::string& key) override {
-    if (c_ == 0) return;
-    fold();
+    if (!gather(s)) return;
     int64_t n = 0, tp_all = 0;
     std::vector<int64_t> pred(size_t(c_), 0), support(size_t(c_), 0);
     for (int64_t t = 0; t < c_; ++t)
@@ -155,8 +179,7 @@ class ConfusionMatrix : public Confusion {
 
  private:
   void report(LoopState& s, const std::string& key) override {
-    if (c_ == 0) return;
-    fold();
+    if (!gather(s)) return;
     std::string rows;
     for (int64_t t = 0; t < c_; ++t) {
       std::vector<int64_t> row(m_.begin() + t * c_, m_.begin() + (t + 1) * c_);
@@ -167,7 +190,7 @@ class ConfusionMatrix : public Confusion {
                     metric_phase_name(phase()), c_, rows);
     s.records[key] = json;
     if (every_epoch_) s.records[fmt::format("{}.epoch_{}", key, s.epoch + 1)] = json;
-    if (print_) print(s, key);
+    if (print_ && world_rank() == 0) print(s, key);  // one table for the job
   }
 
   // A table on stderr: rows are the true classes, columns the predicted ones.

@@ -51,6 +51,7 @@ class CsvLogger : public Callback {
   int order() const override { return 150; }
 
   void on(Event e, LoopState& s) override {
+    if (world_rank() != 0) return;  // rank 0 writes the file of a data-parallel job
     if (e == Event::AfterEpoch) row(s);
     if (e == Event::AfterFit && !path_.empty() && !registered_) {
       s.artifacts.emplace_back("csv", path_);

@@ -81,6 +81,7 @@ class EarlyStopping : public Callback {
     const bool restored = restore_ && s.model && !snap_.empty() && restore(s);
     const std::string what =
         restored ? fmt::format("; restored the weights of epoch {}", best_epoch_ + 1) : "";
+    if (world_rank() != 0) return;  // one message for a data-parallel job
     if (stopped_epoch_ >= 0) {
       const std::string best = best_epoch_ >= 0
                                    ? fmt::format("best {:.6g} at epoch {}", best_, best_epoch_ + 1)

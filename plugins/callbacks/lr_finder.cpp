@@ -84,8 +84,19 @@ class LrFinder : public Callback {
     diverged_ = false;
   }
 
+  // The batch's loss: in a data-parallel fit the mean over every rank's share, so that each rank
+  // takes the same decisions (stop, skip) at the same batch.
+  static double batch_loss(const LoopState& s) {
+    const double mine = s.loss.item();
+    if (!s.data_parallel) return mine;
+    const double n = s.input.shape().empty() ? 1.0 : double(s.input.shape()[0]);
+    double sums[2] = {mine * n, n};
+    all_reduce_sum(sums);
+    return sums[0] / sums[1];
+  }
+
   void after_loss(LoopState& s) {
-    const double loss = s.loss.item(), lr = s.optimizer->lr();
+    const double loss = batch_loss(s), lr = s.optimizer->lr();
     if (!std::isfinite(loss)) {
       // The trainer refuses a non-finite loss after this event (DivergedError): the batch is
       // skipped, and state.loss replaced by the last finite loss, so that the fit ends here and
@@ -127,6 +138,7 @@ class LrFinder : public Callback {
           "lr_finder: suggested lr {:.1e} (steepest descent of the smoothed loss)\n", lr);
       text += fmt::format("lr_finder: valley lr {:.1e} (fastai's valley rule)\n", valley_lr);
     }
+    if (world_rank() != 0) return;  // one report for a data-parallel job
     std::fputs(text.c_str(), stderr);
     std::fflush(stderr);
   }

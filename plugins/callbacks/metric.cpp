@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "gom/autograd.h"
+#include "gom/distributed.h"
 #include "gom/kernel.h"
 #include "gom/ops.h"
 
@@ -72,6 +73,10 @@ double DeviceSum::value() {
     pending_ = Tensor();
   }
   return host_;
+}
+
+void sum_over_ranks(const LoopState& s, std::span<double> values) {
+  if (s.data_parallel) all_reduce_sum(values);
 }
 
 void add_metric_params(Schema& s, const std::string& default_name) {

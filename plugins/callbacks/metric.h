@@ -2,6 +2,7 @@
 // confusion_matrix, perplexity, rmse, mae): accumulate over a phase, report once at its end.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "gom/callback.h"
@@ -63,6 +64,11 @@ class DeviceSum {
   double host_ = 0;
   Tensor pending_;
 };
+
+/// @brief In a data-parallel fit (LoopState::data_parallel), sums `values` over the ranks in
+/// place (gom::all_reduce_sum), so a metric reports over the whole phase's data. Every rank calls
+/// it in report(), before deciding whether it has anything to report. Elsewhere it does nothing.
+void sum_over_ranks(const LoopState& s, std::span<double> values);
 
 /// @brief Adds the params every metric has: `name` (doc says what the default is) and `train`.
 void add_metric_params(Schema& s, const std::string& default_name);

@@ -48,8 +48,9 @@ class Perplexity : public PhaseMetric {
   }
 
   void report(LoopState& s, const std::string& key) override {
-    if (const double tokens = tokens_.value(); tokens > 0)
-      s.metrics[key] = std::exp(nll_.value() / tokens);
+    double sums[2] = {nll_.value(), tokens_.value()};
+    sum_over_ranks(s, sums);
+    if (sums[1] > 0) s.metrics[key] = std::exp(sums[0] / sums[1]);
   }
 
   int64_t ignore_index_;

@@ -69,6 +69,7 @@ class Progress : public Callback {
   int order() const override { return 1000; }
 
   void on(Event e, LoopState& s) override {
+    if (world_rank() != 0) return;  // one display for a data-parallel job: rank 0's
     switch (e) {
       case Event::BeforeEpoch:
         epoch_start_ = Clock::now();

@@ -33,8 +33,10 @@ class ErrorMetric : public PhaseMetric {
   }
 
   void report(LoopState& s, const std::string& key) override {
-    if (n_ == 0) return;
-    const double mean = sum_.value() / double(n_);
+    double sums[2] = {sum_.value(), double(n_)};
+    sum_over_ranks(s, sums);
+    if (sums[1] == 0) return;
+    const double mean = sums[0] / sums[1];
     s.metrics[key] = squared_ ? std::sqrt(mean) : mean;
   }
 

@@ -51,7 +51,9 @@ class TopKAccuracy : public PhaseMetric {
   }
 
   void report(LoopState& s, const std::string& key) override {
-    if (total_ > 0) s.metrics[key] = hits_.value() / double(total_);
+    double counts[2] = {hits_.value(), double(total_)};
+    sum_over_ranks(s, counts);
+    if (counts[1] > 0) s.metrics[key] = counts[0] / counts[1];
   }
 
   int64_t k_;

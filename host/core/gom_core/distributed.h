@@ -20,6 +20,7 @@ namespace gom::dist {
 struct World {
   int rank = 0;
   int size = 1;
+  int local_size = 1;  ///< the ranks on this machine (sharing its cores), this one included
 };
 
 /// @brief Whether gom was built with MPI.
@@ -45,8 +46,14 @@ class RemoteRankError : public Error {
   int rank_;
 };
 
+/// @brief On rank 0: the failure another rank reported while a collective waited (the text of the
+/// RemoteRankError thrown then), kept because the error may reach the host wrapped (a Lua error
+/// names the script's line first) or caught by a script. Empty while every rank is fine.
+std::optional<std::string> remote_failure();
+
 // Collectives: every rank calls them in the same order. Rank 0 throws RemoteRankError when a
-// rank reports a failure while it waits.
+// rank reports a failure while it waits, and at once in any collective after that one (the
+// failed rank takes part in no other).
 void all_reduce_sum(float* data, size_t n);
 void all_reduce_sum(double* data, size_t n);
 void broadcast(void* data, size_t bytes, int root = 0);

@@ -99,6 +99,11 @@ struct LoopState {
   /// run ("run.id", "run.database", "run.script_sha256", "run.fit"), which `gom run --resume`
   /// checks so that it never continues from another run's file.
   std::map<std::string, std::string> checkpoint_metadata;
+  /// @brief The fit is data-parallel (`mpirun -np N gom run`): each rank sees its share of every
+  /// batch, and a metric sums what it counted over the ranks (gom::all_reduce_sum, every rank
+  /// at the same event) before it reports. False outside a job, and in evaluate and predict,
+  /// which each rank runs over all the data.
+  bool data_parallel = false;
 };
 
 class BOOST_SYMBOL_VISIBLE Callback {
