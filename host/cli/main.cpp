@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "gom/plugin.h"
+#include "gom_core/distributed.h"
 
 namespace {
 
@@ -34,6 +35,12 @@ bool load_plugins(const std::vector<std::string>& files) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  try {
+    gom::dist::init();  // under mpirun: this process is one rank of the job
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "gom: {}\n", e.what());
+    return gom::cli::kExitFailure;
+  }
   CLI::App app{
       "gom: a deep-learning sandbox. Plugins provide backends, layers, optimizers, "
       "datasets and callbacks.",
@@ -66,7 +73,9 @@ int main(int argc, char** argv) {
   }
   if (!load_plugins(plugin_files)) return gom::cli::kExitFailure;
   try {
-    return action ? action() : 0;
+    const int code = action ? action() : 0;
+    gom::dist::finalize();
+    return code;
   } catch (const std::exception& e) {
     fmt::print(stderr, "gom: {}\n", e.what());
     return gom::cli::kExitFailure;
