@@ -52,6 +52,12 @@ inline std::optional<dist::Message> next_message(std::chrono::milliseconds timeo
   }
 }
 
+/// @brief A message's text. A trial's log may hold bytes that are not UTF-8: replaced (U+FFFD)
+/// rather than failing the message (run rows keep theirs exactly: study_run_transfer.h).
+inline std::string message_text(const nlohmann::json& body) {
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 /// @brief A metric value as JSON: NaN as null, ±inf as "inf"/"-inf" (JSON has neither).
 inline nlohmann::json value_to_json(double v) {
   if (std::isnan(v)) return nullptr;

@@ -135,7 +135,7 @@ class Scheduler {
   // Empty when the message went, else why it did not.
   static std::string try_send(int rank, int tag, const json& body) {
     try {
-      if (dist::send_within(rank, tag, body.dump(), kSendTimeout)) return "";
+      if (dist::send_within(rank, tag, message_text(body), kSendTimeout)) return "";
       return "it takes no messages";
     } catch (const std::exception& e) {
       return e.what();

@@ -121,7 +121,7 @@ class WorkerRank {
   // false when rank 0 does not take it (gone): the worker ends.
   bool send(int tag, const json& body) {
     try {
-      if (dist::send_within(0, tag, body.dump(), kSendTimeout)) return true;
+      if (dist::send_within(0, tag, message_text(body), kSendTimeout)) return true;
       say("rank 0 takes no messages; giving up");
     } catch (const std::exception& e) {
       say(fmt::format("cannot reach rank 0 ({}); giving up", e.what()));

@@ -27,6 +27,20 @@ constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 constexpr const char* kRunTables[] = {"params",    "metrics",   "tags",
                                       "overrides", "artifacts", "metric_info"};
 
+std::string hex_of(const void* data, size_t n) {
+  std::string hex;
+  for (size_t i = 0; i < n; ++i)
+    hex += fmt::format("{:02x}", static_cast<const unsigned char*>(data)[i]);
+  return hex;
+}
+
+std::string bytes_of(const std::string& hex) {
+  std::string bytes;
+  for (size_t k = 0; k + 1 < hex.size(); k += 2)
+    bytes += char(std::stoi(hex.substr(k, 2), nullptr, 16));
+  return bytes;
+}
+
 json cell(const SQLite::Column& c) {
   switch (c.getType()) {
     case SQLITE_NULL:
@@ -38,14 +52,17 @@ json cell(const SQLite::Column& c) {
       if (std::isfinite(v)) return v;
       return {{"real", std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"}};
     }
-    case SQLITE_BLOB: {
-      const auto* p = static_cast<const unsigned char*>(c.getBlob());
-      std::string hex;
-      for (int i = 0; i < c.getBytes(); ++i) hex += fmt::format("{:02x}", p[i]);
-      return {{"blob", hex}};
+    case SQLITE_BLOB:
+      return {{"blob", hex_of(c.getBlob(), size_t(c.getBytes()))}};
+    default: {
+      std::string text = c.getString();
+      try {
+        (void)json(text).dump();  // JSON holds UTF-8 only
+        return text;
+      } catch (const json::type_error&) {
+        return {{"text", hex_of(text.data(), text.size())}};
+      }
     }
-    default:
-      return c.getString();
   }
 }
 
@@ -64,11 +81,10 @@ void bind_cell(SQLite::Statement& s, int i, const json& v) {
               : r == "-inf" ? -std::numeric_limits<double>::infinity()
                             : std::numeric_limits<double>::quiet_NaN());
   } else if (v.is_object() && v.contains("blob")) {
-    const std::string hex = v.at("blob").get<std::string>();
-    std::string bytes;
-    for (size_t k = 0; k + 1 < hex.size(); k += 2)
-      bytes += char(std::stoi(hex.substr(k, 2), nullptr, 16));
+    const std::string bytes = bytes_of(v.at("blob").get<std::string>());
     s.bind(i, bytes.data(), int(bytes.size()));
+  } else if (v.is_object() && v.contains("text")) {
+    s.bind(i, bytes_of(v.at("text").get<std::string>()));
   } else {
     throw Error(fmt::format("a trial's run: a cell that is no SQLite value: {}", v.dump()));
   }

@@ -8,8 +8,9 @@
 // parent_run_id) and the rows of each table that belongs to a run (params, metrics, tags,
 // overrides, artifacts, metric_info) but their run_id (and an artifact's id). A CELL is a SQLite
 // value kept with its type: null, an integer, a finite real, text; a non-finite real is
-// {"real": "inf" | "-inf" | "nan"}, a blob {"blob": HEX}. Columns are matched by name, so a
-// column one side lacks is left out rather than an error.
+// {"real": "inf" | "-inf" | "nan"}, a blob {"blob": HEX}, text that is not UTF-8 (JSON's only
+// text) {"text": HEX}. Columns are matched by name, so a column one side lacks is left out
+// rather than an error.
 #pragma once
 
 #include <cstdint>

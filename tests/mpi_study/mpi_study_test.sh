@@ -235,6 +235,14 @@ b|2|2.01" "SELECT contender, runs, round(mean, 6) FROM league_table ORDER BY con
     expect_sql "failed" "SELECT r.status FROM runs r JOIN studies s ON s.run_id = r.id"
     expect_sql "0" "SELECT COUNT(*) FROM trials WHERE state = 'running'"
     [ -s "$db.artifacts/study-1/trial-1.log" ] || fail "no log of trial 1 beside the database"
+    # A run's text that is not UTF-8 (JSON's only text) arrives byte for byte.
+    printf 'local P = gom.params{x = 0.0}\ngom.log({loss = P.x}, 1)\nerror("bytes \\255\\254")\n' \
+      >"$tmp/bytes.lua"
+    mpi sweep run U "$tmp/bytes.lua" --param x=uniform:0:1 --trials 1 --metric loss --threads 1
+    expect_rc 0
+    expect_sql "failed|1" "SELECT r.status, instr(hex(r.error), '627974657320FFFE') > 0 FROM runs r
+                           JOIN trials t ON t.run_id = r.id JOIN studies s ON s.id = t.study_id
+                           WHERE s.name = 'U'"
     ;;
   *)
     echo "unknown case $case_name" >&2
