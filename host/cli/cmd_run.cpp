@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +25,7 @@
 #include "gom_core/distributed.h"
 #include "gom_core/recorder.h"
 #include "gom_core/study.h"
+#include "gom_core/study_mpi.h"
 #include "gom_core/threads.h"
 #include "gom_lua/runtime.h"
 #include "lookup.h"
@@ -44,6 +46,7 @@ struct RunOptions {
   std::string name, experiment;
   int64_t resume = 0;
   int64_t trial = 0;  // a league's or sweep's trial this run is (set by the study worker)
+  int prune_fd = -1;  // a trial of a worker rank (MPI): its worker answers the pruning question
 };
 
 std::atomic<bool> g_interrupt{false};
@@ -239,6 +242,10 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
         return study_store->should_prune(o.trial, trial_curve);
       };
   }
+  if (o.prune_fd >= 0)
+    ctx.should_prune = [fd = o.prune_fd](int64_t epoch, const std::map<std::string, double>& m) {
+      return ask_parent_to_prune(fd, epoch, m);
+    };
   ctx.gom_executable = gom_executable();
   ctx.plugin_files = plugin_files();
 
@@ -387,6 +394,12 @@ void add_run_command(CLI::App& app, Action& action, const std::string& command_l
       ->type_name("ID")
       ->check(integer_range(1, INT64_MAX))
       ->group("");  // not for users: hidden from --help
+  run->add_option("--prune-by-parent", o->prune_fd,
+                  "Ask the process at the other end of this socket whether to prune (a study's "
+                  "worker rank under mpirun passes it)")
+      ->type_name("FD")
+      ->check(integer_range(0, INT_MAX))
+      ->group("");
   run->add_option("ARGS", o->script_args, "after --: the script's own arguments (its `arg` table)");
   run->callback([&action, o, db, command_line] {
     action = [o, db, command_line] {

@@ -1,7 +1,8 @@
 // `gom league run/show` and `gom sweep run/show`: define (or join) a league or a sweep of a
 // script's trials, run them as `gom run` processes (--jobs at a time), and print the league's
 // table with its statistics or the sweep's trials. The study's parent run records the
-// invocation that made it; each trial is a child run.
+// invocation that made it; each trial is a child run. Under mpirun rank 0 does all of this but
+// run the trials, which the other ranks run (study_ranks.h).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
@@ -9,27 +10,24 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "commands.h"
-#include "gom/metric.h"
+#include "gom_core/distributed.h"
 #include "gom_core/recorder.h"
-#include "gom_core/search.h"
 #include "gom_core/study.h"
 #include "gom_core/study_report.h"
 #include "gom_core/study_worker.h"
 #include "gom_core/text_table.h"
 #include "gom_core/threads.h"
 #include "run_record.h"
+#include "study_define.h"
+#include "study_ranks.h"
 
 namespace gom::cli {
 namespace {
-
-using json = nlohmann::json;
 
 std::atomic<bool> g_stop{false};
 
@@ -39,127 +37,6 @@ extern "C" void on_study_signal(int) {
       "\ngom: interrupted; the running trials finish their batch and are handed "
       "back (again to kill)\n";
   [[maybe_unused]] const auto n = write(STDERR_FILENO, msg, sizeof msg - 1);
-}
-
-struct StudyOptions {
-  std::string name, script, metric, direction, sampler = "tpe", pruner = "none";
-  std::vector<std::string> contenders, params, sets, sampler_options, pruner_options;
-  int64_t seeds = 10, trials = 0, seed = 0;
-  int jobs = 1, threads = 0;
-  bool json_out = false, csv_out = false, pairwise = false;
-};
-
-Override split_override(const std::string& s, const std::string& what) {
-  const auto eq = s.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw UsageError(fmt::format("{} {}: expected KEY=VALUE", what, s));
-  return {s.substr(0, eq), s.substr(eq + 1)};
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, sep);) out.push_back(part);
-  if (!s.empty() && s.back() == sep) out.emplace_back();
-  return out;
-}
-
-// --contender NAME:KEY=VALUE[,KEY=VALUE...]
-Contender parse_contender(const std::string& s) {
-  const auto colon = s.find(':');
-  if (colon == std::string::npos || colon == 0)
-    throw UsageError(
-        fmt::format("--contender {}: expected NAME:KEY=VALUE[,KEY=VALUE...] (such "
-                    "as adam:optimizer.name=adam)",
-                    s));
-  Contender c{s.substr(0, colon), {}};
-  for (const std::string& kv : split(s.substr(colon + 1), ','))
-    if (!kv.empty()) c.overrides.push_back(split_override(kv, "--contender " + c.name + ":"));
-  return c;
-}
-
-double parse_number(const std::string& s, const std::string& where) {
-  double v = 0;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size())
-    throw UsageError(fmt::format("{}: '{}' is not a number", where, s));
-  return v;
-}
-
-json choice_value(const std::string& s) {
-  if (s == "true" || s == "false") return s == "true";
-  int64_t i = 0;
-  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
-      ec == std::errc() && p == s.data() + s.size())
-    return i;
-  double d = 0;
-  if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
-      ec == std::errc() && p == s.data() + s.size())
-    return d;
-  return s;
-}
-
-// --param KEY=uniform:LO:HI[:grid=N] | loguniform:LO:HI[:grid=N] | int:LO:HI[:STEP] |
-// logint:LO:HI | choice:A,B,...
-std::pair<std::string, json> parse_param(const std::string& s) {
-  const auto [key, spec] = split_override(s, "--param");
-  const std::string where = "--param " + s;
-  const auto parts = split(spec, ':');
-  const std::string kind = parts.empty() ? "" : parts[0];
-  search::Distribution d;
-  if (kind == "choice" && parts.size() == 2) {
-    d.kind = search::Distribution::Kind::Choice;
-    for (const std::string& c : split(parts[1], ',')) d.choices.push_back(choice_value(c));
-  } else if ((kind == "uniform" || kind == "loguniform") &&
-             (parts.size() == 3 || parts.size() == 4)) {
-    d.kind = kind == "uniform" ? search::Distribution::Kind::Uniform
-                               : search::Distribution::Kind::LogUniform;
-    d.low = parse_number(parts[1], where);
-    d.high = parse_number(parts[2], where);
-    if (parts.size() == 4) {
-      if (parts[3].rfind("grid=", 0) != 0)
-        throw UsageError(
-            fmt::format("{}: the 4th field is grid=N (points of a grid search)", where));
-      d.grid = int(parse_number(parts[3].substr(5), where));
-    }
-  } else if ((kind == "int" || kind == "logint") && (parts.size() == 3 || parts.size() == 4)) {
-    d.kind = search::Distribution::Kind::Int;
-    d.log = kind == "logint";
-    d.low = parse_number(parts[1], where);
-    d.high = parse_number(parts[2], where);
-    if (parts.size() == 4) d.step = int64_t(parse_number(parts[3], where));
-  } else {
-    throw UsageError(fmt::format(
-        "{}: expected KEY=uniform:LO:HI, loguniform:LO:HI (either with :grid=N), int:LO:HI[:STEP], "
-        "logint:LO:HI or choice:A,B,...",
-        where));
-  }
-  try {
-    const json j = search::to_json(d);
-    search::distribution_from_json(j);  // validates: bounds in order, a positive log range, ...
-    return {key, j};
-  } catch (const Error& e) {
-    throw UsageError(fmt::format("{}: {}", where, e.what()));
-  }
-}
-
-bool resolve_direction(const std::string& metric, const std::string& direction) {
-  if (direction == "maximize" || direction == "max") return true;
-  if (direction == "minimize" || direction == "min") return false;
-  if (!direction.empty())
-    throw UsageError(fmt::format("--direction {}: accepted: maximize, minimize", direction));
-  switch (metric_info_by_name(metric).direction) {
-    case MetricDirection::Maximize:
-      return true;
-    case MetricDirection::Minimize:
-      return false;
-    default:
-      break;
-  }
-  throw UsageError(
-      fmt::format("--metric {}: gom cannot tell from its name whether higher or "
-                  "lower is better; give --direction maximize or minimize",
-                  metric));
 }
 
 std::unique_ptr<RunRecorder> open_existing(const std::string& path) {
@@ -181,63 +58,6 @@ StudyRecord find_study(StudyStore& store, const std::string& name, StudyKind kin
                     names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
   }
   return *s;
-}
-
-StudyDefinition define(const StudyOptions& o, StudyKind kind) {
-  StudyDefinition d;
-  d.kind = kind;
-  d.name = o.name;
-  std::error_code ec;
-  d.script = std::filesystem::absolute(o.script, ec).lexically_normal().string();
-  d.script_sha256 = sha256_file_hex(d.script);
-  if (o.metric.empty()) throw UsageError("--metric KEY is needed: the metric the study ranks by");
-  d.metric = o.metric;
-  d.maximize = resolve_direction(o.metric, o.direction);
-  for (const std::string& s : o.sets) d.common.push_back(split_override(s, "--set"));
-  if (kind == StudyKind::kLeague) {
-    for (const std::string& c : o.contenders) d.contenders.push_back(parse_contender(c));
-    if (d.contenders.size() < 2)
-      throw UsageError("a league needs at least two --contender NAME:KEY=VALUE,...");
-    for (size_t i = 0; i < d.contenders.size(); ++i)
-      for (size_t j = 0; j < i; ++j)
-        if (d.contenders[i].name == d.contenders[j].name)
-          throw UsageError(fmt::format("--contender {}: named twice", d.contenders[i].name));
-    if (o.seeds < 1) throw UsageError("--seeds must be at least 1");
-    for (int64_t s = 0; s < o.seeds; ++s) d.seeds.push_back(s);
-  } else {
-    for (const std::string& p : o.params) {
-      auto [k, j] = parse_param(p);
-      d.space[k] = j;
-    }
-    if (d.space.empty()) throw UsageError("a sweep needs at least one --param KEY=DISTRIBUTION");
-    d.sampler = o.sampler;
-    d.pruner = o.pruner;
-    for (const std::string& s : o.sampler_options) {
-      const auto [k, v] = split_override(s, "--sampler-option");
-      d.sampler_options[k] = choice_value(v);
-    }
-    for (const std::string& s : o.pruner_options) {
-      const auto [k, v] = split_override(s, "--pruner-option");
-      d.pruner_options[k] = choice_value(v);
-    }
-    d.trials = o.trials;
-    d.seed = o.seed;
-    // The sampler and pruner names, and a grid's size, are checked before anything runs.
-    try {
-      const search::SearchSpace space = search::space_from_json(d.space);
-      auto sampler =
-          search::make_sampler(d.sampler, d.sampler_options, uint64_t(d.seed), d.maximize);
-      search::make_pruner(d.pruner, d.pruner_options, d.maximize);
-      if (d.trials <= 0) {
-        const auto size = sampler->size(space);
-        if (!size) throw UsageError("--trials N is needed (only a grid has a size of its own)");
-        d.trials = *size;
-      }
-    } catch (const Error& e) {
-      throw UsageError(e.what());
-    }
-  }
-  return d;
 }
 
 // An exclusive flock on <db>.artifacts/studies.lock while held (not on the database file: a
@@ -299,8 +119,35 @@ int64_t start_parent(RunRecorder& db, const StudyDefinition& d, const std::strin
   return id;
 }
 
+void install_study_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_study_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// This process's part of a study: all of it, or under mpirun rank 0's (the database, the
+// schedule) or a worker rank's (trials).
+int run_study_here(const StudyOptions& o, StudyKind kind, const CLI::Option* db_opt,
+                   const std::string& command_line);
+
 int run_study_command(const StudyOptions& o, StudyKind kind, const CLI::Option* db_opt,
                       const std::string& command_line) {
+  if (!in_mpi_job()) return run_study_here(o, kind, db_opt, command_line);
+  install_study_signal_handlers();
+  if (const auto worker_exit = run_study_rank(o.jobs, o.threads, &g_stop)) return *worker_exit;
+  try {
+    return run_study_here(o, kind, db_opt, command_line);
+  } catch (...) {
+    stop_worker_ranks();
+    throw;
+  }
+}
+
+int run_study_here(const StudyOptions& o, StudyKind kind, const CLI::Option* db_opt,
+                   const std::string& command_line) {
   const std::string path = db_path(db_opt);
   if (o.jobs < 1) throw UsageError("--jobs must be at least 1");
   RunRecorder db(path);
@@ -318,7 +165,7 @@ int run_study_command(const StudyOptions& o, StudyKind kind, const CLI::Option* 
                       study_kind_name(kind), o.name, path));
     def = find_study(store, o.name, kind).def;
   } else {
-    def = define(o, kind);
+    def = define_study(o, kind);
     if (existing && existing->def.kind != kind)
       throw UsageError(fmt::format("'{}' is a {} in {}, not a {}", o.name,
                                    study_kind_name(existing->def.kind), path,
@@ -345,12 +192,7 @@ int run_study_command(const StudyOptions& o, StudyKind kind, const CLI::Option* 
   if (!study.run_id && parent) store.set_run(study.id, *parent);
   creation.release();
 
-  struct sigaction sa {};
-  sa.sa_handler = on_study_signal;
-  sa.sa_flags = SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  install_study_signal_handlers();
 
   WorkerOptions w;
   w.gom_executable = gom_executable();
@@ -359,11 +201,16 @@ int run_study_command(const StudyOptions& o, StudyKind kind, const CLI::Option* 
   w.threads = o.threads > 0 ? o.threads : std::max(1, default_num_threads() / o.jobs);
   w.interrupt = &g_stop;
   w.say = [](const std::string& s) { fmt::print(stderr, "gom: {}\n", s); };
-  fmt::print(stderr, "gom: {} '{}' in {}: {} at a time, {} thread{} each\n", study_kind_name(kind),
-             def.name, path, w.jobs, w.threads, w.threads == 1 ? "" : "s");
+  if (in_mpi_job())
+    fmt::print(stderr, "gom: {} '{}' in {}: {} worker ranks, one trial each at a time\n",
+               study_kind_name(kind), def.name, path, dist::world().size - 1);
+  else
+    fmt::print(stderr, "gom: {} '{}' in {}: {} at a time, {} thread{} each\n",
+               study_kind_name(kind), def.name, path, w.jobs, w.threads, w.threads == 1 ? "" : "s");
   std::pair<StudyRecord, WorkerReport> done;
   try {
-    done = run_study(store, db, def, parent, w);
+    done = in_mpi_job() ? run_study_on_ranks(store, db, study, w)
+                        : run_study(store, db, def, parent, w);
   } catch (const std::exception& e) {
     if (own_parent) db.finish_run(*parent, RunStatus::kFailed, e.what());
     throw;

@@ -67,7 +67,9 @@ int run_command(int argc, char** argv) {
   }
   if (!load_plugins(plugin_files)) return gom::cli::kExitFailure;
   try {
-    return action ? action() : 0;
+    const int code = action ? action() : 0;
+    gom::dist::finalize();
+    return code;
   } catch (const std::exception& e) {
     fmt::print(stderr, "gom: {}\n", e.what());
     return gom::cli::kExitFailure;

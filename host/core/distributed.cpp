@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <list>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gom/distributed.h"
@@ -22,6 +24,7 @@ namespace {
 
 World the_world;
 std::optional<RemoteRankError> the_failure;  // on rank 0: the first failure another rank reported
+bool a_rank_lost = false;  // mark_rank_lost(): finalize() leaves MPI_Finalize out
 
 }  // namespace
 
@@ -45,6 +48,14 @@ bool launched_by_mpi() {
 
 const World& world() {
   return the_world;
+}
+
+void mark_rank_lost() {
+  a_rank_lost = true;
+}
+
+bool rank_lost() {
+  return a_rank_lost;
 }
 
 #if GOM_WITH_MPI
@@ -120,7 +131,7 @@ const World& init() {
 void finalize() {
   if (!initialised) return;
   initialised = false;
-  MPI_Finalize();
+  if (!a_rank_lost) MPI_Finalize();
 }
 
 void all_reduce_sum(float* data, size_t n) {
@@ -209,6 +220,65 @@ std::optional<Message> receive(std::chrono::milliseconds timeout, int tag, int s
   }
 }
 
+namespace {
+
+// Sends given up on by send_within: their buffers stay alive while the library may read them.
+std::list<std::pair<MPI_Request, std::string>> abandoned_sends;
+
+void forget_completed_sends() {
+  for (auto it = abandoned_sends.begin(); it != abandoned_sends.end();) {
+    int done = 0;
+    MPI_Test(&it->first, &done, MPI_STATUS_IGNORE);
+    it = done ? abandoned_sends.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace
+
+bool send_within(int dest, int tag, const std::string& text, std::chrono::milliseconds timeout) {
+  if (!initialised) throw Error("MPI: send outside an MPI job");
+  forget_completed_sends();
+  auto& [req, buffer] = abandoned_sends.emplace_back(MPI_REQUEST_NULL, text);
+  const int rc =
+      MPI_Isend(buffer.data(), int(buffer.size()), MPI_CHAR, dest, tag, MPI_COMM_WORLD, &req);
+  if (rc != MPI_SUCCESS) {
+    abandoned_sends.pop_back();
+    check(rc, "MPI_Isend");
+  }
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int done = 0;
+    const int test_rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (test_rc != MPI_SUCCESS || done) {
+      abandoned_sends.pop_back();
+      check(test_rc, "MPI_Test");
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= end) return false;  // kept in abandoned_sends
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void survive_lost_ranks() {
+  if (initialised) MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+HostRanks ranks_on_this_host() {
+  if (!initialised || the_world.size == 1) return {};
+  MPI_Comm host;
+  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, the_world.rank, MPI_INFO_NULL,
+                            &host),
+        "MPI_Comm_split_type");
+  HostRanks out;
+  int is_rank0 = the_world.rank == 0, has_rank0 = 0;
+  MPI_Comm_size(host, &out.ranks);
+  const int rc = MPI_Allreduce(&is_rank0, &has_rank0, 1, MPI_INT, MPI_MAX, host);
+  MPI_Comm_free(&host);
+  check(rc, "MPI_Allreduce");
+  out.with_rank0 = has_rank0 != 0;
+  return out;
+}
+
 void fail_job(const std::string& message) {
   if (initialised && the_world.rank != 0) {
     // Small enough to be sent eagerly: this returns before rank 0 receives it.
@@ -246,6 +316,13 @@ std::optional<Message> try_receive(int) {
 }
 std::optional<Message> receive(std::chrono::milliseconds, int, int) {
   throw Error("MPI: this gom was built without MPI");
+}
+bool send_within(int, int, const std::string&, std::chrono::milliseconds) {
+  throw Error("MPI: this gom was built without MPI");
+}
+void survive_lost_ranks() {}
+HostRanks ranks_on_this_host() {
+  return {};
 }
 void fail_job(const std::string&) {
   abort_job(1);

@@ -1,29 +1,26 @@
-// study_worker.cpp — the worker loop: claim trials, run each as a `gom run` child process,
-// read its run's outcome, and hand back or mark what dies. Children get their own process group
-// (a terminal's Ctrl-C reaches the worker only, which passes one SIGINT on to each child) and
-// die with the worker (PR_SET_PDEATHSIG), so a killed worker leaves no trial running unseen.
+// study_worker.cpp — the worker loop: claim trials, run each as a `gom run` child process
+// (study_trial_process.cpp), read its run's outcome, and hand back or mark what dies.
 #include "gom_core/study_worker.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <thread>
 
 #include "gom/error.h"
 #include "gom_core/recorder.h"
-#include "gom_core/search.h"
+#include "study_trial_process.h"
 
 namespace gom {
 namespace {
 
+using study_detail::log_tail;
+using study_detail::trial_label;
+using study_detail::trial_sets;
 using Clock = std::chrono::steady_clock;
 
 struct Child {
@@ -34,85 +31,13 @@ struct Child {
   bool sent_interrupt = false;
 };
 
-std::string trial_label(const StudyRecord& s, const TrialRecord& t) {
-  const int64_t total = s.def.kind == StudyKind::kLeague
-                            ? int64_t(s.def.contenders.size() * s.def.seeds.size())
-                            : s.def.trials;
-  const std::string of = total > 0 ? fmt::format("/{}", total) : "";
-  if (s.def.kind == StudyKind::kLeague)
-    return fmt::format("trial {}{} {} seed {}", t.number + 1, of, t.contender, t.seed);
-  std::string params;  // 4 digits of a double: a label to read (the params table has them all)
-  for (const auto& [k, v] : t.params.items())
-    params += fmt::format(" {}={}", k,
-                          v.is_string()         ? v.get<std::string>()
-                          : v.is_number_float() ? fmt::format("{:.4g}", v.get<double>())
-                                                : v.dump());
-  return fmt::format("trial {}{}{}", t.number + 1, of, params);
-}
-
-// The --set arguments of a trial: the study's common ones, then the trial's own.
-std::vector<std::string> trial_sets(const StudyRecord& s, const TrialRecord& t) {
-  std::vector<std::string> sets;
-  for (const auto& [k, v] : s.def.common) sets.push_back(k + "=" + v);
-  for (const auto& [k, v] : t.params.items()) sets.push_back(k + "=" + search::override_text(v));
-  return sets;
-}
-
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out < 0) throw Error(fmt::format("cannot write the trial log {}", log));
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    ::close(out);
-    throw Error("cannot start a trial process (fork failed)");
-  }
-  if (pid == 0) {  // only async-signal-safe calls from here to exec
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);  // the worker died before prctl
-    setpgid(0, 0);
-    const int in = ::open("/dev/null", O_RDONLY);
-    if (in >= 0) dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  ::close(out);
-  return pid;
-}
-
-// The last lines of a trial's log that say why it failed.
-std::string log_tail(const std::string& path, size_t lines = 6) {
-  std::ifstream in(path);
-  std::vector<std::string> all;
-  for (std::string l; std::getline(in, l);) all.push_back(l);
-  std::string out;
-  for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
-    out += "    " + all[i] + "\n";
-  return out;
-}
-
 class Worker {
  public:
   Worker(StudyStore& store, RunRecorder& db, int64_t study_id, const WorkerOptions& o)
       : store_(store), db_(db), study_(store.get(study_id)), o_(o) {
     if (o_.jobs < 1) throw Error("a study worker runs at least one trial at a time (jobs >= 1)");
+    study_detail::check_script(study_.def);
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(study_.def.script, ec))
-      throw Error(fmt::format("{} '{}': its script {} is gone", study_kind_name(study_.def.kind),
-                              study_.def.name, study_.def.script));
-    const std::string sha = sha256_file_hex(study_.def.script);
-    if (!study_.def.script_sha256.empty() && sha != study_.def.script_sha256)
-      throw Error(fmt::format(
-          "{} '{}': its script {} changed since the study was made (sha256 {} then, {} now); "
-          "trials of one study must run the same script: restore it, or start a study of "
-          "another name",
-          study_kind_name(study_.def.kind), study_.def.name, study_.def.script,
-          study_.def.script_sha256.substr(0, 12), sha.substr(0, 12)));
     std::filesystem::create_directories(o_.log_dir, ec);
     if (ec)
       throw Error(
@@ -180,7 +105,7 @@ class Worker {
     for (const std::string& s : trial_sets(study_, t)) argv.insert(argv.end(), {"--set", s});
     Child c{t, 0, fmt::format("{}/trial-{}.log", o_.log_dir, t.number + 1), Clock::now()};
     try {
-      c.pid = spawn(argv, c.log);
+      c.pid = study_detail::spawn_trial(argv, c.log);
     } catch (...) {
       store_.release(t.id);
       throw;

@@ -71,6 +71,30 @@ void send(int dest, int tag, const std::string& text);
 std::optional<Message> try_receive(int tag = 0);
 /// @brief Waits up to `timeout` for a message with `tag` (any when 0) from `source` (any: -1).
 std::optional<Message> receive(std::chrono::milliseconds timeout, int tag = 0, int source = -1);
+/// @brief send() that gives up after `timeout` (false): a message too large to go out at once
+/// waits for its receiver, and a receiver that died never takes it. What was given up on is
+/// kept (the library may still read it) until it completes.
+bool send_within(int dest, int tag, const std::string& text, std::chrono::milliseconds timeout);
+
+/// @brief MPI errors on MPI_COMM_WORLD come back as gom::Error (MPI_ERRORS_RETURN) instead of
+/// ending the job at once. With `mpirun --enable-recovery` the job then outlives a rank that
+/// dies: a study's scheduler carries on without a lost worker. No-op outside a job.
+void survive_lost_ranks();
+
+/// @brief Says that a rank of the job died (a study's lost worker, its lost scheduler): finalize()
+/// then leaves MPI_Finalize out, whose fence would wait for the dead rank forever (Open MPI 4.1
+/// under --enable-recovery), and the process just exits.
+void mark_rank_lost();
+/// @brief Whether mark_rank_lost() was called.
+bool rank_lost();
+
+/// @brief The ranks of the job on this host (those sharing its memory), and whether rank 0 is
+/// one of them. A collective: every rank calls it. {1, true} outside a job.
+struct HostRanks {
+  int ranks = 1;
+  bool with_rank0 = true;
+};
+HostRanks ranks_on_this_host();
 
 /// @brief On a rank other than 0: sends `message` to rank 0, gives it a moment to record it, and
 /// ends the whole job. On rank 0 (or outside a job): ends the job (after the caller recorded).
