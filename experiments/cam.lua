@@ -148,6 +148,7 @@ local W = fc:parameters()[1]  -- [10, 4w]
 local C = 4 * w
 for i = 0, n - 1 do
   local x, y = test:get({i})
+  x = x:to(gom.run.device)  -- where gom.fit put the model (--backend cuda: the GPU)
   local out = model(x)
   local k = out:argmax():item()
   out:backward(gom.one_hot(out:argmax():reshape{1}, 10):float())  -- d score_k

@@ -63,7 +63,7 @@ local last_step = gom.layer("select", {dim = 1, index = -1})
 local function generate(prompt, length, temperature)
   model:eval()
   local out, state = {}, nil
-  local x = train:encode(prompt):reshape({1, -1})
+  local x = train:encode(prompt):reshape({1, -1}):to(model:device())  -- where fit placed it
   gom.no_grad(function()
     for _ = 1, length do
       local h

@@ -113,7 +113,7 @@ local Seq2Seq = gom.module{
   -- Greedy decoding: src [B, S] -> tokens i64 [B, T], attention weights [B, T, S] (or nil).
   greedy = function(self, src)
     local memory, state = self:encode(src)
-    local prev = gom.full({src:size(0)}, BOS, "i64")
+    local prev = gom.full({src:size(0)}, BOS, "i64"):to(src:device())
     local tokens, weights = {}, {}
     for t = 1, self.length do
       local logits, w
@@ -141,7 +141,8 @@ local result = gom.fit{
 local all = {}
 for i = 0, #test - 1 do all[#all + 1] = i end
 local x, y = test:get(all)
-local src_test = x:slice(1, 0, P.length)
+local src_test = x:slice(1, 0, P.length):to(gom.run.device)  -- where gom.fit put the model
+y = y:to(gom.run.device)
 local tokens, weights
 model:eval()
 gom.no_grad(function() tokens, weights = model:greedy(src_test) end)

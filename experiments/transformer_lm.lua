@@ -63,7 +63,7 @@ local CausalSelfAttention = gom.module{
     local qkv = self.qkv(x):reshape({B, T, 3, self.heads, self.d_head}):permute({2, 0, 3, 1, 4})
     local q, k, v = qkv:select(0, 0), qkv:select(0, 1), qkv:select(0, 2)
     local scores = q:matmul(k:transpose(-2, -1)) / math.sqrt(self.d_head)  -- [B, heads, T, T]
-    local future = gom.ones({T, T}):triu(1)                                 -- 1 above the diagonal
+    local future = gom.ones({T, T}):to(x:device()):triu(1)                  -- 1 above the diagonal
     local weights = scores:masked_fill(future, -math.huge):softmax(-1)
     local out = weights:matmul(v):permute({0, 2, 1, 3}):reshape({B, T, d})  -- heads side by side
     return self.proj(out)
@@ -147,7 +147,7 @@ local function generate(prompt, length, temperature)
   gom.no_grad(function()
     for _ = 1, length do
       local from = math.max(1, #ids - P.context + 1)
-      local x = gom.tensor({table.move(ids, from, #ids, 1, {})}, "i64")  -- [1, T]
+      local x = gom.tensor({table.move(ids, from, #ids, 1, {})}, "i64"):to(gom.run.device)
       local logits = model(x):select(1, -1)                            -- [1, vocab]
       local next_id = gom.multinomial((logits / temperature):softmax(-1)):item()
       ids[#ids + 1], out[#out + 1] = next_id, next_id

@@ -41,28 +41,72 @@ TEST_CASE("freed blocks are cached and empty_cache releases them", "[allocator]"
   CHECK(allocator_stats(DeviceType::CPU).bytes_cached == 0);
 }
 
-TEST_CASE("a freed block serves a request up to twice smaller, and goes back whole",
+TEST_CASE("a freed large block serves a request up to twice smaller, and goes back whole",
           "[allocator]") {
   empty_cache(DeviceType::CPU);
   const AllocatorStats start = allocator_stats(DeviceType::CPU);
+  constexpr size_t kMiB = size_t(1) << 20;
   const void* first = nullptr;
   {
-    Tensor t = Tensor::empty({3000});  // 12,000 bytes: a 12,288-byte block (512-byte steps)
+    Tensor t = Tensor::empty({int64_t(5 * kMiB / 4)});  // 5 MiB: a 6 MiB block (2 MiB steps)
     first = t.raw_data();
-    CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use + 12288);
+    CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use + 6 * kMiB);
   }
   {
-    Tensor smaller = Tensor::empty({2000});  // 8,000 bytes -> 8,192: the cached 12,288 fits
+    Tensor smaller = Tensor::empty({int64_t(3 * kMiB / 4)});  // 3 MiB -> 4 MiB: the 6 MiB fits
     CHECK(smaller.raw_data() == first);
     // The whole block is in use, not the request's rounded size.
-    CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use + 12288);
+    CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use + 6 * kMiB);
   }
-  CHECK(allocator_stats(DeviceType::CPU).bytes_cached == start.bytes_cached + 12288);
+  CHECK(allocator_stats(DeviceType::CPU).bytes_cached == start.bytes_cached + 6 * kMiB);
   {
-    Tensor tiny = Tensor::empty({1000});  // 4,000 -> 4,096: 12,288 is more than twice that
-    CHECK(tiny.raw_data() != first);
+    Tensor quarter = Tensor::empty({int64_t(kMiB / 4)});  // 1 MiB -> 2 MiB: 6 MiB is too big
+    CHECK(quarter.raw_data() != first);
   }
   CHECK(allocator_stats(DeviceType::CPU).bytes_in_use == start.bytes_in_use);
   empty_cache(DeviceType::CPU);
   CHECK(allocator_stats(DeviceType::CPU).bytes_cached == 0);
+}
+
+TEST_CASE("a small block serves only requests of its own rounded size", "[allocator]") {
+  empty_cache(DeviceType::CPU);
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::empty({3000});  // 12,000 bytes: a 12,288-byte block (512-byte steps)
+    first = t.raw_data();
+  }
+  {
+    Tensor smaller = Tensor::empty({2000});  // 8,192 bytes: not the cached 12,288
+    CHECK(smaller.raw_data() != first);
+    Tensor same = Tensor::empty({3050});  // 12,200 -> 12,288: the cached block
+    CHECK(same.raw_data() == first);
+  }
+  empty_cache(DeviceType::CPU);
+}
+
+TEST_CASE("warm steps of a layered model with Adam allocate nothing", "[allocator]") {
+  manual_seed(3);
+  auto model = std::static_pointer_cast<Sequential>(create_layer("sequential"));
+  model->add(create_layer("linear", {{"in", 64}, {"out", 128}}))
+      ->add(create_layer("relu"))
+      ->add(create_layer("linear", {{"in", 128}, {"out", 10}}));
+  auto loss_fn = create_layer("cross_entropy");
+  auto opt = create_optimizer("adam", model->parameters(), {{"lr", 1e-3}});
+  const Tensor x = randn({32, 64}), y = randint(0, 10, {32});
+  auto step = [&] {
+    opt->zero_grad();
+    Tensor loss = loss_fn->forward(model->forward(x), y);
+    loss.backward();
+    opt->step();
+  };
+  std::string per_step;
+  uint64_t last = allocator_stats(DeviceType::CPU).device_allocs;
+  for (int i = 0; i < 6; ++i) {
+    step();
+    const uint64_t now = allocator_stats(DeviceType::CPU).device_allocs;
+    per_step += std::to_string(now - last) + (i == 1 ? " | " : " ");
+    last = now;
+  }
+  INFO("device allocations per step: " << per_step);
+  CHECK(per_step.substr(per_step.find('|')) == "| 0 0 0 0 ");
 }

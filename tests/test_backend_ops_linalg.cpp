@@ -97,10 +97,12 @@ std::vector<Case> reduction_cases() {
        {"reduce"},
        kLongSum,
        [](Generator& g) {
-         return Tensors{uniform({300, 1001}, -1, 1, g)};
+         // and a bias gradient's shape: few long columns (a block per column on CUDA)
+         return Tensors{uniform({300, 1001}, -1, 1, g), uniform({5000, 10}, -1, 1, g)};
        },
        [](const Tensors& in, Run&) {
-         return Tensors{gom::sum(in[0], {1}), gom::sum(in[0], {0}), gom::mean(in[0])};
+         return Tensors{gom::sum(in[0], {1}), gom::sum(in[0], {0}), gom::mean(in[0]),
+                        gom::sum(in[1], {0}), gom::mean(in[1], {0}, true)};
        }},
       {"reduce max and min (the kernel, with strided inputs and ties)",
        {"reduce"},
@@ -122,7 +124,7 @@ std::vector<Case> reduction_cases() {
        kExact,
        [](Generator& g) {
          return Tensors{small_ints({4, 5, 6}, -2, 3, g), with_nans(normal({6, 7}, g)),
-                        normal({3, 5000}, g), normal({4, 6}, g)};
+                        normal({3, 5000}, g), normal({4, 6}, g), normal({5000, 3}, g)};
        },
        [](const Tensors& in, Run& r) {
          const Tensor t = r.view(gom::permute(in[0], {1, 2, 0}));  // [5, 6, 4]
@@ -137,6 +139,8 @@ std::vector<Case> reduction_cases() {
                         gom::argmin(in[1], 0),
                         gom::argmax(in[2], 1),
                         gom::argmin(in[2], 1),
+                        gom::argmax(in[4], 0),  // few long columns
+                        gom::argmin(in[4], 0),
                         m,
                         grad_of(x)};
        }},

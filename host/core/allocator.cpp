@@ -28,10 +28,12 @@ struct CpuAllocator : DeviceAllocator {
   void deallocate(void* p, size_t, Device) override { std::free(p); }
 };
 
+constexpr size_t kBestFitBytes = size_t(1) << 20;
+
 // Rounding keeps the number of distinct sizes small: 512 B steps below 1 MiB, 2 MiB above.
 size_t round_size(size_t n) {
   if (n == 0) n = 1;
-  const size_t step = n < (1u << 20) ? 512 : (2u << 20);
+  const size_t step = n < kBestFitBytes ? 512 : (2u << 20);
   return (n + step - 1) / step * step;
 }
 
@@ -50,16 +52,19 @@ class CachingAllocator {
   Block allocate(size_t nbytes, Device dev, void* stream) {
     const size_t size = round_size(nbytes);
     std::lock_guard lock(mu_);
-    // The same size first, then best fit, but never a block more than twice the request: that
-    // would waste memory.
+    // The same size first. Large requests may then take the best fit up to twice their size
+    // (more would waste memory); small ones never do: with exact sizes alone, a step that repeats
+    // the last one's allocations is served from the cache entirely, whereas a small block taken
+    // by a smaller request can leave the next request of its own size short, step after step.
     auto it = free_.find({stream, size});
-    if (it == free_.end() || it->second.empty()) {
+    if ((it == free_.end() || it->second.empty()) && size >= kBestFitBytes) {
       it = free_.lower_bound({stream, size});
       while (it != free_.end() && it->first.first == stream && it->first.second <= 2 * size &&
              it->second.empty())
         ++it;
     }
-    if (it != free_.end() && it->first.first == stream && it->first.second <= 2 * size) {
+    if (it != free_.end() && it->first.first == stream && it->first.second <= 2 * size &&
+        !it->second.empty()) {
       void* p = it->second.back();
       it->second.pop_back();
       stats_.bytes_cached -= it->first.second;

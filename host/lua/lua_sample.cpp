@@ -48,7 +48,9 @@ int l_multinomial(lua_State* L) {
       out[size_t(r * n + k)] = pick;
     }
   }
-  push_tensor(L, tensor_i64(out, probs.dim() == 2 ? Shape{rows, int64_t(n)} : Shape{int64_t(n)}));
+  // On the device of probs, as torch.multinomial: a sampling loop stays on its model's device.
+  push_tensor(L, tensor_i64(out, probs.dim() == 2 ? Shape{rows, int64_t(n)} : Shape{int64_t(n)})
+                     .to(probs.device()));
   return 1;
 }
 

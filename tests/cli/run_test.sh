@@ -473,8 +473,9 @@ bytes\)$"
            AND key NOT IN ('epoch_seconds', 'samples_per_sec') ORDER BY key, epoch, step"
     }
     for run_id in 2 3 4; do
-      # The kill lands in a random epoch (1-20), at a random point of it.
-      target=$((RANDOM % 20 + 1))
+      # The kill lands in a random epoch (1-12), at a random point of it: at least 12 epochs
+      # (about 0.4 s) before the end, more than the polling's delay on a loaded machine.
+      target=$((RANDOM % 12 + 1))
       start_bg --threads 1 "$scripts/resume.lua" --set n=4096 --set epochs=24
       wait_for_row "$pid" "SELECT count(*) >= $target FROM metrics
                            WHERE run_id = $run_id AND key = 'train_loss'" ||
@@ -510,7 +511,8 @@ bytes\)$"
     fi
     ;;
   kill_resume_lua_module)  # kill_resume with the model written as Lua modules (gom.module)
-    gom_run --threads 1 "$scripts/resume_lua_module.lua" --set n=2048 --set epochs=12
+    # 30 epochs of 4096 samples (about 1 s); the kill in the first 12, well before the end.
+    gom_run --threads 1 "$scripts/resume_lua_module.lua" --set n=4096 --set epochs=30
     expect_rc 0
     expect_params 1 model.type=spiral_net model.hidden=64 model.blocks.0.type=block \
       model.blocks.1.lin.out=64
@@ -518,8 +520,8 @@ bytes\)$"
       sql "SELECT key, step, epoch, value FROM metrics WHERE run_id = $1
            AND key NOT IN ('epoch_seconds', 'samples_per_sec') ORDER BY key, epoch, step"
     }
-    target=$((RANDOM % 8 + 1))
-    start_bg --threads 1 "$scripts/resume_lua_module.lua" --set n=2048 --set epochs=12
+    target=$((RANDOM % 12 + 1))
+    start_bg --threads 1 "$scripts/resume_lua_module.lua" --set n=4096 --set epochs=30
     wait_for_row "$pid" "SELECT count(*) >= $target FROM metrics
                          WHERE run_id = 2 AND key = 'train_loss'" ||
       fail "run 2 recorded fewer than $target epochs before the kill"

@@ -2,8 +2,8 @@
 //
 // The output's elements are groups: group g gathers the input elements whose kept coordinates
 // are g's. A group is reduced by one thread when neighbouring groups are neighbours in memory
-// (a column sum: the threads of a warp read adjacent addresses), else by a warp or a block whose
-// lanes stride along the group. A few large groups are cut into chunks reduced in parallel into
+// (a column sum: the threads of a warp read adjacent addresses) and there are at least a warp's
+// worth of groups, else by a warp or a block whose lanes stride along the group. A few large groups are cut into chunks reduced in parallel into
 // partials, which a second pass combines in chunk order. Every value is combined in an order
 // fixed by the shapes alone (no atomics), so repeated runs give identical results.
 #include <cmath>
@@ -177,6 +177,10 @@ struct Plan {
 // `split`: whether a first pass may cut groups into chunks.
 Plan plan_for(int64_t groups, int64_t r_len, bool adjacent, bool split) {
   Plan p;
+  // Fewer groups than a warp's lanes (a bias gradient of 10 outputs: 10 columns of the batch):
+  // a thread per group would leave the GPU idle and walk each column alone. Teams along each
+  // group read strided but in parallel.
+  if (adjacent && groups < 32 && r_len > 64) adjacent = false;
   split = split && groups * r_len >= (int64_t(1) << 16);  // small work: one pass is faster
   if (adjacent) {
     p.per_thread = true;
