@@ -3,8 +3,9 @@
 // The output's elements are groups: group g gathers the input elements whose kept coordinates
 // are g's. A group is reduced by one thread when neighbouring groups are neighbours in memory
 // (a column sum: the threads of a warp read adjacent addresses) and there are at least a warp's
-// worth of groups, else by a warp or a block whose lanes stride along the group. A few large groups are cut into chunks reduced in parallel into
-// partials, which a second pass combines in chunk order. Every value is combined in an order
+// worth of groups, else by a warp or a block whose lanes stride along the group. A few large
+// groups are cut into chunks reduced in parallel into partials, which a second pass combines in
+// chunk order. Every value is combined in an order
 // fixed by the shapes alone (no atomics), so repeated runs give identical results.
 #include <cmath>
 
