@@ -135,7 +135,7 @@ int run_other_rank(const RunOptions& o) {
   ctx.plugin_files = plugin_files();
   lua::ScriptResult result;
   try {
-    ctx.device = Device{check_backend(plan.backend).device, 0};
+    ctx.device = rank_device(check_backend(plan.backend));
     set_num_threads(plan.threads > 0 ? plan.threads : rank_default_threads());
     manual_seed(plan.seed);
     lua::Runtime rt(ctx);
@@ -218,7 +218,7 @@ int run_script(const RunOptions& o, const CLI::Option* db_opt, const std::string
   manual_seed(seed);
   ctx.seed = seed;
   ctx.backend = backend_name;
-  ctx.device = Device{backend.device, 0};
+  ctx.device = rank_device(backend);
 
   // A trial of a league or sweep: its run is a child of the study's, and a sweep's pruner is
   // asked after every epoch.

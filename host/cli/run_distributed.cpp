@@ -56,6 +56,12 @@ void agree_on_outcome(lua::ScriptResult& result) {
   }
 }
 
+Device rank_device(const BackendInfo& backend) {
+  if (backend.device == DeviceType::CPU) return Device{DeviceType::CPU, 0};
+  const int count = std::max(1, backend.device_count ? backend.device_count() : 1);
+  return Device{backend.device, dist::world().local_rank % count};
+}
+
 int rank_default_threads() {
   return std::max(1, default_num_threads() / std::max(1, dist::world().local_size));
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "gom/kernel.h"
 #include "gom_lua/runtime.h"
 
 namespace gom::cli {
@@ -36,6 +37,11 @@ void share_plan(RunPlan& plan);
 /// rank has finished its script; a rank's failure (reported then, or in a collective during the
 /// script) becomes the result: failed, with "rank R of the job failed: ERROR".
 void agree_on_outcome(lua::ScriptResult& result);
+
+/// @brief The device a rank computes on with `backend`: the CPU, or with a GPU backend the
+/// machine's GPU number local_rank % count, so the ranks of one machine spread over its GPUs
+/// (one process: device 0).
+Device rank_device(const BackendInfo& backend);
 
 /// @brief The default compute threads of a rank: default_num_threads() divided among the ranks
 /// on this machine (at least 1).

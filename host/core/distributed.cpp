@@ -122,6 +122,7 @@ const World& init() {
   if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, the_world.rank, MPI_INFO_NULL,
                           &local) == MPI_SUCCESS) {
     MPI_Comm_size(local, &the_world.local_size);
+    MPI_Comm_rank(local, &the_world.local_rank);
     MPI_Comm_free(&local);
   }
   initialised = true;

@@ -21,6 +21,7 @@ struct World {
   int rank = 0;
   int size = 1;
   int local_size = 1;  ///< the ranks on this machine (sharing its cores), this one included
+  int local_rank = 0;  ///< this rank's place among them (0 .. local_size - 1)
 };
 
 /// @brief Whether gom was built with MPI.
