@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -72,11 +73,11 @@ inline void parse_flags(int argc, char** argv, const char* program, const char* 
     try {
       size_t used = value.size();
       if (auto p = std::get_if<int*>(&flag->target))
-        number = **p = std::stoi(value, &used);
+        number = ** p = std::stoi(value, &used);
       else if (auto p = std::get_if<int64_t*>(&flag->target))
-        number = double(**p = std::stoll(value, &used));
+        number = double(** p = std::stoll(value, &used));
       else if (auto p = std::get_if<double*>(&flag->target))
-        number = **p = std::stod(value, &used);
+        number = ** p = std::stod(value, &used);
       else
         *std::get<std::string*>(flag->target) = value;
       if (used != value.size()) throw std::invalid_argument(value);
@@ -195,5 +196,47 @@ int guarded_main(const char* program, Body&& body) {
     return 1;
   }
 }
+
+// ---------------------------------------------------------------- linear layers
+
+/// @brief gom's side of the linear-layer benchmarks (linear_bench, cuda_linear_bench): per
+/// layer an input x [B, in], weights w [out, in], a bias b [out] and an upstream gradient
+/// gy [B, out], drawn on the CPU from one seed (the same numbers on every device) and moved to
+/// the device; x, w and b require grad.
+struct LinearStack {
+  std::vector<gom::Tensor> xs, ws, bs, gys;
+
+  template <class Layers>  // of {in, out}
+  LinearStack(const Layers& layers, int64_t batch, gom::Device device) {
+    gom::Generator gen(42);
+    for (const auto& [in, out] : layers) {
+      gom::Tensor x = gom::randn({batch, in}, &gen).to(device);
+      gom::Tensor w = gom::mul(gom::randn({out, in}, &gen), 1.0 / std::sqrt(double(in))).to(device);
+      gom::Tensor b = gom::mul(gom::randn({out}, &gen), 0.1).to(device);
+      gom::Tensor gy = gom::mul(gom::randn({batch, out}, &gen), 0.01).to(device);
+      for (gom::Tensor* t : {&x, &w, &b}) t->requires_grad_();
+      xs.push_back(x);
+      ws.push_back(w);
+      bs.push_back(b);
+      gys.push_back(gy);
+    }
+  }
+  /// @brief Layer i alone, forward and backward, as a training step runs it.
+  void layer_step(size_t i) const {
+    for (const gom::Tensor* t : {&xs[i], &ws[i], &bs[i]}) t->zero_grad();
+    gom::linear(xs[i], ws[i], bs[i]).backward(gys[i]);
+  }
+  /// @brief The whole stack chained, x -> linear -> ... -> linear, backward from the top.
+  void stack_step() const {
+    xs[0].zero_grad();
+    for (size_t i = 0; i < ws.size(); ++i) {
+      ws[i].zero_grad();
+      bs[i].zero_grad();
+    }
+    gom::Tensor h = xs[0];
+    for (size_t i = 0; i < ws.size(); ++i) h = gom::linear(h, ws[i], bs[i]);
+    h.backward(gys.back());
+  }
+};
 
 }  // namespace bench

@@ -304,25 +304,10 @@ int main(int argc, char** argv) {
     std::vector<Row> stacks;
     const double tolerance = tf32 ? 5e-3 : 1e-4;
     for (const Config& cfg : kConfigs) {
-      gom::Generator gen(42);
       const size_t L = cfg.layers.size();
       const int64_t B = cfg.batch;
-      std::vector<gom::Tensor> xs, ws, bs, gys;  // per layer, all leaves requiring grad
-      for (const auto& [in, out] : cfg.layers) {
-        // Drawn on the CPU (the same numbers as bench/linear_bench.cpp's), then moved.
-        gom::Tensor x = gom::randn({B, in}, &gen).to(device);
-        gom::Tensor w =
-            gom::mul(gom::randn({out, in}, &gen), 1.0 / std::sqrt(double(in))).to(device);
-        gom::Tensor b = gom::mul(gom::randn({out}, &gen), 0.1).to(device);
-        gom::Tensor gy = gom::mul(gom::randn({B, out}, &gen), 0.01).to(device);
-        x.requires_grad_();
-        w.requires_grad_();
-        b.requires_grad_();
-        xs.push_back(x);
-        ws.push_back(w);
-        bs.push_back(b);
-        gys.push_back(gy);
-      }
+      const bench::LinearStack stack_tensors(cfg.layers, B, device);
+      const auto& [xs, ws, bs, gys] = stack_tensors;
       CublasStack ref(cfg, xs[0], ws, stream);
       {
         CublasStack check(cfg, xs[0], ws, stream);
@@ -340,17 +325,8 @@ int main(int argc, char** argv) {
         const LayerShape& l = cfg.layers[i];
         Row r{cfg.name, fmt::format("{}->{}", l.in, l.out), layer_flop(B, l), {}, {}, {}};
         total_flop += r.flop;
-        const gom::Tensor &x = xs[i], &w = ws[i], &b = bs[i], &gy = gys[i];
         r.gom = measure(
-            timer,
-            [&] {
-              x.zero_grad();
-              w.zero_grad();
-              b.zero_grad();
-              gom::Tensor y = gom::linear(x, w, b);
-              y.backward(gy);
-            },
-            opt);
+            timer, [&stack_tensors, i] { stack_tensors.layer_step(i); }, opt);
         r.ref = measure(
             timer,
             [&] {
@@ -371,18 +347,7 @@ int main(int argc, char** argv) {
         // The whole stack, chained: x -> linear -> ... -> linear, backward from the top.
         Row s{cfg.name, "stack", total_flop, {}, {}, {}};
         s.gom = measure(
-            timer,
-            [&] {
-              xs[0].zero_grad();
-              for (size_t i = 0; i < L; ++i) {
-                ws[i].zero_grad();
-                bs[i].zero_grad();
-              }
-              gom::Tensor h = xs[0];
-              for (size_t i = 0; i < L; ++i) h = gom::linear(h, ws[i], bs[i]);
-              h.backward(gys[L - 1]);
-            },
-            opt);
+            timer, [&stack_tensors] { stack_tensors.stack_step(); }, opt);
         auto stack_with = [&](cublasHandle_t h) {
           return [&ref, h, L] {
             for (size_t i = 0; i < L; ++i) ref.forward(h, i);

@@ -202,23 +202,9 @@ int main(int argc, char** argv) {
     fmt::print("baseline: oneDNN {}.{}.{} dnnl_sgemm (cpu runtime {})\n", v->major, v->minor,
                v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
 
-    gom::Generator gen(42);
+    const bench::LinearStack stack_tensors(kLayers, kBatch, device);
+    const auto& [xs, ws, bs, gys] = stack_tensors;
     const size_t L = kLayers.size();
-    std::vector<gom::Tensor> xs, ws, bs, gys;  // per layer, all leaves requiring grad
-    for (const auto& [in, out] : kLayers) {
-      // Drawn on the CPU (the same numbers on every device), then moved (no copy on the CPU).
-      gom::Tensor x = gom::randn({kBatch, in}, &gen).to(device);
-      gom::Tensor w = gom::mul(gom::randn({out, in}, &gen), 1.0 / std::sqrt(double(in))).to(device);
-      gom::Tensor b = gom::mul(gom::randn({out}, &gen), 0.1).to(device);
-      gom::Tensor gy = gom::mul(gom::randn({kBatch, out}, &gen), 0.01).to(device);
-      x.requires_grad_();
-      w.requires_grad_();
-      b.requires_grad_();
-      xs.push_back(x);
-      ws.push_back(w);
-      bs.push_back(b);
-      gys.push_back(gy);
-    }
 
     // sgemm buffers: the stack's input and weights are the same numbers gom multiplies.
     std::vector<gom::Tensor> x_w{xs[0]};
@@ -238,16 +224,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < L; ++i) {
       Row r{fmt::format("{}->{}", kLayers[i].in, kLayers[i].out), layer_flop(kLayers[i]), {}, {}};
       total_flop += r.flop;
-      const gom::Tensor &x = xs[i], &w = ws[i], &b = bs[i], &gy = gys[i];
-      r.gom = measure(
-          [&] {
-            x.zero_grad();
-            w.zero_grad();
-            b.zero_grad();
-            gom::Tensor y = gom::linear(x, w, b);
-            y.backward(gy);
-          },
-          sync, opt);
+      r.gom = measure([&stack_tensors, i] { stack_tensors.layer_step(i); }, sync, opt);
       r.ref = measure(
           [&ref, i] {
             ref.forward(i);
@@ -259,18 +236,7 @@ int main(int argc, char** argv) {
 
     // The whole stack, chained: x -> linear -> linear -> linear, backward from the top.
     Row stack{"stack", total_flop, {}, {}};
-    stack.gom = measure(
-        [&] {
-          xs[0].zero_grad();
-          for (size_t i = 0; i < L; ++i) {
-            ws[i].zero_grad();
-            bs[i].zero_grad();
-          }
-          gom::Tensor h = xs[0];
-          for (size_t i = 0; i < L; ++i) h = gom::linear(h, ws[i], bs[i]);
-          h.backward(gys[L - 1]);
-        },
-        sync, opt);
+    stack.gom = measure([&stack_tensors] { stack_tensors.stack_step(); }, sync, opt);
     stack.ref = measure(
         [&ref, L] {
           for (size_t i = 0; i < L; ++i) ref.forward(i);

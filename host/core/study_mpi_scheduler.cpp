@@ -70,7 +70,7 @@ class Scheduler {
     for (;;) {
       // Every message that has come, before anyone is judged by silence.
       while (auto m = dist::try_receive()) handle(*m);
-      if (!draining_ && (interrupted() || failures_in_a_row_ >= o_.max_failures_in_a_row)) drain();
+      if (!draining_ && (interrupted() || failures_.reached(o_.max_failures_in_a_row))) drain();
       for (auto& [rank, w] : workers_)
         if (live(w) && Clock::now() - w.last_heard > o_.worker_timeout)
           lose(rank, fmt::format("silent for {} s", o_.worker_timeout.count() / 1000));
@@ -102,10 +102,7 @@ class Scheduler {
       if (auto m = next_message(std::chrono::milliseconds(20))) handle(*m);
     }
     stop_study_worker_ranks();
-    if (failures_in_a_row_ >= o_.max_failures_in_a_row)
-      throw Error(fmt::format("{} trials of {} '{}' failed in a row; stopping. The first: {}",
-                              failures_in_a_row_, study_kind_name(study_.def.kind), study_.def.name,
-                              first_failure_));
+    if (failures_.reached(o_.max_failures_in_a_row)) throw Error(failures_.why_stopped(study_));
     report_.interrupted = interrupted();
     return report_;
   }
@@ -252,46 +249,9 @@ class Scheduler {
       store_.attach_run(t.id, *w.run_id);
       run_status = snap.at("run").value("status", "");
     }
-    const int signal = body.value("signal", 0);
-    if (run_status == "finished") {
-      const auto v = trial_result(db_, *w.run_id, study_.def.metric);
-      if (!v) {
-        store_.finish(t.id, TrialState::kFailed, std::nullopt);
-        fail(label, fmt::format("run {} finished without logging the metric '{}' the {} ranks "
-                                "by (it logged: see gom show {})",
-                                *w.run_id, study_.def.metric, study_kind_name(study_.def.kind),
-                                *w.run_id));
-        return;
-      }
-      store_.finish(t.id, TrialState::kFinished, v);
-      failures_in_a_row_ = 0;
-      say(fmt::format("{}: finished {}={:.6g} in {:.1f} s (run {}, {})", label, study_.def.metric,
-                      *v, secs, *w.run_id, where(rank)));
-    } else if (run_status == "pruned") {
-      store_.finish(t.id, TrialState::kPruned, std::nullopt);
-      failures_in_a_row_ = 0;
-      say(fmt::format("{}: pruned in {:.1f} s (run {})", label, secs, *w.run_id));
-    } else if (run_status == "interrupted") {
-      store_.release(t.id);
-      say(fmt::format("{}: interrupted; handed back, to be run again", label));
-    } else if (run_status == "failed" || run_status == "diverged") {
-      store_.finish(t.id, TrialState::kFailed, std::nullopt);
-      fail(label, fmt::format("run {} {}:\n{}", *w.run_id, run_status, log_tail(log)));
-    } else if (signal > 0 || run_status == "crashed") {
-      const TrialState next = store_.retry_or_crash(t.id);
-      say(fmt::format("{}: its process died ({}); {}", label,
-                      signal > 0 ? fmt::format("signal {}", signal) : "no record",
-                      next == TrialState::kWaiting ? "to be run again" : "crashed"));
-    } else {  // it never started its run: bad arguments, an unreadable script
-      store_.finish(t.id, TrialState::kFailed, std::nullopt);
-      fail(label, fmt::format("gom run exited with status {} before recording a run:\n{}",
-                              body.value("exit_code", -1), log_tail(log)));
-    }
-  }
-
-  void fail(const std::string& label, const std::string& why) {
-    say(fmt::format("{}: FAILED: {}", label, why));
-    if (failures_in_a_row_++ == 0) first_failure_ = label + ": " + why;
+    study_detail::TrialEnd end{w.run_id, run_status, body.value("signal", 0),
+                               body.value("exit_code", -1), secs, log, where(rank)};
+    say(failures_.count(label, study_detail::settle_trial(store_, db_, study_, t, end)));
   }
 
   // A worker that died (or cannot be reached): its trial's partial run is deleted, so the trial
@@ -358,8 +318,8 @@ class Scheduler {
   WorkerReport report_;
   bool draining_ = false;
   bool claimed_all_ = false;  // an idle worker found no trial to claim (a sweep's: its budget)
-  int failures_in_a_row_ = 0;
-  std::string first_failure_, refusals_;
+  study_detail::FailureStreak failures_;
+  std::string refusals_;
 };
 
 }  // namespace

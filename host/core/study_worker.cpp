@@ -48,11 +48,9 @@ class Worker {
     auto last_beat = Clock::now(), last_recover = Clock::time_point{};
     for (;;) {
       reap();
-      if (failures_in_a_row_ >= o_.max_failures_in_a_row) {
+      if (failures_.reached(o_.max_failures_in_a_row)) {
         stop();
-        throw Error(fmt::format("{} trials of {} '{}' failed in a row; stopping. The first: {}",
-                                failures_in_a_row_, study_kind_name(study_.def.kind),
-                                study_.def.name, first_failure_));
+        throw Error(failures_.why_stopped(study_));
       }
       if (interrupted()) return stop();
       if (Clock::now() - last_recover > std::chrono::seconds(1)) {
@@ -66,7 +64,7 @@ class Worker {
         last_recover = Clock::now();
       }
       while (int(children_.size()) < o_.jobs && !interrupted() &&
-             failures_in_a_row_ < o_.max_failures_in_a_row) {
+             !failures_.reached(o_.max_failures_in_a_row)) {
         auto t = store_.claim(study_.id);
         if (!t) break;
         start(*t);
@@ -144,46 +142,15 @@ class Worker {
       }
     }
     const bool signalled = wait_status != -1 && WIFSIGNALED(wait_status);
-    if (run_status == "finished") {
-      const auto v = trial_result(db_, *t.run_id, study_.def.metric);
-      if (!v) {
-        store_.finish(t.id, TrialState::kFailed, std::nullopt);
-        fail(label, fmt::format("run {} finished without logging the metric '{}' the {} ranks "
-                                "by (it logged: see gom show {})",
-                                *t.run_id, study_.def.metric, study_kind_name(study_.def.kind),
-                                *t.run_id));
-        return;
-      }
-      store_.finish(t.id, TrialState::kFinished, v);
-      failures_in_a_row_ = 0;
-      say(fmt::format("{}: finished {}={:.6g} in {:.1f} s (run {})", label, study_.def.metric, *v,
-                      secs, *t.run_id));
-    } else if (run_status == "pruned") {
-      store_.finish(t.id, TrialState::kPruned, std::nullopt);
-      failures_in_a_row_ = 0;
-      say(fmt::format("{}: pruned in {:.1f} s (run {})", label, secs, *t.run_id));
-    } else if (run_status == "interrupted") {
-      store_.release(t.id);
-      say(fmt::format("{}: interrupted; handed back, to be run again", label));
-    } else if (run_status == "failed" || run_status == "diverged") {
-      store_.finish(t.id, TrialState::kFailed, std::nullopt);
-      fail(label, fmt::format("run {} {}:\n{}", *t.run_id, run_status, log_tail(c.log)));
-    } else if (signalled || run_status == "crashed") {
-      const TrialState next = store_.retry_or_crash(t.id);
-      say(fmt::format("{}: its process died ({}); {}", label,
-                      signalled ? fmt::format("signal {}", WTERMSIG(wait_status)) : "no record",
-                      next == TrialState::kWaiting ? "to be run again" : "crashed"));
-    } else {  // it never started its run: bad arguments, an unreadable script
-      store_.finish(t.id, TrialState::kFailed, std::nullopt);
-      fail(label,
-           fmt::format("gom run exited with status {} before recording a run:\n{}",
-                       WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1, log_tail(c.log)));
-    }
-  }
-
-  void fail(const std::string& label, const std::string& why) {
-    say(fmt::format("{}: FAILED: {}", label, why));
-    if (failures_in_a_row_++ == 0) first_failure_ = label + ": " + why;
+    const bool exited = wait_status != -1 && WIFEXITED(wait_status);
+    study_detail::TrialEnd end{t.run_id,
+                               run_status,
+                               signalled ? WTERMSIG(wait_status) : 0,
+                               exited ? WEXITSTATUS(wait_status) : -1,
+                               secs,
+                               c.log,
+                               ""};
+    say(failures_.count(label, study_detail::settle_trial(store_, db_, study_, t, end)));
   }
 
   // Interrupted (or giving up): one SIGINT to each child, then wait for them to record
@@ -210,8 +177,7 @@ class Worker {
   const WorkerOptions& o_;
   std::map<pid_t, Child> children_;
   WorkerReport report_;
-  int failures_in_a_row_ = 0;
-  std::string first_failure_;
+  study_detail::FailureStreak failures_;
 };
 
 }  // namespace

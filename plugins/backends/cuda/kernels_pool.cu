@@ -6,7 +6,6 @@
 // columns); max_pool2d_backward: one warp per plane (see there). Either way every sum is the
 // CPU's own, bit for bit, with no atomics. __fmul_rn keeps nvcc from fusing a product into the
 // following add (the CPU rounds the product first).
-#include <limits>
 #include <utility>
 
 #include "common/pool_window.h"
@@ -15,8 +14,12 @@
 namespace gom::cuda {
 namespace {
 
+using pool::avg_window;
+using pool::AvgWindow;
+using pool::end_of;
 using pool::Planes;
 using pool::planes;
+using pool::start_of;
 using pool::Window;
 using pool::window;
 
@@ -34,28 +37,12 @@ __device__ inline void outputs_covering(int64_t x, int64_t span, int64_t s, int6
   if (last > out - 1) last = out - 1;
 }
 
-// Whether v replaces the running maximum m: larger, or a NaN (which then stays), as the CPU.
-__device__ inline bool beats(float v, float m) {
-  return (v > m) | (v != v);
-}
-
 __global__ void max_pool_kernel(const float* x, float* y, int32_t* idx, Planes P, Window W) {
   GRID_STRIDE(o, P.n * P.oh * P.ow) {
     const int64_t j = o % P.ow, i = o / P.ow % P.oh, p = o / (P.ow * P.oh);
-    const float* xp = x + p * P.h * P.w;
-    const int64_t h0 = i * W.sh - W.ph, w0 = j * W.sw - W.pw;
-    float best = -std::numeric_limits<float>::infinity();
-    int64_t at = -1;  // stays -1 only for a window wholly in the padding
-    for (int64_t a = 0; a < W.kh; ++a) {
-      const int64_t h = h0 + a * W.dh;
-      if (h < 0 || h >= P.h) continue;
-      for (int64_t b = 0; b < W.kw; ++b) {
-        const int64_t w = w0 + b * W.dw;
-        if (w < 0 || w >= P.w) continue;
-        const float v = xp[h * P.w + w];
-        if (at < 0 || beats(v, best)) best = v, at = h * P.w + w;
-      }
-    }
+    float best;
+    int64_t at;  // -1 only for a window wholly in the padding
+    pool::max_window(x + p * P.h * P.w, P, W, i, j, best, at);
     y[o] = best;
     idx[o] = static_cast<int32_t>(at);
   }
@@ -97,24 +84,6 @@ __global__ void max_pool_backward_kernel(const float* gy, const int32_t* idx, fl
   }
 }
 
-// PyTorch's avg_pool2d window: [h0, h1) x [w0, w1) clipped to the input, and its divisor.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1;
-  float scale;
-};
-__device__ inline AvgWindow avg_window(const Planes& P, const Window& W, bool count_pad, int64_t i,
-                                       int64_t j) {
-  int64_t h0 = i * W.sh - W.ph, w0 = j * W.sw - W.pw;
-  int64_t h1 = min(h0 + W.kh, P.h + W.ph), w1 = min(w0 + W.kw, P.w + W.pw);
-  const int64_t padded = (h1 - h0) * (w1 - w0);
-  h0 = max(h0, int64_t(0));
-  w0 = max(w0, int64_t(0));
-  h1 = min(h1, P.h);
-  w1 = min(w1, P.w);
-  const int64_t div = count_pad ? padded : (h1 - h0) * (w1 - w0);
-  return {h0, h1, w0, w1, div > 0 ? 1.0f / float(div) : 0.0f};
-}
-
 __global__ void avg_pool_kernel(const float* x, float* y, Planes P, Window W, bool count_pad) {
   GRID_STRIDE(o, P.n * P.oh * P.ow) {
     const int64_t j = o % P.ow, i = o / P.ow % P.oh, p = o / (P.ow * P.oh);
@@ -147,13 +116,6 @@ __global__ void avg_pool_backward_kernel(const float* gy, float* gx, Planes P, W
 }
 
 // Adaptive windows: output i covers [floor(i*in/out), ceil((i+1)*in/out)).
-__device__ inline int64_t start_of(int64_t i, int64_t in, int64_t out) {
-  return i * in / out;
-}
-__device__ inline int64_t end_of(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
-}
-
 __global__ void adaptive_avg_kernel(const float* x, float* y, Planes P) {
   GRID_STRIDE(o, P.n * P.oh * P.ow) {
     const int64_t j = o % P.ow, i = o / P.ow % P.oh, p = o / (P.ow * P.oh);

@@ -2,9 +2,7 @@
 // max_pool2d keeps the index of each window's first maximum for its backward (oneDNN's
 // workspace has a layout of its own, and gom has no u8 tensors); avg_pool2d with PyTorch's
 // divisor rules; adaptive_avg_pool2d with floor/ceil window bounds.
-#include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "common/pool_window.h"
 #include "dnnl_util.h"
@@ -12,8 +10,13 @@
 namespace gom::onednn {
 namespace {
 
+using pool::avg_window;
+using pool::AvgWindow;
+using pool::beats;
+using pool::end_of;
 using pool::Planes;
 using pool::planes;
+using pool::start_of;
 using pool::Window;
 using pool::window;
 
@@ -21,12 +24,6 @@ using pool::window;
 template <class Body>
 void for_planes(int64_t n, int64_t work_per_plane, Body&& body) {
   parallel_for(n, n * work_per_plane >= kParallelGrain, [&](int64_t p) { body(p); });
-}
-
-// Whether v replaces the running maximum m: larger, or a NaN (which then stays), as in PyTorch.
-// Bitwise, without branches: on random data a branch here mispredicts half the time.
-inline bool beats(float v, float m) {
-  return (v > m) | (v != v);
 }
 
 // The common 2x2 window with stride 2 lying inside the plane: branch-free selects per output,
@@ -56,26 +53,14 @@ void max_plane_2x2(const float* xp, float* yp, int32_t* ip, int64_t w, int64_t o
 
 // Any window; taps outside the plane (padding) are skipped.
 void max_plane(const float* xp, float* yp, int32_t* ip, const Planes P, const Window W) {
-  for (int64_t i = 0; i < P.oh; ++i) {
-    const int64_t h0 = i * W.sh - W.ph;
+  for (int64_t i = 0; i < P.oh; ++i)
     for (int64_t j = 0; j < P.ow; ++j) {
-      const int64_t w0 = j * W.sw - W.pw;
-      float best = -std::numeric_limits<float>::infinity();
-      int64_t at = -1;
-      for (int64_t a = 0; a < W.kh; ++a) {
-        const int64_t h = h0 + a * W.dh;
-        if (h < 0 || h >= P.h) continue;
-        for (int64_t b = 0; b < W.kw; ++b) {
-          const int64_t w = w0 + b * W.dw;
-          if (w < 0 || w >= P.w) continue;
-          const float v = xp[h * P.w + w];
-          if (at < 0 || beats(v, best)) best = v, at = h * P.w + w;
-        }
-      }
+      float best;
+      int64_t at;
+      pool::max_window(xp, P, W, i, j, best, at);
       yp[i * P.ow + j] = best;
       ip[i * P.ow + j] = static_cast<int32_t>(at);
     }
-  }
 }
 
 void max_pool2d(const KernelCall& c) {
@@ -112,23 +97,6 @@ void max_pool2d_backward(const KernelCall& c) {
     const int32_t* ip = is + p * P.oh * P.ow;
     for (int64_t k = 0; k < P.oh * P.ow; ++k) gp[ip[k]] += g[k];
   });
-}
-
-// PyTorch's avg_pool2d window: [h0, h1) x [w0, w1) clipped to the input, and its divisor.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1;
-  float scale;
-};
-AvgWindow avg_window(const Planes& P, const Window& W, bool count_pad, int64_t i, int64_t j) {
-  int64_t h0 = i * W.sh - W.ph, w0 = j * W.sw - W.pw;
-  int64_t h1 = std::min(h0 + W.kh, P.h + W.ph), w1 = std::min(w0 + W.kw, P.w + W.pw);
-  const int64_t padded = (h1 - h0) * (w1 - w0);
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, P.h);
-  w1 = std::min(w1, P.w);
-  const int64_t div = count_pad ? padded : (h1 - h0) * (w1 - w0);
-  return {h0, h1, w0, w1, div > 0 ? 1.0f / float(div) : 0.0f};
 }
 
 void avg_pool2d(const KernelCall& c) {
@@ -174,14 +142,7 @@ void avg_pool2d_backward(const KernelCall& c) {
   });
 }
 
-// Adaptive windows: output i covers [floor(i*in/out), ceil((i+1)*in/out)).
-inline int64_t start_of(int64_t i, int64_t in, int64_t out) {
-  return i * in / out;
-}
-inline int64_t end_of(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
-}
-
+// Adaptive windows: output i covers [floor(i*in/out), ceil((i+1)*in/out)) (pool::start_of, end_of).
 void adaptive_avg_pool2d(const KernelCall& c) {
   const Tensor &x = c.in[0], &y = c.out[0];
   const Planes P = planes(x, y);
@@ -244,8 +205,7 @@ void register_pool_kernels(const std::string& provider) {
   register_cpu_kernel("avg_pool2d", avg_pool2d, provider);
   register_cpu_kernel("avg_pool2d_backward", avg_pool2d_backward, provider);
   register_cpu_kernel("adaptive_avg_pool2d", adaptive_avg_pool2d, provider);
-  register_cpu_kernel("adaptive_avg_pool2d_backward", adaptive_avg_pool2d_backward,
-                  provider);
+  register_cpu_kernel("adaptive_avg_pool2d_backward", adaptive_avg_pool2d_backward, provider);
 }
 
 }  // namespace gom::onednn
