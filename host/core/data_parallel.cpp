@@ -63,6 +63,14 @@ void broadcast_tensors(const std::vector<std::pair<std::string, Tensor>>& named)
   }
 }
 
+void check_f32(const Tensor& grad, size_t i) {
+  if (grad.dtype() != DType::F32)
+    throw Error(
+        fmt::format("data-parallel training: the gradient of parameter {} is {}; only f32 "
+                    "gradients are summed over the ranks",
+                    i, dtype_name(grad.dtype())));
+}
+
 // One parameter's gradient as host f32 memory: the gradient itself on the CPU, else a copy that
 // is written back after the sum.
 struct HostGrad {
@@ -108,6 +116,86 @@ double GradientSync::all_reduce(const std::vector<Tensor>& params, double flag) 
   if (world_size() == 1) return flag;
   ++calls_;
   NoGrad ng;
+  if (path_.empty()) choose_path(params);
+  return member_ ? all_reduce_device(params, flag) : all_reduce_host(params, flag);
+}
+
+// The device path needs every parameter on one device of a backend with collectives, and on
+// every rank a device of its own (NCCL refuses two ranks on one GPU): rank_device() gives the
+// ranks of a machine distinct devices while they are no more than its devices. All ranks agree.
+void GradientSync::choose_path(const std::vector<Tensor>& params) {
+  std::string why;
+  if (params.empty()) why = "no parameters";
+  for (const Tensor& p : params)
+    if (p.device() != params.front().device()) why = "the parameters are on several devices";
+  const Device d = params.empty() ? kCPU : params.front().device();
+  const BackendInfo* b = why.empty() ? find_backend(d.type) : nullptr;
+  if (why.empty() && d.type == DeviceType::CPU) why = "the parameters are on the CPU";
+  if (why.empty() && !(b && b->collective_id && b->collective_join && b->collective_sum))
+    why = fmt::format("backend '{}' has no device collectives", b ? b->name : d.str());
+  if (why.empty()) {
+    const int count = b->device_count ? b->device_count() : 1;
+    if (dist::world().local_size > count)
+      why = fmt::format("{} ranks share this machine's {} {} device{}", dist::world().local_size,
+                        count, device_type_name(d.type), count == 1 ? "" : "s");
+  }
+  float able = why.empty() ? 1.0f : 0.0f;
+  dist::all_reduce_sum(&able, 1);
+  if (able < float(world_size())) {
+    path_ = "mpi";
+    why_host_ = why.empty() ? "a rank on another machine cannot use device collectives" : why;
+    return;
+  }
+  // Rank 0 makes the communicator's id; every rank joins with it.
+  std::string id = world_rank() == 0 ? b->collective_id() : std::string();
+  dist::broadcast(id, 0);
+  member_ = b->collective_join(id, world_rank(), world_size(), d);
+  backend_ = b;
+  device_ = d;
+  path_ = device_type_name(d.type);
+}
+
+// One buffer on the device, [header | grad 0 | grad 1 | ...], summed in one call on the compute
+// stream; the header is read back (it says which sums exist, and the caller's flag).
+double GradientSync::all_reduce_device(const std::vector<Tensor>& params, double flag) {
+  auto t = Clock::now();
+  const size_t n_params = params.size(), header = n_params + 1;
+  std::vector<float> head(header, 0.0f);
+  std::vector<Tensor> parts(1);
+  for (size_t i = 0; i < n_params; ++i) {
+    const Tensor g = params[i].grad();
+    if (g.defined()) check_f32(g, i);
+    head[i] = g.defined() ? 1.0f : 0.0f;
+    parts.push_back(g.defined() ? g.reshape({-1})
+                                : zeros({params[i].numel()}, {DType::F32, device_}));
+  }
+  head[n_params] = float(flag);
+  parts[0] = tensor(head, {int64_t(header)}, device_);
+  Tensor flat = cat(parts, 0);
+  copy_seconds_ += seconds_since(t);
+  t = Clock::now();
+  backend_->collective_sum(member_.get(), flat.data<float>(), size_t(flat.numel()),
+                           current_stream(device_));
+  const std::vector<float> summed = flat.slice(0, 0, int64_t(header)).to(kCPU).to_vector<float>();
+  mpi_seconds_ += seconds_since(t);
+  t = Clock::now();
+  int64_t at = int64_t(header);
+  for (size_t i = 0; i < n_params; ++i) {
+    const int64_t n = params[i].numel();
+    if (summed[i] > 0) {
+      const Tensor sum = flat.slice(0, at, at + n).reshape(params[i].shape());
+      if (Tensor g = params[i].grad(); g.defined())
+        copy_(g, sum);
+      else
+        params[i].set_grad(sum.clone());
+    }
+    at += n;
+  }
+  copy_seconds_ += seconds_since(t);
+  return double(summed[n_params]);
+}
+
+double GradientSync::all_reduce_host(const std::vector<Tensor>& params, double flag) {
   auto t = Clock::now();
   const size_t n_params = params.size(), header = n_params + 1;
   std::vector<HostGrad> grads(n_params);
@@ -118,11 +206,7 @@ double GradientSync::all_reduce(const std::vector<Tensor>& params, double flag) 
     total += size_t(params[i].numel());
     const Tensor g = params[i].grad();
     if (!g.defined()) continue;
-    if (g.dtype() != DType::F32)
-      throw Error(
-          fmt::format("data-parallel training: the gradient of parameter {} is {}; only "
-                      "f32 gradients are summed over the ranks",
-                      i, dtype_name(g.dtype())));
+    check_f32(g, i);
     HostGrad& h = grads[i];
     h.write_back = !(g.device() == kCPU && g.is_contiguous());
     h.host = h.write_back ? g.to(kCPU).contiguous() : g;
@@ -213,6 +297,10 @@ bool sum_phase(double& loss_total, int64_t& seen, double& samples,
 }
 
 void record_communication(const GradientSync& sync, std::map<std::string, std::string>& records) {
+  if (!sync.path().empty())
+    records["dist.allreduce_path"] = sync.why_host().empty()
+                                         ? sync.path()
+                                         : fmt::format("{} ({})", sync.path(), sync.why_host());
   records["dist.allreduce_calls"] = std::to_string(sync.calls());
   records["dist.allreduce_mpi_seconds"] = fmt::format("{:.6f}", sync.mpi_seconds());
   records["dist.allreduce_copy_seconds"] = fmt::format("{:.6f}", sync.copy_seconds());

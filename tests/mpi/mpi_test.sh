@@ -88,6 +88,9 @@ case $case_name in
       [ "$bytes" = $((2 * (np - 1) * floats * 4 / np)) ] || fail "dist.grad_bytes_per_step is '$bytes'"
       expect_sql "1" "SELECT count(*) FROM tags WHERE run_id = $run_id AND key = 'dist.allreduce_calls'
                       AND value = '33'"  # 11 steps an epoch, 3 epochs
+      # On the CPU the sums go through MPI, and the record says why not on a device.
+      expect_sql "mpi (the parameters are on the CPU)" \
+        "SELECT value FROM tags WHERE run_id = $run_id AND key = 'dist.allreduce_path'"
       expect_same_weights "$(weights "$single")" "$(weights "$run_id")" 1e-5
       for ((r = 1; r < np; r++)); do  # every rank took the same steps
         expect_same_weights "$(weights "$run_id")" "$(weights "$run_id" $r)" 0

@@ -7,18 +7,21 @@
 // (the same on every rank): a header first (one has-a-gradient flag per parameter and a flag the
 // caller adds, such as "interrupted"), then each parameter's gradient. A parameter without a
 // gradient on a rank contributes zeros there; one without a gradient on every rank keeps none.
-// Gradients on a device go through the host (copied out, summed by MPI, copied back): NCCL is
-// not used yet.
+// Gradients on a device whose backend has collectives (NCCL on CUDA) are summed there, in one
+// buffer, when every rank can: each computes on a device of its own. Otherwise they go through
+// the host (copied out, summed by MPI, copied back).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gom/callback.h"
+#include "gom/kernel.h"
 #include "gom/layer.h"
 #include "gom/optimizer.h"
 #include "gom_core/data_loader.h"
@@ -65,16 +68,29 @@ class GradientSync {
   /// that makes it the global batch's mean is the caller's, on the loss). `flag` is summed
   /// along and returned: the ranks learn in the same call whether any of them set it.
   double all_reduce(const std::vector<Tensor>& params, double flag = 0);
-  /// @brief Seconds spent in MPI (waiting for the slowest rank included) and in copies.
+  /// @brief Seconds spent in the collective (MPI or the device's; waiting for the slowest rank
+  /// included) and in copies.
   double mpi_seconds() const { return mpi_seconds_; }
   double copy_seconds() const { return copy_seconds_; }
   int64_t calls() const { return calls_; }
+  /// @brief How the sums travel, decided by the ranks together at the first call: "mpi" or the
+  /// device's ("cuda"), and "" before; why_host() says why not on the device.
+  const std::string& path() const { return path_; }
+  const std::string& why_host() const { return why_host_; }
 
  private:
+  void choose_path(const std::vector<Tensor>& params);
+  double all_reduce_host(const std::vector<Tensor>& params, double flag);
+  double all_reduce_device(const std::vector<Tensor>& params, double flag);
+
   size_t bucket_floats_;
   std::vector<float> bucket_;
   double mpi_seconds_ = 0, copy_seconds_ = 0;
   int64_t calls_ = 0;
+  std::string path_, why_host_;
+  const BackendInfo* backend_ = nullptr;  // the device path's
+  Device device_{};
+  std::shared_ptr<void> member_;  // this rank's member of the device communicator
 };
 
 /// @brief The trainer's step that makes the gradients global: at after_backward of a training
@@ -99,9 +115,10 @@ class GradientAllReduce : public Callback {
   GradientSync sync_;
 };
 
-/// @brief What the gradients' all-reduce cost, as run records: dist.allreduce_calls,
-/// dist.allreduce_mpi_seconds (in MPI, waiting for the slowest rank included) and
-/// dist.allreduce_copy_seconds (packing and unpacking the buckets).
+/// @brief What the gradients' all-reduce cost, as run records: dist.allreduce_path ("mpi" or
+/// "cuda", and why not on the device), dist.allreduce_calls, dist.allreduce_mpi_seconds (in the
+/// collective, waiting for the slowest rank included) and dist.allreduce_copy_seconds (packing
+/// and unpacking).
 void record_communication(const GradientSync& sync, std::map<std::string, std::string>& records);
 
 }  // namespace gom::dp

@@ -123,11 +123,22 @@ struct BackendInfo {
   std::function<int()> device_count;  ///< devices of its type here; empty: one
   // Streams, for devices that queue work (all may be empty: the work is done when a kernel
   // returns, as on the CPU).
-  std::function<void(Stream)> synchronize;   ///< waits on the host for the stream's work
+  std::function<void(Stream)> synchronize;     ///< waits on the host for the stream's work
   std::function<void*(int index)> new_stream;  ///< a new stream on device `index`
   /// Work queued on `waiter` from now on starts after the work queued on `producer` so far;
   /// the host does not wait.
   std::function<void(Stream waiter, Stream producer)> wait_stream;
+  // Collectives among the ranks of a job, on the device (NCCL on CUDA), for data-parallel
+  // training; all empty when the backend has none, and gom sums through the host with MPI.
+  /// A new communicator's id (opaque bytes): one rank makes it and sends it to the others.
+  std::function<std::string()> collective_id;
+  /// This rank's member of the communicator `id` of `world` ranks, on `device`; every rank
+  /// calls it at once (it returns when all have joined). Freed when the last copy goes.
+  std::function<std::shared_ptr<void>(const std::string& id, int rank, int world, Device device)>
+      collective_join;
+  /// Sums `count` floats at `data` (memory of the member's device) over the ranks, in place,
+  /// queued on `stream`; the host does not wait. Every rank calls it in the same order.
+  std::function<void(void* member, float* data, size_t count, Stream stream)> collective_sum;
 };
 
 /// @brief Registers a backend; a second backend for the same device type is an error.

@@ -26,7 +26,8 @@ namespace gom {
 ///    LoopState more_inputs.
 /// 7: Devices: KernelCall carries its Stream, Storage its stream, BackendInfo says whether it can
 ///    run here and drives streams, DeviceAllocator takes the Device, Module::to.
-inline constexpr int kAbiVersion = 7;
+/// 8: BackendInfo gained device collectives (collective_id, collective_join, collective_sum).
+inline constexpr int kAbiVersion = 8;
 
 /// @brief Handed to a plugin's registration entry.
 struct PluginContext {

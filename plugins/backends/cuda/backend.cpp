@@ -7,6 +7,7 @@
 
 #include <mutex>
 
+#include "collectives.h"
 #include "cuda_util.h"
 #include "gom/plugin.h"
 
@@ -63,9 +64,10 @@ std::string description() {
   int runtime = 0;
   cudaRuntimeGetVersion(&runtime);
   const size_t dnn = cudnnGetVersion();
-  return fmt::format("CUDA runtime {}.{}, cuBLAS/cuBLASLt, cuDNN {}.{}.{}, own kernels",
-                     runtime / 1000, runtime % 1000 / 10, dnn / 10000, dnn % 10000 / 100,
-                     dnn % 100);
+  const std::string nccl = collectives_description();
+  return fmt::format("CUDA runtime {}.{}, cuBLAS/cuBLASLt, cuDNN {}.{}.{}, {}own kernels",
+                     runtime / 1000, runtime % 1000 / 10, dnn / 10000, dnn % 10000 / 100, dnn % 100,
+                     nccl.empty() ? "" : nccl + ", ");
 }
 
 void register_all(const PluginContext& ctx) {
@@ -95,6 +97,7 @@ void register_all(const PluginContext& ctx) {
     GOM_CUDA_CHECK(cudaStreamWaitEvent(resolve(waiter), ev, 0));
     GOM_CUDA_CHECK(cudaEventDestroy(ev));  // released once the wait no longer needs it
   };
+  add_collectives(info);
   register_backend(std::move(info));
   register_families(ctx.name);
 }
