@@ -1,4 +1,5 @@
-// collectives.h — the CUDA backend's device collectives (NCCL), when it was built with them.
+// collectives.h — the CUDA backend's device collectives (NCCL, opened at run time), when it was
+// built with nccl.h and the machine has libnccl.so.2.
 #pragma once
 
 #include <string>
@@ -7,8 +8,8 @@
 
 namespace gom::cuda {
 
-/// @brief Fills BackendInfo's collective_* with NCCL's, when built with NCCL (else leaves them
-/// empty: gom then sums gradients through the host).
+/// @brief Fills BackendInfo's collective_* with NCCL's, when built with nccl.h and NCCL opens
+/// (else leaves them empty: gom then sums gradients through the host).
 void add_collectives(BackendInfo& info);
 /// @brief "NCCL 2.28.3" for the backend's description, or "" without NCCL.
 std::string collectives_description();
